@@ -1,0 +1,60 @@
+"""`spikeflops ...`: the command line. Every user error is one line on stderr and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import SpikeflopsError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line, not a usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .gpt import commands as gpt_commands
+    from .superspike import commands as superspike_commands
+    from . import quickrun, gate, report
+
+    parser = _Parser(prog="spikeflops", description="GPU workload benchmarks: GPT-2 FLOPs/MFU and SuperSpike")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="{run,info,gpt,superspike,gate,report}")
+    quickrun.add_parser(sub)
+    info = sub.add_parser("info", help="this machine's facts (GPU, driver, CUDA, torch, pygenn) as JSON")
+    info.set_defaults(func=_cmd_info)
+    gpt_commands.add_parser(sub)
+    superspike_commands.add_parser(sub)
+    gate.add_parser(sub)
+    report.add_parser(sub)
+    return parser
+
+
+def _cmd_info(args) -> int:
+    import json
+
+    from .hardware import machine_facts, machine_name
+
+    json.dump({"machine_name": machine_name(), **machine_facts()}, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SpikeflopsError as exc:
+        print(f"spikeflops: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spikeflops: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

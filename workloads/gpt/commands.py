@@ -1,0 +1,133 @@
+"""`spikeflops gpt flops | max-batch | mfu`: the seed's three tables, corrected."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from ..hardware import machine_facts, resolve_device
+from ..resultsio import write_json
+from ..tables import format_table, percent, si
+from .config import BOOK_SIZES, get_config
+from .flops import flop_report
+from .maxbatch import MODES, ProbeSpec, parse_bytes, search_max_batch
+from .mfu import measure_step
+
+
+def add_parser(subparsers) -> None:
+    gpt = subparsers.add_parser("gpt", help="GPT-2 FLOPs, maximum batch size and MFU")
+    sub = gpt.add_subparsers(dest="gpt_command", required=True, metavar="{flops,max-batch,mfu}")
+
+    def common(p, batch_default=None):
+        p.add_argument("--sizes", nargs="+", default=list(BOOK_SIZES), metavar="SIZE",
+                       help="model sizes (gpt-small gpt-medium gpt-large gpt-xl gpt-mini gpt-nano)")
+        p.add_argument("--context-length", type=int, default=None, help="override the preset's context length")
+        p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+        p.add_argument("--out", default=None, help="also write the JSON records to this file")
+
+    p = sub.add_parser("flops", help="forward / training FLOPs by thop, exact counter and analytic formula")
+    common(p)
+    p.add_argument("--batch", type=int, default=2)
+    p.set_defaults(func=cmd_flops)
+
+    for name, helptext in (("max-batch", "largest batch that fits (grow, then bisect)"),
+                           ("mfu", "timed training step: tokens/s and MFU")):
+        p = sub.add_parser(name, help=helptext)
+        common(p)
+        p.add_argument("--variant", choices=("book", "fast"), default="book")
+        p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="bfloat16")
+        p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+        if name == "max-batch":
+            p.add_argument("--mode", choices=(*MODES, "both"), default="both")
+            p.add_argument("--memory-limit", default=None,
+                           help="memory budget (e.g. 4GiB); required on a CPU, caps the GPU otherwise")
+            p.add_argument("--cap", type=int, default=4096, help="largest batch tried")
+            p.set_defaults(func=cmd_max_batch)
+        else:
+            p.add_argument("--mode", choices=("train", "forward"), default="train")
+            p.add_argument("--batch", type=int, default=8)
+            p.add_argument("--compile", action="store_true", help="torch.compile the fast variant")
+            p.add_argument("--warmup", type=int, default=3)
+            p.add_argument("--repeats", type=int, default=10)
+            p.add_argument("--gpu", default=None, help="take the datasheet peak of this GPU model instead")
+            p.set_defaults(func=cmd_mfu)
+
+
+def _emit(args, records, headers, rows, title):
+    if args.out:
+        write_json(args.out, {"machine": machine_facts(), "records": records})
+    if args.json:
+        json.dump(records, sys.stdout, indent=2)
+        print()
+    else:
+        print(title)
+        print(format_table(headers, rows))
+
+
+def cmd_flops(args) -> int:
+    records, rows = [], []
+    for size in args.sizes:
+        cfg = get_config(size, args.context_length)
+        r = flop_report(size, cfg, args.batch)
+        records.append(r.to_dict())
+        rows.append([size, si(r.parameters), f"{r.forward_thop:.1e}", f"{r.forward_exact:.2e}",
+                     f"{r.forward_analytic:.2e}", percent(r.forward_exact / r.forward_thop - 1),
+                     f"{r.train_exact:.2e}", f"{r.train_analytic:.2e}"])
+    _emit(args, records,
+          ["size", "params", "fwd thop (seed)", "fwd exact", "fwd analytic", "thop misses", "train exact",
+           "train analytic"], rows,
+          f"FLOPs per pass at batch {args.batch} (thop counts nn.Linear only; exact = FlopCounterMode; "
+          f"analytic = PaLM 2N+4LHQT / 6N+12LHQT per token)")
+    return 0
+
+
+def _progress(size, mode):
+    def show(batch, ok):
+        print(f"  {size} {mode}: batch {batch:5d} {'fits' if ok else 'out of memory'}", file=sys.stderr, flush=True)
+    return show
+
+
+def cmd_max_batch(args) -> int:
+    device = resolve_device(args.device)
+    limit = parse_bytes(args.memory_limit) if args.memory_limit else None
+    modes = MODES if args.mode == "both" else (args.mode,)
+    records, rows = [], []
+    for size in args.sizes:
+        row = [size]
+        for mode in modes:
+            spec = ProbeSpec(size, args.variant, args.dtype, mode, args.context_length)
+            result = search_max_batch(spec, device, limit, cap=args.cap, progress=_progress(size, mode))
+            records.append({"size": size, "variant": args.variant, "dtype": args.dtype, "mode": mode,
+                            "device": str(device), "memory_limit_bytes": limit,
+                            "context_length": get_config(size, args.context_length).context_length,
+                            **result.to_dict()})
+            row.append(f"{result.max_batch}{'+' if result.hit_cap else ''}")
+        rows.append(row)
+    budget = f"budget {si(limit, 'B')}" if limit else "whole device"
+    _emit(args, records, ["size", *(f"max batch ({m})" for m in modes)], rows,
+          f"Largest batch on {device} ({budget}, {args.variant}, {args.dtype}); forward = no_grad, "
+          f"train = forward + loss + backward + AdamW")
+    return 0
+
+
+def cmd_mfu(args) -> int:
+    device = resolve_device(args.device)
+    records, rows = [], []
+    for size in args.sizes:
+        print(f"  timing {size} {args.variant} {args.dtype} batch {args.batch} on {device} ...",
+              file=sys.stderr, flush=True)
+        r = measure_step(size, args.variant, args.dtype, args.batch, device, args.mode, args.context_length,
+                         args.compile, args.warmup, args.repeats, gpu_override=args.gpu)
+        records.append(r)
+        t = r["seconds_per_step"]
+        rows.append([size, args.batch, f"{t['median'] * 1e3:.1f} ms", f"±{t['iqr'] * 1e3:.1f}",
+                     f"{r['tokens_per_s']:,.0f}", si(r["achieved_flops_per_s"], "FLOP/s"), percent(r["mfu"]),
+                     percent(r["mfu_vs_measured_peak"])])
+    peak = records[-1]["peak"] if records else None
+    peak_text = f"peak {si(peak['flops_per_s'], 'FLOP/s')} from {peak['source']}" if peak else \
+        "no datasheet peak for this device: MFU only against the measured matmul peak"
+    _emit(args, records, ["size", "batch", "step (median)", "IQR", "tokens/s", "achieved", "MFU",
+                          "MFU vs measured"], rows,
+          f"{args.mode} step, {args.variant}, {args.dtype}, on {records[-1]['device_name'] if records else device}; "
+          f"{peak_text}")
+    return 0

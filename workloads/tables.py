@@ -1,0 +1,37 @@
+"""Plain-text tables for terminals and markdown tables for pull-request comments."""
+
+from __future__ import annotations
+
+
+def format_table(headers: list[str], rows: list[list[object]], markdown: bool = False) -> str:
+    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+
+    def line(row):
+        parts = [c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)]
+        return ("| " + " | ".join(parts) + " |") if markdown else "  ".join(parts).rstrip()
+
+    sep = ("|" + "|".join("-" * (w + 2) for w in widths) + "|") if markdown else "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.rstrip("%x").replace(",", ""))
+        return True
+    except ValueError:
+        return False
+
+
+def si(value: float | None, unit: str = "", digits: int = 3) -> str:
+    """1.23e12 -> '1.23 T' (+ unit)."""
+    if value is None:
+        return "-"
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g} {prefix}{unit}".rstrip()
+    return f"{value:.{digits}g} {unit}".rstrip()
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
