@@ -1,0 +1,220 @@
+"""SuperSpike in PyTorch: GeNN's equations, step by step, in float32, on CPU or CUDA.
+
+The update order per time step is GeNN's: synapses first (spikes of the previous
+step are delivered; per-synapse eligibility traces advance), then neurons
+(synaptic input, membrane update, pre/post traces, threshold, reset, spike code).
+Weights change every UPDATE_TIME_MS of global time via r_max_prop. The feedback
+weights are the transpose of hidden->output at all times, as GeNN's transposed
+variable reference keeps them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..timing import Stopwatch
+from . import params as P
+from .backend import TrialOutput
+from .conditions import InitialConditions
+from .params import NetworkSize
+from .targets import SpikeTrains, spike_source_raster
+
+F32 = torch.float32
+
+
+def _f32(x: float) -> float:
+    """Round a derived constant to float32 as GeNN does when it writes it into float code."""
+    return float(np.float32(x))
+
+
+DT = _f32(P.TIMESTEP_MS)
+EXP_TC = _f32(math.exp(-P.TIMESTEP_MS / P.TAU_MEM_MS))
+R_MEMBRANE = _f32(P.TAU_MEM_MS / P.C_NF)
+PSC_DECAY = _f32(math.exp(-P.TIMESTEP_MS / P.TAU_SYN_MS))
+PSC_INIT = _f32(P.TAU_SYN_MS * (1.0 - math.exp(-P.TIMESTEP_MS / P.TAU_SYN_MS)) / P.TIMESTEP_MS)
+T_RISE_MULT = _f32(math.exp(-P.TIMESTEP_MS / P.TAU_RISE_MS))
+T_DECAY_MULT = _f32(math.exp(-P.TIMESTEP_MS / P.TAU_DECAY_MS))
+NORM_FACTOR = _f32(P.kernel_norm_factor())
+MUL_AVG_ERR = _f32(math.exp(-P.TIMESTEP_MS / P.TAU_AVG_ERR_MS))
+EXP_RMS = _f32(math.exp(-P.UPDATE_TIME_MS / P.TAU_RMS_MS))
+
+
+# State is a dict of named float32 tensors so one plain function can advance it
+# (and torch.compile can fuse that function): "v_h" hidden voltage, "zt_in" input
+# zTilda, "e_ih" input->hidden eligibility, and so on.
+def _lif_membrane(v, refrac, in_syn):
+    """Postsynaptic ExpCurr input, then the seed's LIF sim code; returns (v, refrac, in_syn)."""
+    isyn = in_syn * PSC_INIT
+    in_syn = in_syn * PSC_DECAY
+    v = torch.where(refrac == P.TAU_REFRAC_MS, P.V_REST_MV, v)
+    active = refrac <= 0.0
+    alpha = isyn * R_MEMBRANE + P.V_REST_MV
+    v = torch.where(active, alpha - EXP_TC * (alpha - v), v)
+    refrac = torch.where(active, refrac, refrac - DT)
+    return v, refrac, in_syn
+
+
+def _sigma_prime(v):
+    one_plus = 1.0 + torch.abs(P.BETA * 0.001 * (v - P.V_THRESH_MV))
+    return torch.where(v < P.SIGMA_PRIME_FLOOR_MV, 0.0, P.BETA / (one_plus * one_plus))
+
+
+def _traces(z, z_tilda, spikes):
+    """Presynaptic traces; GeNN's expressions verbatim so float32 rounding matches."""
+    z = z + (-z / P.TAU_RISE_MS) * DT
+    z_tilda = z_tilda + ((z - z_tilda) / P.TAU_DECAY_MS) * DT
+    return z + spikes, z_tilda
+
+
+def _eligibility(e, lam, m, pre_z_tilda, post_sigma_prime, post_err):
+    """e += (zTilda sigma' - e / tauRise) dt;  lambda += ((e - lambda) / tauDecay) dt;  m += lambda err."""
+    e.add_((torch.outer(pre_z_tilda, post_sigma_prime) - e / P.TAU_RISE_MS) * DT)
+    lam.add_(((e - lam) / P.TAU_DECAY_MS) * DT)
+    m.addcmul_(lam, post_err.unsqueeze(0))
+
+
+def superspike_step(s: dict, input_spikes, target_spikes):
+    """Advance the network one time step in GeNN's order; returns (hidden, output spikes, err^2 dt)."""
+    # Synapse update: deliver the previous step's spikes, advance per-synapse traces, feed back the error.
+    s["insyn_h"] = s["insyn_h"] + s["prev_in"] @ s["w_ih"]
+    s["insyn_o"] = s["insyn_o"] + s["prev_h"] @ s["w_ho"]
+    _eligibility(s["e_ih"], s["lam_ih"], s["m_ih"], s["zt_in"], s["sp_h"], s["err_h"])
+    _eligibility(s["e_ho"], s["lam_ho"], s["m_ho"], s["zt_h"], s["sp_o"], s["err_o"])
+    feedback = s["w_ho"] @ s["err_o"]      # DeltaCurr into ISynFeedback (feedback = w_ho transposed)
+
+    # Neuron update. Input: spike source array (pre-dynamics, then spike code z += 1).
+    s["z_in"], s["zt_in"] = _traces(s["z_in"], s["zt_in"], input_spikes)
+
+    # Hidden: membrane, error from feedback, post-dynamics (sigma'), pre-dynamics, threshold, reset.
+    s["v_h"], s["ref_h"], s["insyn_h"] = _lif_membrane(s["v_h"], s["ref_h"], s["insyn_h"])
+    s["err_h"] = feedback
+    s["sp_h"] = _sigma_prime(s["v_h"])
+    hidden_spikes = ((s["ref_h"] <= 0.0) & (s["v_h"] >= P.V_THRESH_MV)).to(F32)
+    s["ref_h"] = torch.where(hidden_spikes > 0, P.TAU_REFRAC_MS, s["ref_h"])
+    s["z_h"], s["zt_h"] = _traces(s["z_h"], s["zt_h"], hidden_spikes)
+
+    # Output: membrane, filtered spike-train mismatch against the target, running squared error.
+    s["v_o"], s["ref_o"], s["insyn_o"] = _lif_membrane(s["v_o"], s["ref_o"], s["insyn_o"])
+    output_spikes = ((s["ref_o"] <= 0.0) & (s["v_o"] >= P.V_THRESH_MV)).to(F32)
+    mismatch = target_spikes - output_spikes
+    s["err_rise"] = s["err_rise"] * T_RISE_MULT + mismatch
+    s["err_decay"] = s["err_decay"] * T_DECAY_MULT + mismatch
+    s["err_o"] = (s["err_decay"] - s["err_rise"]) * NORM_FACTOR
+    sq = s["err_o"] * s["err_o"] * (DT * 0.001)
+    s["avg_sq_err"] = s["avg_sq_err"] * MUL_AVG_ERR + sq
+    s["sp_o"] = _sigma_prime(s["v_o"])
+    s["ref_o"] = torch.where(output_spikes > 0, P.TAU_REFRAC_MS, s["ref_o"])
+
+    s["prev_in"], s["prev_h"] = input_spikes, hidden_spikes
+    return hidden_spikes, output_spikes, sq
+
+
+def r_max_prop(s: dict, suffix: str, r0: float, update_timesteps: int) -> None:
+    """The seed's optimiser: per-synapse AMSGrad-like step on w from the accumulated gradient m."""
+    w, m, upsilon = f"w_{suffix}", f"m_{suffix}", f"ups_{suffix}"
+    gradient = s[m] / float(update_timesteps)
+    s[upsilon] = torch.maximum(s[upsilon] * EXP_RMS, gradient * gradient)
+    rate = r0 / (torch.sqrt(s[upsilon]) + P.EPSILON)
+    s[w] = torch.clamp(s[w] + rate * gradient, P.W_MIN, P.W_MAX)
+    s[m].zero_()
+
+
+def initial_state(size: NetworkSize, conditions: InitialConditions, device) -> dict:
+    def zeros(*shape):
+        return torch.zeros(shape, dtype=F32, device=device)
+
+    ni, nh, no = size.num_input, size.num_hidden, size.num_output
+    s = {name: zeros(n) for name, n in (("z_in", ni), ("zt_in", ni), ("prev_in", ni),
+                                        ("ref_h", nh), ("insyn_h", nh), ("sp_h", nh), ("err_h", nh),
+                                        ("z_h", nh), ("zt_h", nh), ("prev_h", nh),
+                                        ("ref_o", no), ("insyn_o", no), ("sp_o", no), ("err_o", no),
+                                        ("err_rise", no), ("err_decay", no), ("avg_sq_err", no))}
+    s["v_h"] = torch.full((nh,), P.V_REST_MV, dtype=F32, device=device)
+    s["v_o"] = torch.full((no,), P.V_REST_MV, dtype=F32, device=device)
+    for suffix, w in (("ih", conditions.w_input_hidden), ("ho", conditions.w_hidden_output)):
+        s[f"w_{suffix}"] = torch.as_tensor(w, dtype=F32, device=device).clone()
+        for var in ("e", "lam", "m", "ups"):
+            s[f"{var}_{suffix}"] = torch.zeros_like(s[f"w_{suffix}"])
+    return s
+
+
+_COMPILED_STEP = None
+
+
+def _compiled_step():
+    global _COMPILED_STEP
+    if _COMPILED_STEP is None:
+        _COMPILED_STEP = torch.compile(superspike_step, dynamic=False)
+    return _COMPILED_STEP
+
+
+class TorchSuperSpike:
+    """The PyTorch reference backend."""
+
+    name = "torch"
+
+    def __init__(self, size: NetworkSize, conditions: InitialConditions, target: SpikeTrains,
+                 device: str | torch.device = "cpu", profile_phases: bool = False, compile: bool = False):
+        self.size = size
+        self.device = str(device)
+        self.profile_phases = profile_phases
+        dev = torch.device(device)
+        steps = size.trial_timesteps
+        self.input_raster = torch.as_tensor(spike_source_raster(conditions.input_spikes, steps), dtype=F32,
+                                            device=dev)
+        self.target_raster = torch.as_tensor(spike_source_raster(target, steps), dtype=F32, device=dev)
+        self.state = initial_state(size, conditions, dev)
+        self.step_fn = _compiled_step() if compile else superspike_step
+        self.global_step = 0
+        self.stopwatch = Stopwatch(dev)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {"input_hidden": self.state["w_ih"].cpu().numpy(),
+                "hidden_output": self.state["w_ho"].cpu().numpy()}
+
+    def run_trial(self, r0: float, record: bool = False) -> TrialOutput:
+        size, s, step_fn = self.size, self.state, self.step_fn
+        steps, update_every = size.trial_timesteps, size.update_timesteps
+        sw = self.stopwatch
+        sw.reset()
+        dev = self.input_raster.device
+        sum_sq = torch.zeros(size.num_output, dtype=F32, device=dev)
+        hidden_count = torch.zeros(size.num_hidden, dtype=F32, device=dev)
+        output_count = torch.zeros(size.num_output, dtype=F32, device=dev)
+        recorded_hidden, recorded_output = [], []
+        # Phase timers synchronise the device around every call: on only when asked for.
+        timed = (lambda phase, fn: sw.time(phase, fn)) if self.profile_phases else (lambda phase, fn: fn())
+        for step in range(steps):
+            hidden_spikes, output_spikes, sq = timed(
+                "step", lambda: step_fn(s, self.input_raster[step], self.target_raster[step]))
+            sum_sq.add_(sq)
+            hidden_count.add_(hidden_spikes)
+            output_count.add_(output_spikes)
+            if record:
+                recorded_hidden.append(hidden_spikes)
+                recorded_output.append(output_spikes)
+            if self.global_step != 0 and self.global_step % update_every == 0:
+                timed("gradient_learn", lambda: (r_max_prop(s, "ih", r0, update_every),
+                                                 r_max_prop(s, "ho", r0, update_every)))
+            self.global_step += 1
+        recorded = None
+        if record:
+            recorded = {"input": _events(self.input_raster),
+                        "hidden": _events(torch.stack(recorded_hidden)),
+                        "output": _events(torch.stack(recorded_output))}
+        return TrialOutput(
+            spike_counts={"input": int(self.input_raster.sum().item()), "hidden": int(hidden_count.sum().item()),
+                          "output": int(output_count.sum().item())},
+            sum_sq_error=float(sum_sq.sum().item()),
+            avg_sqr_err_sum=float(s["avg_sq_err"].sum().item()),
+            kernel_seconds=dict(sw.totals),
+            recorded=recorded,
+        )
+
+
+def _events(raster: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    steps, ids = np.nonzero(raster.cpu().numpy())
+    return steps * P.TIMESTEP_MS, ids
