@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from ..hardware import machine_facts, resolve_device
+from ..hardware import machine_facts, require_gpu, resolve_device
 from ..resultsio import write_json
 from ..tables import format_table, percent, si
 from .config import BOOK_SIZES, get_config
@@ -112,6 +112,10 @@ def cmd_max_batch(args) -> int:
 
 def cmd_mfu(args) -> int:
     device = resolve_device(args.device)
+    if args.gpu:
+        require_gpu(args.gpu)
+    for size in args.sizes:
+        get_config(size, args.context_length)      # every bad name fails before any timing starts
     records, rows = [], []
     for size in args.sizes:
         print(f"  timing {size} {args.variant} {args.dtype} batch {args.batch} on {device} ...",

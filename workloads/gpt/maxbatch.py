@@ -69,11 +69,16 @@ def _in_process_fits(spec: ProbeSpec, device: torch.device):
     return fits
 
 
+# One malloc arena and a fixed mmap threshold: glibc's per-thread arenas and its adaptive
+# threshold otherwise move a probe's address-space use by tens of MB from run to run.
+_DETERMINISTIC_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "131072", "PYTHONHASHSEED": "0"}
+
+
 def _subprocess_fits(spec: ProbeSpec, memory_limit_bytes: int):
     def fits(batch: int) -> bool:
         cmd = [sys.executable, "-m", "workloads.gpt.probe", json.dumps(asdict(spec)), str(batch),
                str(memory_limit_bytes)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **_DETERMINISTIC_MALLOC})
         if proc.returncode == 0:
             return True
         if proc.returncode == OOM_EXIT_CODE:

@@ -15,7 +15,7 @@ import warnings
 import torch
 
 from ..errors import SpikeflopsError
-from ..hardware import as_dict, device_name, machine_facts, measure_matmul_peak, peak_for
+from ..hardware import require_gpu, as_dict, device_name, machine_facts, measure_matmul_peak, peak_for
 from ..memory import is_oom_error
 from ..timing import measure, synchronize
 from .config import get_config
@@ -36,6 +36,8 @@ def measure_step(size: str, variant: str = "book", dtype: str = "bfloat16", batc
     if batch < 1 or repeats < 1 or warmup < 0:
         raise SpikeflopsError("batch and repeats must be >= 1, warmup >= 0")
     device = device or torch.device("cpu")
+    if gpu_override:
+        require_gpu(gpu_override)      # fail before minutes of timing, not after
     torch_dtype = parse_dtype(dtype)
     cfg = get_config(size, context_length)
     seq_len = cfg.context_length

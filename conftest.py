@@ -1,0 +1,59 @@
+"""Top-level pytest configuration: device option, markers, skips, and machine facts for pytest-benchmark."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("spikeflops")
+    group.addoption("--device", default="cpu", help="device for workload tests and benchmarks: cpu, cuda or auto")
+    group.addoption("--profile", default=None, help="run profile for benchmarks: ci, regular or full "
+                                                    "(default: SPIKEFLOPS_PROFILE, else ci)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    import os
+
+    if config.getoption("profile"):
+        os.environ["SPIKEFLOPS_PROFILE"] = config.getoption("profile")
+    # pytest-benchmark keys its storage by OS and Python only; put each machine (GPU model included) in its own folder.
+    if config.pluginmanager.hasplugin("benchmark"):
+        storage = config.getoption("benchmark_storage", None)
+        if storage and storage.rstrip("/").endswith("results/pytest-benchmark"):
+            from workloads.hardware import machine_name
+
+            config.option.benchmark_storage = f"{storage.rstrip('/')}/{machine_name()}"
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    from workloads.superspike.genn_backend import pygenn_available
+
+    no_gpu = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
+    no_genn = pytest.mark.skip(reason="needs pygenn, which is not on the package registry: build it from "
+                                      "GeNN's source (see README) to run the GeNN tests")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(no_gpu)
+        if "genn" in item.keywords and not pygenn_available():
+            item.add_marker(no_genn)
+
+
+@pytest.fixture(scope="session")
+def device(request):
+    from workloads.hardware import resolve_device
+
+    return resolve_device(request.config.getoption("device"))
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    from workloads.hardware import machine_facts, machine_name
+
+    facts = machine_facts()
+    machine_info["spikeflops_machine"] = machine_name()
+    for key in ("gpu", "gpu_memory_bytes", "gpu_count", "driver", "cuda_runtime", "torch", "pygenn", "thop",
+                "numpy", "cpu", "cpu_count", "memory_bytes"):
+        machine_info[key] = facts.get(key)

@@ -1,0 +1,55 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def spikeflops(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "workloads.cli", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_line_error(proc, needle):
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    # progress lines may come first; the error is one line, the last one
+    errors = [line for line in lines if "error:" in line]
+    assert errors == [lines[-1]] and needle in lines[-1], proc.stderr
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["gpt", "flops", "--sizes", "gpt-huge"], "unknown model size 'gpt-huge'"),
+    (["gpt", "mfu", "--sizes", "gpt-nano", "--gpu", "Voodoo 5"], "unknown GPU 'Voodoo 5'"),
+    (["gpt", "mfu", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["gpt", "max-batch", "--sizes", "gpt-nano", "--device", "cpu"], "needs a memory budget"),
+    (["gpt", "max-batch", "--sizes", "gpt-mini", "--device", "cpu", "--memory-limit", "8MiB"],
+     "batch 1 does not fit"),
+    (["gpt", "max-batch", "--sizes", "gpt-nano", "--memory-limit", "plenty"], "cannot read memory size"),
+    (["superspike", "--target-file", "/nonexistent.ras", "--num-trials", "1"], "no such target file"),
+    (["superspike", "--backend", "torch", "--num-trials", "0"], "--num-trials must be >= 1"),
+    (["nonsense"], "invalid choice"),
+])
+def test_bad_input_gives_one_line_and_exit_2(args, needle):
+    assert_one_line_error(spikeflops(*args), needle)
+
+
+def test_gpt_flops_table_and_json():
+    proc = spikeflops("gpt", "flops", "--sizes", "gpt-small", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = json.loads(proc.stdout)
+    assert f"{rec['forward_thop']:.1e}" == "5.1e+11"
+    assert rec["forward_exact"] > rec["forward_thop"]
+    table = spikeflops("gpt", "flops", "--sizes", "gpt-small", "gpt-xl")
+    assert "5.1e+11" in table.stdout and "6.4e+12" in table.stdout
+
+
+def test_max_batch_writes_json_and_never_a_failed_batch(tmp_path):
+    out = tmp_path / "mb.json"
+    proc = spikeflops("gpt", "max-batch", "--sizes", "gpt-nano", "--device", "cpu", "--dtype", "float32",
+                      "--mode", "train", "--memory-limit", "128MiB", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = json.loads(out.read_text())["records"]
+    fits = {p["batch"]: p["fits"] for p in rec["probes"]}
+    assert fits[rec["max_batch"]] is True and fits[rec["max_batch"] + 1] is False
+    assert "out of memory" in proc.stderr      # progress is shown

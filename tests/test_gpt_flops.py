@@ -1,0 +1,41 @@
+import pytest
+
+from workloads.gpt import SIZES, get_config
+from workloads.gpt.flops import (analytic_flops, exact_flops, non_embedding_parameter_count, thop_flops)
+
+
+def linear_flops(cfg, batch, seq):
+    """2 x MACs of every nn.Linear (no bias): q, k, v, out (4 d^2), MLP (8 d^2), head (d V)."""
+    d = cfg.emb_dim
+    return 2 * batch * seq * (cfg.n_layers * 12 * d * d + d * cfg.vocab_size)
+
+
+def attention_flops(cfg, batch, seq):
+    """QK^T and AV: 2 matmuls of 2 * B * H * T * T * Q FLOPs each per layer (full, not causal-halved)."""
+    return cfg.n_layers * 2 * (2 * batch * cfg.n_heads * seq * seq * cfg.head_dim)
+
+
+@pytest.mark.parametrize("size,batch,seq", [("gpt-nano", 2, 128), ("gpt-mini", 3, 64)])
+def test_exact_and_thop_against_hand_derived_formulas(size, batch, seq):
+    cfg = SIZES[size]
+    assert thop_flops(cfg, batch, seq) == linear_flops(cfg, batch, seq)
+    fwd = exact_flops(cfg, batch, seq)
+    assert fwd == linear_flops(cfg, batch, seq) + attention_flops(cfg, batch, seq)
+    assert exact_flops(cfg, batch, seq, variant="fast") == fwd
+    assert exact_flops(cfg, batch, seq, backward=True) == 3 * fwd
+
+
+def test_analytic_palm_formula():
+    cfg = SIZES["gpt-nano"]
+    n = non_embedding_parameter_count(cfg)
+    attn = cfg.n_layers * cfg.n_heads * cfg.head_dim * 128
+    assert analytic_flops(cfg, 2, 128) == (2 * n + 4 * attn) * 2 * 128
+    assert analytic_flops(cfg, 2, 128, backward=True) == (6 * n + 12 * attn) * 2 * 128
+    # analytic counts biases/norm parameters too: within 1% of the exact matmul count
+    assert analytic_flops(cfg, 2, 128, True) == pytest.approx(exact_flops(cfg, 2, 128, True), rel=0.01)
+
+
+def test_seed_table_thop_numbers_reproduce_at_full_size():
+    seed = {"gpt-small": 5.1e11, "gpt-medium": 1.4e12, "gpt-large": 3.2e12, "gpt-xl": 6.4e12}
+    for size, printed in seed.items():
+        assert float(f"{thop_flops(get_config(size), 2, 1024):.1e}") == printed

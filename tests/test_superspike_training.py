@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+
+from workloads.superspike.conditions import make_initial_conditions
+from workloads.superspike.params import get_size
+from workloads.superspike.training import learning_rate, running_error
+from workloads.superspike.workload import make_backend, run_training
+
+TRIALS = 8
+
+
+@pytest.fixture(scope="module")
+def torch_run():
+    return run_training("ci", "torch", TRIALS, seed=0, device="cpu", record_trials=[0, 1], kernel_profiling=True)
+
+
+def test_torch_backend_learns(torch_run):
+    first, last = torch_run.records[0], torch_run.records[-1]
+    assert np.isfinite(last.trial_error)
+    assert last.trial_error < 0.5 * first.trial_error
+    # output spike count moves toward the target's
+    assert abs(last.spikes_output - last.spikes_target) < 0.5 * abs(first.spikes_output - first.spikes_target)
+    assert torch_run.trials_to_target is not None and torch_run.trials_to_target <= TRIALS
+
+
+def test_spike_sources_restart_each_trial(torch_run):
+    t0, t1 = torch_run.recorded_spikes[0]["input"], torch_run.recorded_spikes[1]["input"]
+    assert len(t0[0]) > 0
+    np.testing.assert_array_equal(t0[0], t1[0])
+    np.testing.assert_array_equal(t0[1], t1[1])
+    assert torch_run.records[1].spikes_input == torch_run.records[0].spikes_input
+
+
+def test_phase_timers_are_recorded(torch_run):
+    rec = torch_run.records[-1]
+    assert rec.kernel_s["step"] > 0 and rec.wall_s >= rec.kernel_s["step"]
+    assert any("gradient_learn" in r.kernel_s for r in torch_run.records)
+
+
+def test_same_seed_gives_identical_records(torch_run):
+    again = run_training("ci", "torch", 2, seed=0, device="cpu")
+    for a, b in zip(torch_run.records[:2], again.records):
+        assert (a.running_error, a.trial_error, a.spikes_hidden, a.spikes_output) == \
+               (b.running_error, b.trial_error, b.spikes_hidden, b.spikes_output)
+
+
+def test_different_seed_gives_different_initial_conditions():
+    size = get_size("ci")
+    a, b = make_initial_conditions(size, 0), make_initial_conditions(size, 1)
+    assert not np.array_equal(a.w_input_hidden, b.w_input_hidden)
+    np.testing.assert_array_equal(a.w_input_hidden, make_initial_conditions(size, 0).w_input_hidden)
+
+
+def test_learning_rate_schedule_and_error_formula():
+    assert learning_rate(0) == learning_rate(399) == 1.0
+    assert learning_rate(400) == pytest.approx(0.1) and learning_rate(800) == pytest.approx(0.01)
+    assert running_error(0.0, 200, 18900) == 0.0
+    assert running_error(2.0, 200, 18900) == pytest.approx(2 * running_error(1.0, 200, 18900))
+
+
+@pytest.mark.genn
+def test_genn_and_torch_agree_on_trial_zero_and_genn_learns(tmp_path):
+    genn = run_training("ci", "genn", TRIALS, seed=0, device="cpu")
+    torch_first = run_training("ci", "torch", 1, seed=0, device="cpu").records[0]
+    g0 = genn.records[0]
+    for pop in ("spikes_hidden", "spikes_output", "spikes_input"):
+        a, b = getattr(g0, pop), getattr(torch_first, pop)
+        assert abs(a - b) <= max(2, 0.03 * max(a, b)), (pop, a, b)
+    assert g0.trial_error == pytest.approx(torch_first.trial_error, rel=0.03)
+    assert genn.records[-1].trial_error < 0.5 * g0.trial_error
+    assert genn.records[0].kernel_s["synapse_dynamics"] > 0
+
+
+@pytest.mark.genn
+def test_genn_spike_sources_restart_each_trial():
+    size = get_size("ci")
+    backend = make_backend("genn", size, seed=0, device="cpu")
+    a, b = backend.run_trial(1.0, record=True), backend.run_trial(1.0, record=True)
+    assert a.spike_counts["input"] > 0
+    np.testing.assert_array_equal(a.recorded["input"][1], b.recorded["input"][1])
+    np.testing.assert_allclose(a.recorded["input"][0], b.recorded["input"][0])

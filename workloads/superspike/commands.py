@@ -1,0 +1,87 @@
+"""`spikeflops superspike`: the seed's flags plus --backend, --seed, --size and --device."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from ..hardware import machine_facts
+from ..resultsio import write_json
+from ..tables import format_table
+from .params import SIZES
+from .workload import BACKENDS, run_training
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("superspike", help="train SuperSpike (GeNN or PyTorch) and record convergence")
+    p.add_argument("--backend", choices=BACKENDS, default="torch")
+    p.add_argument("--size", choices=tuple(SIZES), default="ci",
+                   help="network size: full = the seed's 200-256-200 over 1.89 s; ci = minutes on a CPU")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int, default=0, help="seed of the input, the initial weights and nothing else")
+    p.add_argument("--num-trials", type=int, default=600)
+    p.add_argument("--record-trial", type=int, nargs="*", default=[], help="trial indices to record and plot")
+    p.add_argument("--target-file", default=None, help="a .ras target (default: the built-in picture)")
+    p.add_argument("--target-error", type=float, default=None,
+                   help="time-to-target threshold on the per-trial error (default: half of trial 0's)")
+    p.add_argument("--kernel-profiling", action="store_true", help="print per-kernel (GeNN) or per-phase times")
+    p.add_argument("--compile", action="store_true", help="torch.compile the PyTorch step")
+    p.add_argument("--save-data", action="store_true", help="write recorded spikes as CSV (as the seed)")
+    p.add_argument("--out-dir", default="spikeflops-out/superspike", help="where records and plots go")
+    p.add_argument("--json", action="store_true", help="print the result record as JSON")
+    p.set_defaults(func=cmd_superspike)
+
+
+def _progress(rec):
+    if rec.trial % 10 == 0 or rec.trial < 3:
+        print(f"Trial {rec.trial} (r0 = {rec.r0:f}, error = {rec.running_error:f}, trial error = "
+              f"{rec.trial_error:f}, output spikes {rec.spikes_output}/{rec.spikes_target}, "
+              f"{rec.wall_s:.2f} s)", file=sys.stderr, flush=True)
+
+
+def cmd_superspike(args) -> int:
+    from .plots import plot_convergence, plot_rasters, write_spike_csvs
+
+    result = run_training(args.size, args.backend, args.num_trials, args.seed, args.target_file, args.device,
+                          sorted(args.record_trial), args.target_error, args.compile,
+                          kernel_profiling=args.kernel_profiling or args.backend == "genn", progress=_progress)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}"
+    write_json(out / f"{stem}.json", {"machine": machine_facts(), **result.to_dict()})
+    with open(out / f"{stem}-convergence.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["trial", "r0", "running_error", "trial_error", "spikes_hidden", "spikes_output",
+                    "spikes_target", "wall_s"])
+        for r in result.records:
+            w.writerow([r.trial, r.r0, r.running_error, r.trial_error, r.spikes_hidden, r.spikes_output,
+                        r.spikes_target, r.wall_s])
+    plot_convergence(result, out / f"{stem}-convergence.png")
+    if result.recorded_spikes:
+        plot_rasters(result, out / f"{stem}-rasters.png")
+        if args.save_data:
+            write_spike_csvs(result, out / f"{stem}-spikes")
+
+    if args.json:
+        json.dump(result.to_dict(), sys.stdout, indent=2)
+        print()
+        return 0
+    first, last = result.records[0], result.records[-1]
+    walls = sorted(r.wall_s for r in result.records)
+    rows = [["trials", result.num_trials], ["error, trial 0 -> last", f"{first.trial_error:.4g} -> {last.trial_error:.4g}"],
+            ["running error (seed's), last", f"{last.running_error:.4g}"],
+            ["output spikes, last / target", f"{last.spikes_output} / {last.spikes_target}"],
+            ["trials to target error", result.trials_to_target or "not reached"],
+            ["seconds per trial (median)", f"{walls[len(walls) // 2]:.3f}"],
+            ["results", str(out / stem) + ".json"]]
+    if args.kernel_profiling:
+        totals = {}
+        for r in result.records:
+            for k, v in r.kernel_s.items():
+                totals[k] = totals.get(k, 0.0) + v
+        rows += [[f"kernel {k} (s, all trials)", f"{v:.3f}"] for k, v in sorted(totals.items()) if v]
+    print(f"SuperSpike {args.size}, backend {result.backend} ({result.device}), seed {args.seed}")
+    print(format_table(["", "value"], rows))
+    return 0

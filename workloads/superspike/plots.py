@@ -1,0 +1,69 @@
+"""PNG figures: rasters of recorded trials and the convergence curve; CSVs as the seed wrote them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .training import TrainingResult
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")   # files only, never a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_rasters(result: TrainingResult, path: str | Path) -> Path:
+    plt = _pyplot()
+    trials = sorted(result.recorded_spikes)
+    fig, axes = plt.subplots(3, max(len(trials), 1), sharex="col", sharey="row", squeeze=False,
+                             figsize=(4 * max(len(trials), 1), 7))
+    for col, trial in enumerate(trials):
+        for row, pop in enumerate(("input", "hidden", "output")):
+            t_ms, ids = result.recorded_spikes[trial][pop]
+            axes[row, col].scatter(np.asarray(t_ms) / 1000.0, ids, s=1, edgecolors="none")
+            axes[row, col].set_title(f"trial {trial}: {pop}" if row == 0 else pop, fontsize=9)
+        axes[2, col].set_xlabel("time in trial [s]")
+    for row in range(3):
+        axes[row, 0].set_ylabel("neuron")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_convergence(result: TrainingResult, path: str | Path) -> Path:
+    plt = _pyplot()
+    trials = [r.trial for r in result.records]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(trials, [r.trial_error for r in result.records], label="per-trial error", lw=1)
+    ax.plot(trials, [r.running_error for r in result.records], label="running error (seed's metric)", lw=1.5)
+    ax.axhline(result.target_error, color="gray", ls="--", lw=0.8, label="target")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("van Rossum error")
+    ax.set_yscale("log")
+    ax.set_title(f"SuperSpike, {result.backend} on {result.device}, seed {result.seed}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def write_spike_csvs(result: TrainingResult, directory: str | Path) -> list[Path]:
+    """``<pop>_spikes_<trial>.csv``: time [ms], neuron id, with the seed's header."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for trial, pops in sorted(result.recorded_spikes.items()):
+        for pop, (t_ms, ids) in pops.items():
+            path = directory / f"{pop}_spikes_{trial}.csv"
+            np.savetxt(path, np.column_stack([t_ms, ids]), fmt=["%f", "%d"], delimiter=",",
+                       header="Time [ms], Neuron ID")
+            written.append(path)
+    return written
