@@ -18,6 +18,11 @@ def pytest_configure(config):
 
     if config.getoption("profile"):
         os.environ["SPIKEFLOPS_PROFILE"] = config.getoption("profile")
+    # Plain `pytest` runs each benchmark once as a test; timing only with --benchmark-only/--benchmark-enable.
+    # (Set here, not in addopts: pytest-benchmark refuses --benchmark-only next to --benchmark-disable.)
+    if config.pluginmanager.hasplugin("benchmark"):
+        if not (config.getoption("benchmark_only") or config.getoption("benchmark_enable")):
+            config.option.benchmark_disable = True
     # pytest-benchmark keys its storage by OS and Python only; put each machine (GPU model included) in its own folder.
     if config.pluginmanager.hasplugin("benchmark"):
         storage = config.getoption("benchmark_storage", None)

@@ -53,3 +53,14 @@ def test_max_batch_writes_json_and_never_a_failed_batch(tmp_path):
     fits = {p["batch"]: p["fits"] for p in rec["probes"]}
     assert fits[rec["max_batch"]] is True and fits[rec["max_batch"] + 1] is False
     assert "out of memory" in proc.stderr      # progress is shown
+
+
+def test_asv_configuration_and_benchmarks_are_valid():
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    asv = shutil.which("asv")
+    assert asv, "asv is a test dependency"
+    proc = subprocess.run([asv, "check", "--python=same"], cwd=root, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and "No problems found" in proc.stdout, proc.stdout + proc.stderr

@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 metavar="{run,info,gpt,superspike,gate,report}")
     quickrun.add_parser(sub)
     info = sub.add_parser("info", help="this machine's facts (GPU, driver, CUDA, torch, pygenn) as JSON")
+    info.add_argument("--machine-name", action="store_true",
+                      help="print only the machine label (carries the GPU model; used as asv's machine name)")
     info.set_defaults(func=_cmd_info)
     gpt_commands.add_parser(sub)
     superspike_commands.add_parser(sub)
@@ -38,6 +40,9 @@ def _cmd_info(args) -> int:
 
     from .hardware import machine_facts, machine_name
 
+    if args.machine_name:
+        print(machine_name())
+        return 0
     json.dump({"machine_name": machine_name(), **machine_facts()}, sys.stdout, indent=2)
     print()
     return 0

@@ -31,7 +31,7 @@ class Profile:
 PROFILES = {
     "ci": Profile("ci", gpt_sizes=("gpt-nano",), gpt_batch=4, gpt_context=None, gpt_repeats=5,
                   gpt_memory_limit_bytes=512 * 2**20, superspike_size="ci",
-                  superspike_trials=20, superspike_timing_trials=2),
+                  superspike_trials=10, superspike_timing_trials=2),
     "regular": Profile("regular", gpt_sizes=("gpt-small",), gpt_batch=8, gpt_context=None,
                        gpt_repeats=10, gpt_memory_limit_bytes=8 * 2**30,
                        superspike_size="full", superspike_trials=60, superspike_timing_trials=3),
