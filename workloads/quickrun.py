@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-
-import torch
 
 from .hardware import machine_facts, machine_name, resolve_device
 from .profiles import PROFILES, get_profile
@@ -35,7 +34,6 @@ def cmd_run(args) -> int:
     from .superspike.workload import run_training
 
     device = resolve_device(args.device)
-    import os
     profile = get_profile(args.profile or os.environ.get("SPIKEFLOPS_PROFILE")
                           or ("regular" if device.type == "cuda" else "ci"))
     dtype = "bfloat16" if device.type == "cuda" else "float32"
@@ -77,5 +75,4 @@ def cmd_run(args) -> int:
         write_json(args.out, records)
     print(f"spikeflops run ({profile.name} profile, {device}, {time.perf_counter() - started:.0f} s)")
     print(format_table(["workload", "metric", "value"], rows))
-    del torch
     return 0

@@ -42,18 +42,14 @@ def default_cache_dir() -> Path:
 
 
 def detect_genn_backend() -> str:
-    import pygenn
+    """``cuda`` where pygenn was built with CUDA and torch sees a GPU, else the CPU backend."""
+    import torch
 
     try:
-        from pygenn import cuda_backend  # noqa: F401
-        import torch
-
-        if torch.cuda.is_available():
-            return "cuda"
+        from pygenn import cuda_backend  # noqa: F401 - present only in CUDA builds of pygenn
     except ImportError:
-        pass
-    del pygenn
-    return "single_threaded_cpu"
+        return "single_threaded_cpu"
+    return "cuda" if torch.cuda.is_available() else "single_threaded_cpu"
 
 
 def _models():
