@@ -12,10 +12,10 @@ from .training import TrainingResult, train
 BACKENDS = ("torch", "genn")
 
 
-def load_target(size: NetworkSize, target_file: str | None = None, seed: int = 0) -> SpikeTrains:
+def load_target(size: NetworkSize, target_file: str | None = None) -> SpikeTrains:
     if target_file:
         return read_ras(target_file, size.num_output, size.trial_ms)
-    return default_target(size.num_output, size.trial_ms, seed=0)  # the picture is fixed, not per-seed
+    return default_target(size.num_output, size.trial_ms)  # the picture is fixed, not per-seed
 
 
 def make_backend(backend: str, size: NetworkSize, seed: int = 0, target: SpikeTrains | None = None,
@@ -50,6 +50,6 @@ def run_training(size_name: str, backend: str, num_trials: int, seed: int = 0, t
     bad = [t for t in record_trials if not 0 <= t < num_trials]
     if bad:
         raise SpikeflopsError(f"--record-trial {bad[0]} outside 0..{num_trials - 1}")
-    target = load_target(size, target_file, seed)
+    target = load_target(size, target_file)
     model = make_backend(backend, size, seed, target, device, compile, kernel_profiling)
     return train(model, size, target, num_trials, seed, record_trials, target_error, progress)
