@@ -19,17 +19,24 @@ def build_parser() -> argparse.ArgumentParser:
     from .gpt import commands as gpt_commands
     from .superspike import commands as superspike_commands
     from . import quickrun
+    from .regress import commands as regress_commands
 
     parser = _Parser(prog="spikeflops", description="GPU workload benchmarks: GPT-2 FLOPs/MFU and SuperSpike")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                metavar="{run,info,gpt,superspike}")
+                                metavar="{run,info,gpt,superspike,gate,report}")
     quickrun.add_parser(sub)
     info = sub.add_parser("info", help="this machine's facts (GPU, driver, CUDA, torch, pygenn) as JSON")
     info.add_argument("--machine-name", action="store_true",
                       help="print only the machine label (carries the GPU model; used as asv's machine name)")
+    info.add_argument("--asv-bench", action="store_true",
+                      help="print the `asv run -b` pattern selecting what the SPIKEFLOPS_PROFILE profile runs here")
+    info.add_argument("--register-asv-machine", nargs="?", const="", metavar="NAME",
+                      help="write this machine (GPU included) into ~/.asv-machine.json under NAME "
+                           "(default: the machine label) and print the name")
     info.set_defaults(func=_cmd_info)
     gpt_commands.add_parser(sub)
     superspike_commands.add_parser(sub)
+    regress_commands.add_parsers(sub)
     return parser
 
 
@@ -40,6 +47,20 @@ def _cmd_info(args) -> int:
 
     if args.machine_name:
         print(machine_name())
+        return 0
+    if args.register_asv_machine is not None:
+        from .asvmachine import register
+
+        name, entry = register(args.register_asv_machine or None)
+        print(name)
+        print(f"registered with asv: {entry}", file=sys.stderr)
+        return 0
+    if args.asv_bench:
+        import torch
+
+        from .profiles import asv_bench_regex, get_profile
+
+        print(asv_bench_regex(get_profile(), torch.cuda.is_available()))
         return 0
     json.dump({"machine_name": machine_name(), **machine_facts()}, sys.stdout, indent=2)
     print()

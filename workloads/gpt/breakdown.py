@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-from torch.profiler import ProfilerActivity, profile
+from typing import TYPE_CHECKING
 
 from .config import get_config
-from .fast import build_model
-from .steps import make_optimizer, make_train_step, parse_dtype, random_tokens
+
+if TYPE_CHECKING:
+    import torch
 
 KINDS = ("matmul", "attention", "normalisation", "elementwise", "optimizer")
 
@@ -32,6 +32,12 @@ def classify(op_name: str) -> str:
 def kernel_breakdown(size: str, variant: str, dtype: str, batch: int, device: torch.device,
                      steps: int = 2) -> dict[str, float]:
     """Seconds per step spent in each kind of op (self time: device time on GPUs, CPU time otherwise)."""
+    import torch                     # here, not at module level: KINDS must be importable without torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from .fast import build_model
+    from .steps import make_optimizer, make_train_step, parse_dtype, random_tokens
+
     cfg = get_config(size)
     model = build_model(cfg, variant, device=device, dtype=parse_dtype(dtype))
     inputs, targets = random_tokens(cfg.vocab_size, batch, cfg.context_length, device)

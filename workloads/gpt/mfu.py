@@ -15,7 +15,7 @@ import warnings
 import torch
 
 from ..errors import SpikeflopsError
-from ..hardware import require_gpu, as_dict, device_name, machine_facts, measure_matmul_peak, peak_for
+from ..hardware import Peak, require_gpu, as_dict, device_name, machine_facts, measure_matmul_peak, peak_for
 from ..memory import is_oom_error
 from ..timing import measure, synchronize
 from .config import get_config
@@ -29,8 +29,12 @@ MODES = ("train", "forward")
 def measure_step(size: str, variant: str = "book", dtype: str = "bfloat16", batch: int = 4,
                  device: torch.device | None = None, mode: str = "train", context_length: int | None = None,
                  compile: bool = False, warmup: int = 3, repeats: int = 10, seed: int = 0,
-                 gpu_override: str | None = None, matmul_peak: bool = True) -> dict:
-    """Time one step of ``mode`` and return a self-describing JSON-able record."""
+                 gpu_override: str | None = None, matmul_peak: bool | Peak = True) -> dict:
+    """Time one step of ``mode`` and return a self-describing JSON-able record.
+
+    ``matmul_peak``: True measures the matmul peak now, False skips it, a ``Peak`` is reused
+    (measure it once per device and dtype when recording many sizes).
+    """
     if mode not in MODES:
         raise SpikeflopsError(f"unknown mode {mode!r}; choose train or forward")
     if batch < 1 or repeats < 1 or warmup < 0:
@@ -70,7 +74,10 @@ def measure_step(size: str, variant: str = "book", dtype: str = "bfloat16", batc
     seconds = stats.median
     achieved = flops_analytic / seconds
     peak = peak_for(device, torch_dtype, gpu_override)
-    measured = measure_matmul_peak(device, torch_dtype) if matmul_peak else None
+    if isinstance(matmul_peak, Peak):
+        measured = matmul_peak
+    else:
+        measured = measure_matmul_peak(device, torch_dtype) if matmul_peak else None
     if peak is None:
         warnings.warn(f"no datasheet peak for {device_name(device)} in {dtype}: MFU is against the measured "
                       "matmul peak only", stacklevel=2)

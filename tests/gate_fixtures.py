@@ -1,0 +1,88 @@
+"""Helpers for the gate tests: the committed CPU baseline, and copies of it with a change injected."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+
+
+def committed_asv_runs() -> list[Path]:
+    """The committed asv CPU baseline runs (one machine, oldest first)."""
+    return sorted((p for p in (RESULTS / "asv").glob("*/*.json") if p.name != "machine.json"),
+                  key=lambda p: json.loads(p.read_text()).get("date", 0))
+
+
+def committed_pytest_benchmark_runs() -> list[Path]:
+    return sorted((RESULTS / "pytest-benchmark").glob("*/*.json"))
+
+
+def scale_asv(src: Path, dst: Path, pattern: str, factor: float = 1.0, add: float = 0.0) -> Path:
+    """Copy an asv results file with every value (and raw sample) of matching benchmarks scaled."""
+    data = json.loads(src.read_text())
+    cols = data["result_columns"]
+    ri, si = cols.index("result"), cols.index("samples")
+    hit = False
+    for name, row in data["results"].items():
+        if not fnmatch.fnmatchcase(name, pattern):
+            continue
+        hit = True
+        row[ri] = [_scale(v, factor, add) for v in row[ri]]
+        if len(row) > si and row[si]:
+            row[si] = [None if s is None else [_scale(x, factor, add) for x in s] for s in row[si]]
+    assert hit, f"no benchmark matches {pattern}"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if (src.parent.parent / "benchmarks.json").exists() and not (dst.parent.parent / "benchmarks.json").exists():
+        (dst.parent.parent / "benchmarks.json").write_text((src.parent.parent / "benchmarks.json").read_text())
+    dst.write_text(json.dumps(data))
+    return dst
+
+
+def scale_pytest_benchmark(src: Path, dst: Path, test: str, key: str, factor: float = 1.0,
+                           add: float = 0.0) -> Path:
+    """Copy a pytest-benchmark file with one metric scaled: key 'time' (stats and raw data) or an extra_info key."""
+    data = json.loads(src.read_text())
+    hit = False
+    for bench in data["benchmarks"]:
+        if bench["name"].split("[")[0] != test:
+            continue
+        hit = True
+        if key == "time":
+            stats = bench["stats"]
+            for k in ("min", "max", "mean", "median", "q1", "q3"):
+                stats[k] = _scale(stats[k], factor, add)
+            stats["data"] = [_scale(x, factor, add) for x in stats["data"]]
+        else:
+            value = bench["extra_info"][key]
+            bench["extra_info"][key] = ([_scale(v, factor, add) for v in value] if isinstance(value, list)
+                                        else _scale(value, factor, add))
+    assert hit, f"no benchmark {test}"
+    dst.write_text(json.dumps(data))
+    return dst
+
+
+def _scale(v, factor, add):
+    if v is None or (isinstance(v, float) and v != v):
+        return v
+    out = v * factor + add
+    return type(v)(out) if isinstance(v, int) and float(out).is_integer() else out
+
+
+def gate(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workloads.cli", "gate", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def copy_json(src: Path, dst: Path, edit=None) -> Path:
+    data = json.loads(src.read_text())
+    if edit:
+        edit(data)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(json.dumps(copy.deepcopy(data)))
+    return dst

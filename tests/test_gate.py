@@ -1,0 +1,217 @@
+"""The regression gate is itself tested: on the committed CPU baseline (real runs of this machine)
+and on copies of it with one change injected."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from gate_fixtures import (committed_asv_runs, committed_pytest_benchmark_runs, copy_json, gate, scale_asv,
+                           scale_pytest_benchmark)
+from workloads.errors import SpikeflopsError
+from workloads.regress.judge import compare, exit_code
+from workloads.regress.records import Measurement, ResultSet, load
+from workloads.regress.rules import load_config
+from workloads.regress.stats import mann_whitney_u
+
+ASV_RUNS = committed_asv_runs()
+PB_RUNS = committed_pytest_benchmark_runs()
+needs_asv_baseline = pytest.mark.skipif(len(ASV_RUNS) < 2, reason="no committed asv CPU baseline (two runs)")
+needs_pb_baseline = pytest.mark.skipif(len(PB_RUNS) < 2, reason="no committed pytest-benchmark baseline (two runs)")
+
+
+# ------------------------------------------------------------------ statistics
+
+@pytest.mark.parametrize("n1,n2", [(1, 1), (3, 4), (5, 5), (10, 12), (25, 30)])
+def test_mann_whitney_matches_scipy(n1, n2):
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(n1 * 100 + n2)
+    for shift in (0.0, 0.3, 1.0):
+        x = [rng.random() for _ in range(n1)]
+        y = [rng.random() + shift for _ in range(n2)]
+        u, p = mann_whitney_u(x, y)
+        ref = scipy_stats.mannwhitneyu(x, y, alternative="two-sided",
+                                       method="exact" if n1 * n2 <= 400 else "asymptotic")
+        assert u == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def test_mann_whitney_with_ties_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    x, y = [1.0, 1.0, 2.0, 2.0, 3.0], [2.0, 3.0, 3.0, 4.0, 4.0]
+    ref = scipy_stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic")
+    assert mann_whitney_u(x, y)[1] == pytest.approx(ref.pvalue)
+    assert mann_whitney_u([1.0] * 4, [1.0] * 4)[1] == 1.0
+
+
+# ------------------------------------------------------------------ judging, on controlled numbers
+
+def _rs(values: dict[str, tuple[float, tuple[float, ...]]]) -> ResultSet:
+    machine = {"harness": "asv", "machine": "m", "cpu": "c", "num_cpu": 2, "arch": "x86_64", "gpu": None}
+    ms = [Measurement(name, (("size", "gpt-nano"),), "", v, s) for name, (v, s) in values.items()]
+    return ResultSet("mem", "asv", machine, "0" * 40, 0.0, ms)
+
+
+def _statuses(base, cand):
+    return {v.metric: v.status for v in compare(_rs(base), _rs(cand), load_config())}
+
+
+def test_each_direction_and_noise_model():
+    rng = random.Random(0)
+    t = tuple(1.0 + 0.01 * rng.random() for _ in range(10))
+    base = {"b.GPTStep.time_train_step": (1.0, t), "b.GPTThroughput.track_mfu": (40.0, ()),
+            "b.GPTMaxBatch.track_max_batch": (40.0, ()), "b.GPTFlops.track_forward_exact": (7.0e11, ()),
+            "b.SuperSpikeConvergence.track_final_error": (1.0e6, (1.0e6, 1.1e6, 0.9e6)),
+            "b.SuperSpikeConvergence.track_trials_to_target": (6.0, (6.0, 5.0, 7.0))}
+    worse = {"b.GPTStep.time_train_step": (1.1, tuple(x * 1.1 for x in t)),
+             "b.GPTThroughput.track_mfu": (38.0, ()),                # 5 % MFU drop
+             "b.GPTMaxBatch.track_max_batch": (39.0, ()),            # one sequence less
+             "b.GPTFlops.track_forward_exact": (7.1e11, ()),          # the count changed
+             "b.SuperSpikeConvergence.track_final_error": (1.2e6, (1.2e6, 1.3e6, 1.1e6)),
+             "b.SuperSpikeConvergence.track_trials_to_target": (float("nan"), (float("nan"),) * 3)}
+    better = {"b.GPTStep.time_train_step": (0.8, tuple(x * 0.8 for x in t)),
+              "b.GPTThroughput.track_mfu": (50.0, ()), "b.GPTMaxBatch.track_max_batch": (48.0, ()),
+              "b.GPTFlops.track_forward_exact": (7.0e11, ()),
+              "b.SuperSpikeConvergence.track_final_error": (0.5e6, (0.5e6, 0.6e6, 0.4e6)),
+              "b.SuperSpikeConvergence.track_trials_to_target": (4.0, (4.0, 4.0, 5.0))}
+    assert set(_statuses(base, worse).values()) == {"regressed"}
+    got = _statuses(base, better)
+    assert got.pop("b.GPTFlops.track_forward_exact") == "unchanged"
+    assert set(got.values()) == {"improved"}
+    assert set(_statuses(base, base).values()) == {"unchanged"}
+
+
+def test_a_slowdown_within_noise_is_not_significant():
+    rng = random.Random(1)
+    base = tuple(1.0 + 0.5 * rng.random() for _ in range(8))        # +-25 % noise
+    cand = tuple(1.0 + 0.5 * rng.random() for _ in range(8))
+    b = {"b.GPTStep.time_forward": (sorted(base)[4], base)}
+    c = {"b.GPTStep.time_forward": (sorted(base)[4] * 1.08, cand)}
+    (verdict,) = compare(_rs(b), _rs(c), load_config())
+    assert verdict.status == "unchanged" and "not significant" in verdict.detail
+
+
+def test_missing_and_new_metrics_are_named_and_missing_can_fail():
+    base = {"b.GPTStep.time_forward": (1.0, ()), "b.GPTStep.time_train_step": (2.0, ())}
+    cand = {"b.GPTStep.time_forward": (1.0, ()), "b.GPTStep.peakmem_train_step": (3.0, ())}
+    verdicts = compare(_rs(base), _rs(cand), load_config())
+    statuses = {v.metric: v.status for v in verdicts}
+    assert statuses == {"b.GPTStep.time_forward": "unchanged", "b.GPTStep.time_train_step": "missing",
+                        "b.GPTStep.peakmem_train_step": "new"}
+    assert exit_code(verdicts) == 0 and exit_code(verdicts, fail_on_missing=True) == 1
+
+
+# ------------------------------------------------------------------ on the committed real CPU runs (asv)
+
+@needs_asv_baseline
+def test_asv_baseline_has_every_kind_of_metric():
+    rs = load(ASV_RUNS[-1])
+    names = {m.metric.rsplit(".", 1)[-1] for m in rs.measurements}
+    assert {"time_train_step", "track_mfu", "track_max_batch", "track_forward_exact", "track_final_error",
+            "track_seconds"} <= names
+    assert not rs.failed
+    seeds = [m for m in rs.measurements if m.metric.endswith("track_final_error")]
+    assert seeds and all(len(m.samples) == 3 for m in seeds)            # the seed parameter folded in
+
+
+@needs_asv_baseline
+def test_asv_a_a_passes():
+    proc = gate(ASV_RUNS[0], ASV_RUNS[1])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no regression" in proc.stdout
+
+
+@needs_asv_baseline
+@pytest.mark.parametrize("pattern,factor,add,metric", [
+    ("bench_gpt.GPTStep.time_train_step", 1.10, 0, "time_train_step"),     # 10 % slowdown
+    ("bench_gpt.GPTThroughput.track_mfu", 0.95, 0, "track_mfu"),           # 5 % MFU drop
+    ("bench_gpt.GPTMaxBatch.track_max_batch", 1.0, -1, "track_max_batch"),  # one sequence less
+    ("bench_superspike.SuperSpikeConvergence.track_final_error", 1.25, 0, "track_final_error"),
+])
+def test_asv_injected_regression_is_caught(tmp_path, pattern, factor, add, metric):
+    base = ASV_RUNS[-1]
+    cand = scale_asv(base, tmp_path / "asv" / base.parent.name / base.name, pattern, factor, add)
+    md = tmp_path / "summary.md"
+    proc = gate(base, cand, "--markdown", md)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    regressed = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
+    assert regressed and all(metric in line for line in regressed), proc.stdout
+    assert "REGRESSION" in md.read_text() and metric in md.read_text()
+
+
+@needs_asv_baseline
+@pytest.mark.parametrize("pattern,factor,add", [
+    ("bench_gpt.GPTStep.time_*", 0.7, 0), ("bench_gpt.GPTThroughput.track_*", 1.3, 0),
+    ("bench_gpt.GPTMaxBatch.track_max_batch", 1.0, 5),
+    ("bench_superspike.SuperSpikeConvergence.track_final_error", 0.5, 0),
+])
+def test_asv_improvement_is_never_a_regression(tmp_path, pattern, factor, add):
+    base = ASV_RUNS[-1]
+    cand = scale_asv(base, tmp_path / "asv" / base.parent.name / base.name, pattern, factor, add)
+    proc = gate(base, cand, "--json", tmp_path / "v.json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    verdicts = json.loads((tmp_path / "v.json").read_text())["verdicts"]
+    assert any(v["status"] == "improved" for v in verdicts)
+    assert not any(v["status"] == "regressed" for v in verdicts)
+
+
+@needs_asv_baseline
+def test_asv_other_hardware_is_refused_unless_asked(tmp_path):
+    base = ASV_RUNS[-1]
+
+    def move(data):
+        data["params"]["cpu"] = "Some Other CPU"
+        data["params"]["machine"] = "elsewhere-nvidia-h100"
+
+    cand = copy_json(base, tmp_path / "asv" / "elsewhere" / base.name, move)
+    proc = gate(base, cand)
+    assert proc.returncode == 2 and "different hardware" in proc.stderr and "--cross-hardware" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert gate(base, cand, "--cross-hardware").returncode == 0
+
+
+# ------------------------------------------------------------------ pytest-benchmark files
+
+@needs_pb_baseline
+def test_pytest_benchmark_a_a_passes_and_injections_are_caught(tmp_path):
+    a, b = PB_RUNS[0], PB_RUNS[1]
+    proc = gate(a, b)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    slow = scale_pytest_benchmark(b, tmp_path / "slow.json", "test_gpt_train_step", "time", 1.10)
+    assert gate(a, slow).returncode == 1
+    mfu = scale_pytest_benchmark(b, tmp_path / "mfu.json", "test_gpt_train_step", "mfu_vs_measured_peak", 0.95)
+    out = gate(a, mfu)
+    assert out.returncode == 1 and "mfu_vs_measured_peak" in out.stdout
+    err = scale_pytest_benchmark(b, tmp_path / "err.json", "test_superspike_convergence", "final_error", 1.25)
+    assert gate(a, err).returncode == 1
+    fast = scale_pytest_benchmark(b, tmp_path / "fast.json", "test_gpt_train_step", "time", 0.7)
+    assert gate(a, fast).returncode == 0
+
+
+# ------------------------------------------------------------------ bad input
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('{"results": {')
+    other = tmp_path / "other.json"
+    other.write_text('{"hello": 1}')
+    bad_config = tmp_path / "gate.toml"
+    bad_config.write_text('[[metric]]\nmatch = "*"\ndirection = "sideways"\n')
+    cases = [
+        ((corrupt, corrupt), "not valid JSON"),
+        ((other, other), "not an asv or pytest-benchmark results file"),
+        ((tmp_path / "nope.json", other), "no such file or folder"),
+        ((other, other, "--config", bad_config), "direction must be one of"),
+        ((other, other, "--noise", "vibes"), "--noise"),
+    ]
+    for args, needle in cases:
+        proc = gate(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and needle in lines[0], (args, proc.stderr)
+
+
+def test_missing_config_file_is_an_error():
+    with pytest.raises(SpikeflopsError, match="no such gate configuration file"):
+        load_config("/nonexistent/gate.toml")

@@ -1,0 +1,97 @@
+"""`spikeflops gate BASELINE CANDIDATE` (and registers `spikeflops report`, which lives in report.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import SpikeflopsError
+
+
+def add_parsers(subparsers) -> None:
+    g = subparsers.add_parser(
+        "gate", help="fail (exit 1) when any tracked metric got worse between two results files",
+        description="Compare a candidate's asv or pytest-benchmark results with a baseline's, metric by metric. "
+                    "Exit 0: nothing regressed; 1: a regression or a failed benchmark; 2: unusable input.")
+    g.add_argument("baseline", help="results file (asv or pytest-benchmark JSON), or a folder: its newest file")
+    g.add_argument("candidate", help="results file or folder, as baseline")
+    g.add_argument("--config", default=None, help="thresholds file (default: the gate.toml shipped with spikeflops)")
+    g.add_argument("--noise", default=None,
+                   help="judge only metrics of these noise models, comma-separated: timing, exact, seeds "
+                        "(e.g. 'exact,seeds' for the deterministic metrics of a shared CPU runner)")
+    g.add_argument("--cross-hardware", action="store_true",
+                   help="compare results from different machines (refused otherwise)")
+    g.add_argument("--fail-on-missing", action="store_true", help="a metric the candidate lacks is a failure too")
+    g.add_argument("--markdown", metavar="FILE", help="write a markdown summary (for a pull-request comment)")
+    g.add_argument("--json", metavar="FILE", dest="json_out", help="write every verdict as JSON")
+    g.add_argument("--all", action="store_true", help="show unchanged and untracked metrics too")
+    g.set_defaults(func=cmd_gate)
+    from .report import add_parser as add_report_parser
+
+    add_report_parser(subparsers)
+
+
+def resolve_results_file(path: str) -> Path:
+    """A file as given; a folder: its newest results file (asv's machine.json and benchmarks.json excluded)."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    if not p.is_dir():
+        raise SpikeflopsError(f"{path}: no such file or folder")
+    files = [f for f in p.glob("*.json") if f.name not in ("machine.json", "benchmarks.json")]
+    if not files:
+        raise SpikeflopsError(f"{path}: no results files in this folder")
+    newest = max(files, key=lambda f: (f.stat().st_mtime, f.name))
+    print(f"spikeflops gate: {path} -> {newest}", file=sys.stderr)
+    return newest
+
+
+def cmd_gate(args) -> int:
+    from dataclasses import asdict
+
+    from ..resultsio import write_json
+    from .judge import compare, exit_code, hardware_difference
+    from .records import load
+    from .render import markdown_report, terminal_report
+    from .rules import NOISE_MODELS, load_config
+
+    config = load_config(args.config)
+    noise = None
+    if args.noise:
+        noise = tuple(n.strip() for n in args.noise.split(",") if n.strip())
+        bad = [n for n in noise if n not in NOISE_MODELS]
+        if bad or not noise:
+            raise SpikeflopsError(f"--noise {args.noise!r}: choose from {', '.join(NOISE_MODELS)}")
+    baseline = load(resolve_results_file(args.baseline))
+    candidate = load(resolve_results_file(args.candidate))
+    difference = hardware_difference(baseline, candidate)
+    if difference and baseline.harness != candidate.harness:
+        raise SpikeflopsError(difference)
+    if difference and not args.cross_hardware:
+        raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
+    verdicts = compare(baseline, candidate, config, noise)
+    header = (f"baseline {_describe(baseline)}\ncandidate {_describe(candidate)}"
+              + (f"\nCROSS-HARDWARE: {difference}" if difference else ""))
+    print(terminal_report(verdicts, show_all=args.all, header=header))
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(markdown_report(verdicts, header=header.replace("\n", "  \n")))
+    if args.json_out:
+        write_json(args.json_out, {"baseline": baseline.path, "candidate": candidate.path,
+                                   "cross_hardware": difference, "config": config.source,
+                                   "exit_code": exit_code(verdicts, args.fail_on_missing),
+                                   "verdicts": [_plain_json(asdict(v)) for v in verdicts]})
+    return exit_code(verdicts, args.fail_on_missing)
+
+
+def _plain_json(record: dict) -> dict:
+    """NaN and infinities are not JSON: "never reached" and "from zero" become null."""
+    import math
+
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+
+
+def _describe(rs) -> str:
+    commit = (rs.commit or "?")[:8]
+    m = rs.machine
+    return f"{rs.path} ({rs.harness}, commit {commit}, machine {m.get('machine')}, {m.get('gpu') or m.get('cpu')})"

@@ -1,0 +1,65 @@
+"""Collect results files of many commits and machines into one history per metric."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import SpikeflopsError
+from .records import ResultSet, load
+
+
+@dataclass(frozen=True)
+class Point:
+    machine: str
+    commit: str
+    date: float
+    value: float
+    harness: str
+
+
+def find_results_files(paths: list[str]) -> list[Path]:
+    """Every results file under the given files and folders (asv's machine.json/benchmarks.json excluded)."""
+    out = []
+    for path in paths:
+        p = Path(path)
+        if p.is_file():
+            out.append(p)
+        elif p.is_dir():
+            out += sorted(f for f in p.rglob("*.json") if f.name not in ("machine.json", "benchmarks.json")
+                          and "html" not in f.relative_to(p).parts)
+        else:
+            raise SpikeflopsError(f"{path}: no such file or folder")
+    if not out:
+        raise SpikeflopsError(f"no results files under {', '.join(paths)}")
+    return out
+
+
+def collect(paths: list[str], skip_unreadable: bool = True, warn=None) -> dict[str, dict[str, list[Point]]]:
+    """{metric label: {machine: [points in time order]}}. Unreadable files are named and skipped."""
+    history: dict[str, dict[str, list[Point]]] = {}
+    for path in find_results_files(paths):
+        try:
+            rs = load(path)
+        except SpikeflopsError as exc:
+            if not skip_unreadable:
+                raise
+            if warn:
+                warn(f"skipped {exc}")
+            continue
+        _add(history, rs, path)
+    for per_machine in history.values():
+        for points in per_machine.values():
+            points.sort(key=lambda p: (p.date, p.commit))
+    return history
+
+
+def _add(history, rs: ResultSet, path: os.PathLike) -> None:
+    machine = rs.machine.get("machine") or "unknown"
+    if rs.harness == "pytest-benchmark":
+        machine = f"{machine} (pytest-benchmark)"
+    date = rs.date if rs.date is not None else Path(path).stat().st_mtime
+    for m in rs.measurements:
+        history.setdefault(m.label, {}).setdefault(machine, []).append(
+            Point(machine, (rs.commit or "?")[:8], date, m.value, rs.harness))

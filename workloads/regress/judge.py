@@ -1,0 +1,124 @@
+"""Judge a candidate's measurements against a baseline's, metric by metric, each by its own rule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import SpikeflopsError
+from .records import Measurement, ResultSet
+from .rules import GateConfig, Rule
+from .stats import mann_whitney_u
+
+# the order a reader wants: what failed first
+STATUSES = ("regressed", "failed", "missing", "new", "improved", "unchanged", "not judged")
+HARDWARE_KEYS = ("cpu", "num_cpu", "arch", "gpu")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str
+    metric: str
+    rule: str
+    direction: str
+    unit: str
+    status: str
+    baseline: float | None
+    candidate: float | None
+    change: float | None          # relative change, candidate vs baseline (+0.10 = 10 % larger)
+    threshold: float | None
+    detail: str
+
+
+def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None:
+    """A sentence naming the first hardware fact that differs, or None when the machines match."""
+    if baseline.harness != candidate.harness:
+        return f"baseline is {baseline.harness} results, candidate is {candidate.harness} results"
+    keys = HARDWARE_KEYS + (("machine",) if baseline.harness == "asv" else ())
+    for key in keys:
+        b, c = baseline.machine.get(key), candidate.machine.get(key)
+        if b != c and not (b is None and c is None):
+            return f"{key} differs: baseline {b!r}, candidate {c!r}"
+    return None
+
+
+def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
+            noise_models: tuple[str, ...] | None = None) -> list[Verdict]:
+    """One verdict per metric key found on either side (``noise_models``: judge only these)."""
+    if baseline.harness != candidate.harness:
+        raise SpikeflopsError(f"cannot compare {baseline.harness} results with {candidate.harness} results")
+    base, cand = baseline.by_key(), candidate.by_key()
+    failed = set(candidate.failed)
+    verdicts = []
+    for key in sorted(set(base) | set(cand)):
+        b, c = base.get(key), cand.get(key)
+        m = b or c
+        rule = config.rule_for(m.metric)
+        if rule is None or rule.direction == "none" or (noise_models and rule.noise not in noise_models):
+            why = "no rule matches" if rule is None else ("not tracked" if rule.direction == "none"
+                                                          else f"{rule.noise} metrics not selected")
+            verdicts.append(_verdict(m, rule, "not judged", b, c, None, why))
+        elif c is None:
+            status = "failed" if m.label in failed or m.metric in failed else "missing"
+            verdicts.append(_verdict(m, rule, status, b, None, None,
+                                     "benchmark failed in the candidate" if status == "failed"
+                                     else "in the baseline only"))
+        elif b is None:
+            verdicts.append(_verdict(m, rule, "new", None, c, None, "in the candidate only"))
+        else:
+            verdicts.append(_judge(b, c, rule, config))
+    return verdicts
+
+
+def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig) -> Verdict:
+    bv, cv = b.value, c.value
+    if math.isnan(bv) and math.isnan(cv):
+        return _verdict(b, rule, "unchanged", b, c, 0.0, "not reached on either side")
+    if rule.direction == "equal":
+        change = _relative(bv, cv)
+        same = bv == cv if rule.threshold == 0 else abs(change) <= rule.threshold
+        return _verdict(b, rule, "unchanged" if same else "regressed", b, c, change,
+                        "identical" if bv == cv else "deterministic value changed")
+    worse_sign = 1.0 if rule.direction == "lower" else -1.0
+    if math.isnan(bv) or math.isnan(cv):          # NaN: never reached (trials to target): the worst value
+        status = "regressed" if math.isnan(cv) else "improved"
+        return _verdict(b, rule, status, b, c, None, "not reached in the " + ("candidate" if math.isnan(cv)
+                                                                                  else "baseline"))
+    change = _relative(bv, cv)
+    worse = worse_sign * change > rule.threshold
+    better = -worse_sign * change > rule.threshold
+    detail = ""
+    if rule.noise == "timing" and (worse or better):
+        n_b, n_c = len(b.samples), len(c.samples)
+        if min(n_b, n_c) >= config.min_samples:
+            _, p = mann_whitney_u(list(b.samples), list(c.samples))
+            detail = f"Mann-Whitney p={p:.3g} ({n_b} vs {n_c} samples)"
+            if p >= config.alpha:
+                return _verdict(b, rule, "unchanged", b, c, change, detail + ": not significant")
+        else:
+            detail = ("threshold only (no raw samples)" if not (n_b or n_c)
+                      else f"threshold only ({n_b} vs {n_c} raw samples)")
+    elif rule.noise == "seeds":
+        detail = f"median of {len(b.samples) or 1} vs {len(c.samples) or 1} seeds"
+    status = "regressed" if worse else "improved" if better else "unchanged"
+    return _verdict(b, rule, status, b, c, change, detail)
+
+
+def _relative(bv: float, cv: float) -> float:
+    if bv == cv:
+        return 0.0
+    if bv == 0:
+        return math.copysign(math.inf, cv)
+    return (cv - bv) / abs(bv)
+
+
+def _verdict(m: Measurement, rule: Rule | None, status: str, b: Measurement | None, c: Measurement | None,
+             change: float | None, detail: str) -> Verdict:
+    return Verdict(m.label, m.metric, rule.name if rule else "-", rule.direction if rule else "none", m.unit,
+                   status, b.value if b else None, c.value if c else None, change,
+                   rule.threshold if rule else None, detail)
+
+
+def exit_code(verdicts: list[Verdict], fail_on_missing: bool = False) -> int:
+    bad = {"regressed", "failed"} | ({"missing"} if fail_on_missing else set())
+    return 1 if any(v.status in bad for v in verdicts) else 0

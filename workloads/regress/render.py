@@ -1,0 +1,82 @@
+"""The gate's verdicts as a terminal table and as a markdown summary for a pull-request comment."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from ..tables import format_table
+from .judge import STATUSES, Verdict
+
+MARKS = {"regressed": "FAIL", "failed": "FAIL", "missing": "miss", "new": "new", "improved": "better",
+         "unchanged": "ok", "not judged": "-"}
+ARROWS = {"lower": "lower is better", "higher": "higher is better", "equal": "must not change", "none": "-"}
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if math.isnan(value):
+        return "never"
+    if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-2):
+        text = f"{value:.4g}"
+    else:
+        text = f"{value:,.4g}" if abs(value) >= 1000 else f"{value:.4g}"
+    return f"{text} {_short_unit(unit)}".rstrip()
+
+
+def _short_unit(unit: str) -> str:
+    return {"seconds": "s", "percent": "%", "sequences": "seq", "van Rossum error": ""}.get(unit, unit)
+
+
+def _change(v: Verdict) -> str:
+    if v.change is None:
+        return "-"
+    if math.isinf(v.change):
+        return "+inf" if v.change > 0 else "-inf"
+    return f"{100 * v.change:+.1f}%"
+
+
+def _rows(verdicts: list[Verdict]) -> list[list[str]]:
+    return [[MARKS[v.status], v.label, v.rule, _number(v.baseline, v.unit), _number(v.candidate, v.unit),
+             _change(v), "-" if v.threshold is None else f"{100 * v.threshold:.0f}%", ARROWS[v.direction],
+             v.detail] for v in verdicts]
+
+
+HEADERS = ["", "metric", "kind", "baseline", "candidate", "change", "threshold", "direction", "note"]
+
+
+def ordered(verdicts: list[Verdict]) -> list[Verdict]:
+    return sorted(verdicts, key=lambda v: (STATUSES.index(v.status), v.label))
+
+
+def summary_line(verdicts: list[Verdict]) -> str:
+    counts = Counter(v.status for v in verdicts)
+    parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
+    verdict = "REGRESSION" if counts["regressed"] or counts["failed"] else "no regression"
+    return f"{verdict}: " + ", ".join(parts)
+
+
+def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str = "") -> str:
+    shown = [v for v in ordered(verdicts) if show_all or v.status not in ("unchanged", "not judged")]
+    lines = [header] if header else []
+    if shown:
+        lines.append(format_table(HEADERS, _rows(shown)))
+    hidden = len(verdicts) - len(shown)
+    if hidden:
+        lines.append(f"({hidden} unchanged or untracked metrics not shown; --all shows them)")
+    lines.append(summary_line(verdicts))
+    return "\n".join(lines)
+
+
+def markdown_report(verdicts: list[Verdict], header: str = "") -> str:
+    changed = [v for v in ordered(verdicts) if v.status not in ("unchanged", "not judged")]
+    judged = [v for v in ordered(verdicts) if v.status != "not judged"]
+    out = ["## spikeflops gate", "", f"**{summary_line(verdicts)}**", ""]
+    if header:
+        out += [header, ""]
+    if changed:
+        out += [format_table(HEADERS, _rows(changed), markdown=True), ""]
+    out += ["<details><summary>All judged metrics</summary>", "",
+            format_table(HEADERS, _rows(judged), markdown=True) if judged else "(none)", "", "</details>", ""]
+    return "\n".join(out)

@@ -1,0 +1,111 @@
+"""`spikeflops report`: each metric's history over commits and its latest value on every machine,
+as PNG plots and a markdown table."""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from pathlib import Path
+
+from ..errors import SpikeflopsError
+from ..tables import format_table
+from .history import Point, collect
+from .rules import load_config
+
+
+def add_parser(subparsers) -> None:
+    r = subparsers.add_parser("report", help="history of every metric over commits and machines: PNG + markdown",
+                              description="Read every asv and pytest-benchmark results file under the given "
+                                          "paths and write one PNG per metric and a markdown summary.")
+    r.add_argument("paths", nargs="*", default=["results"], help="results files or folders (default: results)")
+    r.add_argument("--out", default="spikeflops-out/report", help="folder for report.md and the PNGs")
+    r.add_argument("--match", default=None, help="only metrics whose name contains this text")
+    r.add_argument("--config", default=None, help="gate thresholds file (to leave out untracked metrics)")
+    r.set_defaults(func=cmd_report)
+
+
+def cmd_report(args) -> int:
+    config = load_config(args.config)
+    history = collect(args.paths, warn=lambda msg: print(f"spikeflops report: {msg}", file=sys.stderr))
+    tracked = {}
+    for label, per_machine in history.items():
+        metric = label.split("(", 1)[0]
+        rule = config.rule_for(metric)
+        if rule is None or rule.direction == "none":
+            continue
+        if args.match and args.match not in label:
+            continue
+        tracked[label] = (rule.direction, per_machine)
+    if not tracked:
+        raise SpikeflopsError("no tracked metrics in these results" + (f" match {args.match!r}" if args.match else ""))
+    out = Path(args.out)
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    by_metric: dict[str, list[str]] = {}
+    for label in tracked:
+        by_metric.setdefault(label.split("(", 1)[0], []).append(label)
+    for i, (metric, labels) in enumerate(sorted(by_metric.items()), 1):
+        print(f"spikeflops report: plot {i}/{len(by_metric)} {metric}", file=sys.stderr)
+        plot_metric(out / "plots" / f"{_slug(metric)}.png", metric, {lb: tracked[lb][1] for lb in labels},
+                    tracked[labels[0]][0])
+    (out / "report.md").write_text(markdown(tracked, by_metric))
+    print(f"wrote {out / 'report.md'} and {len(by_metric)} plots in {out / 'plots'}")
+    return 0
+
+
+def markdown(tracked: dict, by_metric: dict[str, list[str]]) -> str:
+    machines = sorted({m for _, per_machine in tracked.values() for m in per_machine})
+    lines = ["# spikeflops report", "",
+             f"{len(tracked)} tracked metrics on {len(machines)} machine(s). Latest value per machine; "
+             "history columns: first and latest commit on that machine and the change between them.", ""]
+    rows = []
+    for label in sorted(tracked):
+        direction, per_machine = tracked[label]
+        for machine in machines:
+            pts = per_machine.get(machine)
+            if not pts:
+                continue
+            first, last = pts[0], pts[-1]
+            change = "-" if len(pts) < 2 or not first.value else f"{100 * (last.value / first.value - 1):+.1f}%"
+            rows.append([label, machine, _fmt(last.value), last.commit, str(len(pts)), first.commit, change,
+                         "lower" if direction == "lower" else "higher" if direction == "higher" else "equal"])
+    lines.append(format_table(["metric", "machine", "latest", "commit", "runs", "first commit",
+                               "change since first", "better"], rows, markdown=True))
+    lines += ["", "## Plots", ""]
+    lines += [f"![{metric}](plots/{_slug(metric)}.png)" for metric in sorted(by_metric)]
+    return "\n".join(lines) + "\n"
+
+
+def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]]], direction: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    commits: list[tuple[float, str]] = sorted({(p.date, p.commit) for per_m in series.values()
+                                               for pts in per_m.values() for p in pts})
+    order = {c: i for i, (_, c) in enumerate(commits)}
+    for label, per_machine in sorted(series.items()):
+        params = label[len(metric):].strip("()") or "-"
+        for machine, pts in sorted(per_machine.items()):
+            xs = [order[p.commit] for p in pts if not math.isnan(p.value)]
+            ys = [p.value for p in pts if not math.isnan(p.value)]
+            if ys:
+                ax.plot(xs, ys, marker="o", label=f"{params} | {machine}")
+    ax.set_xticks(range(len(commits)), [c for _, c in commits], rotation=45, ha="right", fontsize=7)
+    ax.set_xlabel("commit (by date)")
+    ax.set_title(f"{metric}\n({direction} is better)" if direction in ("lower", "higher") else metric, fontsize=9)
+    if len(series) * 2 <= 24:
+        ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _fmt(value: float) -> str:
+    return "never" if math.isnan(value) else f"{value:.4g}"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
