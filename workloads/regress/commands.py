@@ -32,7 +32,10 @@ def add_parsers(subparsers) -> None:
 
 
 def resolve_results_file(path: str) -> Path:
-    """A file as given; a folder: its newest results file (asv's machine.json and benchmarks.json excluded)."""
+    """A file as given; a folder: its newest results file by the date recorded inside it
+    (asv: the commit's date; pytest-benchmark: the run's), never by file time, which a clone resets."""
+    from .records import load
+
     p = Path(path)
     if p.is_file():
         return p
@@ -41,7 +44,7 @@ def resolve_results_file(path: str) -> Path:
     files = [f for f in p.glob("*.json") if f.name not in ("machine.json", "benchmarks.json")]
     if not files:
         raise SpikeflopsError(f"{path}: no results files in this folder")
-    newest = max(files, key=lambda f: (f.stat().st_mtime, f.name))
+    newest = max(files, key=lambda f: (load(f).date or 0.0, f.name))
     print(f"spikeflops gate: {path} -> {newest}", file=sys.stderr)
     return newest
 

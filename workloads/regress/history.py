@@ -17,6 +17,7 @@ class Point:
     date: float
     value: float
     harness: str
+    unit: str = ""
 
 
 def find_results_files(paths: list[str]) -> list[Path]:
@@ -62,4 +63,4 @@ def _add(history, rs: ResultSet, path: os.PathLike) -> None:
     date = rs.date if rs.date is not None else Path(path).stat().st_mtime
     for m in rs.measurements:
         history.setdefault(m.label, {}).setdefault(machine, []).append(
-            Point(machine, (rs.commit or "?")[:8], date, m.value, rs.harness))
+            Point(machine, (rs.commit or "?")[:8], date, m.value, rs.harness, m.unit))

@@ -95,6 +95,9 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
                 ax.plot(xs, ys, marker="o", label=f"{params} | {machine}")
     ax.set_xticks(range(len(commits)), [c for _, c in commits], rotation=45, ha="right", fontsize=7)
     ax.set_xlabel("commit (by date)")
+    units = {p.unit for per_m in series.values() for pts in per_m.values() for p in pts if p.unit}
+    if len(units) == 1:
+        ax.set_ylabel(units.pop())
     ax.set_title(f"{metric}\n({direction} is better)" if direction in ("lower", "higher") else metric, fontsize=9)
     if len(series) * 2 <= 24:
         ax.legend(fontsize=6, loc="best")

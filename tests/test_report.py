@@ -1,0 +1,45 @@
+"""`spikeflops report`: history plots and the cross-machine table, from the committed results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from gate_fixtures import RESULTS, committed_asv_runs, copy_json
+
+
+def report(*args):
+    return subprocess.run([sys.executable, "-m", "workloads.cli", "report", *map(str, args)], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_report_draws_history_and_compares_machines(tmp_path):
+    runs = committed_asv_runs()
+    assert len(runs) >= 2, "the committed CPU baseline has two asv runs"
+    src = tmp_path / "results"
+    (src / "asv").mkdir(parents=True)
+    (src / "asv" / "benchmarks.json").write_text((RESULTS / "asv" / "benchmarks.json").read_text())
+    for run in runs:
+        copy_json(run, src / "asv" / run.parent.name / run.name)
+
+    def elsewhere(data):
+        data["params"]["machine"] = "other-machine"
+    copy_json(runs[-1], src / "asv" / "other-machine" / runs[-1].name, elsewhere)
+    (src / "asv" / "other-machine" / "broken.json").write_text("{not json")
+
+    out = tmp_path / "report"
+    proc = report(src, "--out", out, "--match", "GPT")
+    assert proc.returncode == 0, proc.stderr
+    assert "skipped" in proc.stderr and "broken.json" in proc.stderr      # named, not fatal
+    md = (out / "report.md").read_text()
+    assert "bench_gpt.GPTThroughput.track_mfu(gpt-nano, fast, float32, cpu)" in md
+    assert "other-machine" in md and runs[0].parent.name in md
+    pngs = sorted((out / "plots").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    assert any("track_mfu" in p.name for p in pngs)
+
+
+def test_report_without_results_is_one_line_exit_2(tmp_path):
+    proc = report(tmp_path / "nothing-here")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert "no such file or folder" in proc.stderr
