@@ -30,6 +30,7 @@ class GPTStep(Benchmark):
     params = (GPT_SIZES, VARIANTS, DTYPES, DEVICES)
     param_names = ["size", "variant", "dtype", "device"]
     version = "gpt-step-2"
+    repeat = (10, 20, 30.0)     # enough raw samples for the gate's rank test to see a 10 % change
 
     def setup(self, size, variant, dtype, device):
         _require(size, device, dtype)

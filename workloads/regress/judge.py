@@ -90,18 +90,23 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig) -> Ve
     detail = ""
     if rule.noise == "timing" and (worse or better):
         n_b, n_c = len(b.samples), len(c.samples)
-        if min(n_b, n_c) >= config.min_samples:
+        if min(n_b, n_c) >= config.min_samples and smallest_p_value(n_b, n_c) < config.alpha:
             _, p = mann_whitney_u(list(b.samples), list(c.samples))
             detail = f"Mann-Whitney p={p:.3g} ({n_b} vs {n_c} samples)"
             if p >= config.alpha:
                 return _verdict(b, rule, "unchanged", b, c, change, detail + ": not significant")
         else:
             detail = ("threshold only (no raw samples)" if not (n_b or n_c)
-                      else f"threshold only ({n_b} vs {n_c} raw samples)")
+                      else f"threshold only ({n_b} vs {n_c} raw samples: too few for p < {config.alpha})")
     elif rule.noise == "seeds":
         detail = f"median of {len(b.samples) or 1} vs {len(c.samples) or 1} seeds"
     status = "regressed" if worse else "improved" if better else "unchanged"
     return _verdict(b, rule, status, b, c, change, detail)
+
+
+def smallest_p_value(n1: int, n2: int) -> float:
+    """The smallest two-sided p a rank test can give with these sample sizes (complete separation)."""
+    return 2.0 / math.comb(n1 + n2, n1)
 
 
 def _relative(bv: float, cv: float) -> float:
