@@ -35,7 +35,7 @@ class Profile:
 PROFILES = {
     "ci": Profile("ci", gpt_sizes=("gpt-nano",), gpt_batch=4, gpt_context=None, gpt_repeats=5,
                   gpt_memory_limit_bytes=256 * 2**20, superspike_size="ci",
-                  superspike_trials=6, superspike_timing_trials=2,
+                  superspike_trials=6, superspike_timing_trials=5,
                   superspike_seeds=(0, 1, 2), devices=("cpu", "cuda")),
     "regular": Profile("regular", gpt_sizes=("gpt-small",), gpt_batch=8, gpt_context=None,
                        gpt_repeats=10, gpt_memory_limit_bytes=8 * 2**30,

@@ -85,6 +85,8 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig) -> Ve
         return _verdict(b, rule, status, b, c, None, "not reached in the " + ("candidate" if math.isnan(cv)
                                                                                   else "baseline"))
     change = _relative(bv, cv)
+    if abs(bv) < rule.floor and abs(cv) < rule.floor:
+        return _verdict(b, rule, "unchanged", b, c, change, f"both below the floor {rule.floor:g}")
     worse = worse_sign * change > rule.threshold
     better = -worse_sign * change > rule.threshold
     detail = ""

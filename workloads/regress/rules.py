@@ -25,6 +25,7 @@ class Rule:
     direction: str
     noise: str
     threshold: float
+    floor: float = 0.0          # both values below it: too small to judge (an idle kernel's timer)
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def _rule(path: str, index: int, entry) -> Rule:
     where = f"{path}: [[metric]] #{index + 1}"
     if not isinstance(entry, dict):
         raise SpikeflopsError(f"{where} is not a table")
-    unknown = set(entry) - {"name", "match", "direction", "noise", "threshold"}
+    unknown = set(entry) - {"name", "match", "direction", "noise", "threshold", "floor"}
     if unknown:
         raise SpikeflopsError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     match = entry.get("match")
@@ -87,4 +88,7 @@ def _rule(path: str, index: int, entry) -> Rule:
     threshold = entry.get("threshold", 0.0)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
         raise SpikeflopsError(f"{where}: threshold must be a number >= 0, not {threshold!r}")
-    return Rule(str(entry.get("name", match[0])), tuple(match), direction, noise, float(threshold))
+    floor = entry.get("floor", 0.0)
+    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor < 0:
+        raise SpikeflopsError(f"{where}: floor must be a number >= 0, not {floor!r}")
+    return Rule(str(entry.get("name", match[0])), tuple(match), direction, noise, float(threshold), float(floor))
