@@ -17,7 +17,7 @@ def add_parsers(subparsers) -> None:
     g.add_argument("candidate", help="results file or folder, as baseline")
     g.add_argument("--config", default=None, help="thresholds file (default: the gate.toml shipped with spikeflops)")
     g.add_argument("--noise", default=None,
-                   help="judge only metrics of these noise models, comma-separated: timing, exact, seeds "
+                   help="judge only metrics of these noise models, comma-separated: timing, exact, seeds, median "
                         "(e.g. 'exact,seeds' for the deterministic metrics of a shared CPU runner)")
     g.add_argument("--cross-hardware", action="store_true",
                    help="compare results from different machines (refused otherwise)")

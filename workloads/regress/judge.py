@@ -100,8 +100,10 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig) -> Ve
         else:
             detail = ("threshold only (no raw samples)" if not (n_b or n_c)
                       else f"threshold only ({n_b} vs {n_c} raw samples: too few for p < {config.alpha})")
-    elif rule.noise == "seeds":
-        detail = f"median of {len(b.samples) or 1} vs {len(c.samples) or 1} seeds"
+    elif rule.noise in ("seeds", "median"):
+        what = "seeds" if rule.noise == "seeds" else "samples"
+        detail = (f"median of {len(b.samples)} vs {len(c.samples)} {what}" if b.samples and c.samples
+                  else "threshold on the value")
     status = "regressed" if worse else "improved" if better else "unchanged"
     return _verdict(b, rule, status, b, c, change, detail)
 

@@ -15,7 +15,7 @@ except ModuleNotFoundError:      # Python 3.10
 from ..errors import SpikeflopsError
 
 DIRECTIONS = ("lower", "higher", "equal", "none")
-NOISE_MODELS = ("timing", "exact", "seeds")
+NOISE_MODELS = ("timing", "exact", "seeds", "median")
 
 
 @dataclass(frozen=True)
