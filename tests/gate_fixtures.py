@@ -20,7 +20,7 @@ def committed_asv_runs() -> list[Path]:
 
 
 def committed_pytest_benchmark_runs() -> list[Path]:
-    return sorted((RESULTS / "pytest-benchmark").glob("*/*.json"))
+    return sorted((RESULTS / "pytest-benchmark").glob("*/*/*.json"))
 
 
 def scale_asv(src: Path, dst: Path, pattern: str, factor: float = 1.0, add: float = 0.0) -> Path:

@@ -9,6 +9,7 @@ import http.server
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -92,6 +93,9 @@ def test_asv_publish_dashboard_renders_in_headless_chromium(asv_quick_run):
     _run([shutil.which("asv"), "publish", "--config", str(asv_quick_run["conf"])], asv_quick_run["env"])
     html = asv_quick_run["tmp"] / "html"
     assert (html / "index.html").is_file() and (html / "index.json").is_file()
+    # asv's pages load their libraries from CDNs; this machine (like a GPU runner) has no internet
+    _run([sys.executable, "-m", "workloads.cli", "dashboard", str(html)])
+    assert "https://code.jquery.com" not in (html / "index.html").read_text()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -155,9 +159,10 @@ def test_quick_run_passes_the_deterministic_gate_against_the_committed_cpu_basel
     baseline_cpu = load(sorted(p for p in baseline_dir.glob("*.json") if p.name != "machine.json")[0]).machine["cpu"]
     if load(asv_quick_run["result"]).machine["cpu"] != baseline_cpu:
         # another CPU model: oneDNN's scratch buffers move the address-space boundary by a sequence or so
-        relaxed = (ROOT / "workloads" / "regress" / "gate.toml").read_text().replace(
-            'match = ["*.track_max_batch", "*.max_batch"]\ndirection = "higher"\nnoise = "exact"\nthreshold = 0.0',
-            'match = ["*.track_max_batch", "*.max_batch"]\ndirection = "higher"\nnoise = "exact"\nthreshold = 0.05')
+        shipped = (ROOT / "workloads" / "regress" / "gate.toml").read_text()
+        relaxed, n = re.subn(r'(match = \["\*\.track_max_batch".*?\nthreshold = )[0-9.]+', r"\g<1>0.05", shipped,
+                             flags=re.S)
+        assert n == 1, "the max batch rule of gate.toml was not found"
         (tmp_path / "gate.toml").write_text(relaxed)
         args += ["--config", str(tmp_path / "gate.toml")]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300)

@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(prog="spikeflops", description="GPU workload benchmarks: GPT-2 FLOPs/MFU and SuperSpike")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                metavar="{run,info,gpt,superspike,gate,report}")
+                                metavar="{run,info,gpt,superspike,gate,report,dashboard}")
     quickrun.add_parser(sub)
     info = sub.add_parser("info", help="this machine's facts (GPU, driver, CUDA, torch, pygenn) as JSON")
     info.add_argument("--machine-name", action="store_true",

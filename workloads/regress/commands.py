@@ -26,9 +26,11 @@ def add_parsers(subparsers) -> None:
     g.add_argument("--json", metavar="FILE", dest="json_out", help="write every verdict as JSON")
     g.add_argument("--all", action="store_true", help="show unchanged and untracked metrics too")
     g.set_defaults(func=cmd_gate)
+    from .dashboard import add_parser as add_dashboard_parser
     from .report import add_parser as add_report_parser
 
     add_report_parser(subparsers)
+    add_dashboard_parser(subparsers)
 
 
 def resolve_results_file(path: str) -> Path:
