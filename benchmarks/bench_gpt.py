@@ -119,39 +119,31 @@ class GPTFlops(Benchmark):
 
     def setup(self, size):
         require_in_profile(size in PROFILE.gpt_sizes, f"size {size}")
+        from workloads.gpt import flops
         from workloads.gpt.config import get_config
 
         cfg = get_config(size, PROFILE.gpt_context)
+        self.flops = flops
         self.args = (cfg, PROFILE.gpt_batch, cfg.context_length)
 
     def track_forward_thop(self, size):
-        from workloads.gpt.flops import thop_flops
-
-        return thop_flops(*self.args)
+        return self.flops.thop_flops(*self.args)
     track_forward_thop.unit = "FLOP"
 
     def track_forward_exact(self, size):
-        from workloads.gpt.flops import exact_flops
-
-        return exact_flops(*self.args)
+        return self.flops.exact_flops(*self.args)
     track_forward_exact.unit = "FLOP"
 
     def track_forward_analytic(self, size):
-        from workloads.gpt.flops import analytic_flops
-
-        return analytic_flops(*self.args)
+        return self.flops.analytic_flops(*self.args)
     track_forward_analytic.unit = "FLOP"
 
     def track_train_exact(self, size):
-        from workloads.gpt.flops import exact_flops
-
-        return exact_flops(*self.args, backward=True)
+        return self.flops.exact_flops(*self.args, backward=True)
     track_train_exact.unit = "FLOP"
 
     def track_train_analytic(self, size):
-        from workloads.gpt.flops import analytic_flops
-
-        return analytic_flops(*self.args, backward=True)
+        return self.flops.analytic_flops(*self.args, backward=True)
     track_train_analytic.unit = "FLOP"
 
 

@@ -33,21 +33,22 @@ def add_parsers(subparsers) -> None:
     add_dashboard_parser(subparsers)
 
 
-def resolve_results_file(path: str) -> Path:
-    """A file as given; a folder: its newest results file by the date recorded inside it
-    (asv: the commit's date; pytest-benchmark: the run's), never by file time, which a clone resets."""
+def load_results(path: str):
+    """A results file as given; a folder: its newest results file by the date recorded inside it
+    (asv: the commit's date; pytest-benchmark: the run's), never by file time, which a clone resets.
+    Each file is read once."""
     from .records import load
 
     p = Path(path)
     if p.is_file():
-        return p
+        return load(p)
     if not p.is_dir():
         raise SpikeflopsError(f"{path}: no such file or folder")
-    files = [f for f in p.glob("*.json") if f.name not in ("machine.json", "benchmarks.json")]
+    files = sorted(f for f in p.glob("*.json") if f.name not in ("machine.json", "benchmarks.json"))
     if not files:
         raise SpikeflopsError(f"{path}: no results files in this folder")
-    newest = max(files, key=lambda f: (load(f).date or 0.0, f.name))
-    print(f"spikeflops gate: {path} -> {newest}", file=sys.stderr)
+    newest = max((load(f) for f in files), key=lambda rs: (rs.date or 0.0, Path(rs.path).name))
+    print(f"spikeflops gate: {path} -> {newest.path}", file=sys.stderr)
     return newest
 
 
@@ -56,7 +57,6 @@ def cmd_gate(args) -> int:
 
     from ..resultsio import write_json
     from .judge import compare, exit_code, hardware_difference
-    from .records import load
     from .render import markdown_report, terminal_report
     from .rules import NOISE_MODELS, load_config
 
@@ -67,11 +67,11 @@ def cmd_gate(args) -> int:
         bad = [n for n in noise if n not in NOISE_MODELS]
         if bad or not noise:
             raise SpikeflopsError(f"--noise {args.noise!r}: choose from {', '.join(NOISE_MODELS)}")
-    baseline = load(resolve_results_file(args.baseline))
-    candidate = load(resolve_results_file(args.candidate))
+    baseline = load_results(args.baseline)
+    candidate = load_results(args.candidate)
+    if baseline.harness != candidate.harness:
+        raise SpikeflopsError(f"baseline is {baseline.harness} results, candidate is {candidate.harness} results")
     difference = hardware_difference(baseline, candidate)
-    if difference and baseline.harness != candidate.harness:
-        raise SpikeflopsError(difference)
     if difference and not args.cross_hardware:
         raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
     verdicts = compare(baseline, candidate, config, noise)

@@ -32,8 +32,6 @@ class Verdict:
 
 def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None:
     """A sentence naming the first hardware fact that differs, or None when the machines match."""
-    if baseline.harness != candidate.harness:
-        return f"baseline is {baseline.harness} results, candidate is {candidate.harness} results"
     keys = HARDWARE_KEYS + (("machine",) if baseline.harness == "asv" else ())
     for key in keys:
         b, c = baseline.machine.get(key), candidate.machine.get(key)

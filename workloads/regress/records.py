@@ -12,6 +12,7 @@ An asv parameter named ``seed`` is folded into samples: one metric, one value pe
 from __future__ import annotations
 
 import ast
+import functools
 import itertools
 import math
 import os
@@ -127,9 +128,15 @@ def _asv_benchmark_meta(path: Path) -> dict:
     """Units and parameter names from the benchmarks.json asv keeps beside the machine folders."""
     for candidate in (path.parent.parent / "benchmarks.json", path.parent / "benchmarks.json"):
         if candidate.is_file():
-            data = read_json(candidate)
-            return {k: v for k, v in data.items() if isinstance(v, dict)}
+            return _read_benchmark_index(str(candidate.resolve()), candidate.stat().st_mtime_ns)
     return {}
+
+
+@functools.lru_cache(maxsize=16)
+def _read_benchmark_index(path: str, mtime_ns: int) -> dict:
+    """One read per index (a report walks many results files beside the same one); mtime keys a rewrite."""
+    data = read_json(path)
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
 def _default_unit(name: str) -> str:
