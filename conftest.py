@@ -30,6 +30,14 @@ def pytest_configure(config):
             from workloads.hardware import machine_name
 
             config.option.benchmark_storage = f"{storage.rstrip('/')}/{machine_name()}"
+        # Saved runs name their commit (and a dirty tree), as asv's files do: NNNN_<commit>[-dirty]_<name>.json
+        save = config.getoption("benchmark_save", None)
+        if save:
+            from spikeflops.run import git_commit
+
+            commit, dirty = git_commit()
+            if commit and not save.startswith(commit[:12]):
+                config.option.benchmark_save = f"{commit[:12]}{'-dirty' if dirty else ''}_{save}"
 
 
 def pytest_collection_modifyitems(config, items):

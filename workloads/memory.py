@@ -16,17 +16,26 @@ import torch
 
 from .errors import SpikeflopsError
 
-# The message of the CPU allocator's c10::Error (surfaced as RuntimeError) when malloc fails.
-_CPU_ALLOC_FAILURE = "can't allocate memory"
+# Messages of allocation failures that reach Python as a plain RuntimeError, not an OutOfMemoryError:
+# the CPU allocator's c10::Error when malloc fails; cuBLAS failing to allocate its workspace or handle;
+# a CUDA launch that hits an out-of-memory error; cuDNN without room for its workspace.
+OOM_MESSAGES = (
+    "can't allocate memory",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+    "CUDA error: out of memory",
+    "CUDNN_STATUS_ALLOC_FAILED",
+    "CUDNN_STATUS_NOT_ENOUGH_WORKSPACE",
+    "CUDA out of memory",
+)
 
 
 def is_oom_error(exc: BaseException) -> bool:
-    """True for out-of-memory failures of the CUDA caching allocator, the CPU allocator or Python."""
+    """True for out-of-memory failures of the CUDA caching allocator, cuBLAS, cuDNN, the CPU allocator or Python."""
     oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None),
                                   getattr(torch.cuda, "OutOfMemoryError", None), MemoryError) if t)
     if isinstance(exc, oom_types):
         return True
-    return isinstance(exc, RuntimeError) and _CPU_ALLOC_FAILURE in str(exc)
+    return isinstance(exc, RuntimeError) and any(m in str(exc) for m in OOM_MESSAGES)
 
 
 def release_memory(device: torch.device | None = None) -> None:

@@ -71,12 +71,17 @@ def measure(fn: Callable[[], object], device: torch.device | str | None = None, 
         fn()
     synchronize(device)
     if device is not None and torch.device(device).type == "cuda":
+        device = torch.device(device)
         events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
                   for _ in range(repeats)]
-        for start, end in events:
-            start.record()
-            fn()
-            end.record()
+        # Events go on the stream of the device being timed: on cuda:1 the current stream of the
+        # current device (cuda:0) would see none of the work.
+        with torch.cuda.device(device):
+            stream = torch.cuda.current_stream(device)
+            for start, end in events:
+                start.record(stream)
+                fn()
+                end.record(stream)
         torch.cuda.synchronize(device)
         samples = [start.elapsed_time(end) / 1e3 for start, end in events]
     else:

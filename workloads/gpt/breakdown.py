@@ -1,25 +1,23 @@
-"""Kernel-time breakdown of one GPT training step from torch.profiler, grouped by kind."""
+"""Kernel-time breakdown of a prepared GPT step from torch.profiler, grouped by kind of op."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+KINDS = ("matmul", "attention", "normalisation", "elementwise", "loss", "optimizer")
 
-from .config import get_config
-
-if TYPE_CHECKING:
-    import torch
-
-KINDS = ("matmul", "attention", "normalisation", "elementwise", "optimizer")
-
-_MATMUL = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
-_ATTENTION = ("scaled_dot_product", "flash_attention", "efficient_attention", "aten::_softmax", "softmax",
-              "aten::masked_fill", "cudnn_attention")
+_MATMUL = ("aten::mm", "aten::addmm")
+# The book's attention is two batched matmuls (QK^T, AV) around a masked softmax; SDPA is one op.
+# Both are attention: a 4-D matmul is dispatched as bmm, a linear layer as mm/addmm.
+_ATTENTION = ("aten::bmm", "aten::baddbmm", "scaled_dot_product", "flash_attention", "efficient_attention",
+              "cudnn_attention", "aten::_softmax", "aten::softmax", "aten::masked_fill")
+_LOSS = ("log_softmax", "nll_loss", "cross_entropy")
 _NORM = ("layer_norm", "aten::var", "aten::mean", "aten::rsqrt", "aten::sqrt")
 
 
 def classify(op_name: str) -> str:
     if op_name.startswith("aten::_foreach") or "_fused_adam" in op_name:
         return "optimizer"
+    if any(k in op_name for k in _LOSS):          # before attention: "_log_softmax" contains "_softmax"
+        return "loss"
     if op_name in _MATMUL:
         return "matmul"
     if any(k in op_name for k in _ATTENTION):
@@ -29,27 +27,23 @@ def classify(op_name: str) -> str:
     return "elementwise"
 
 
-def kernel_breakdown(size: str, variant: str, dtype: str, batch: int, device: torch.device,
-                     steps: int = 2) -> dict[str, float]:
-    """Seconds per step spent in each kind of op (self time: device time on GPUs, CPU time otherwise)."""
-    import torch                     # here, not at module level: KINDS must be importable without torch
-    from torch.profiler import ProfilerActivity, profile
+def profile_kinds(step, device, steps: int = 3) -> dict[str, float]:
+    """Seconds per step in each kind (self time: device time on GPUs, CPU time otherwise).
 
-    from .fast import build_model
-    from .steps import make_optimizer, make_train_step, parse_dtype, random_tokens
+    A profiler schedule keeps the first profiled step's costs (profiler start-up, lazy
+    initialisation) out of the figures: one step waits, one warms up, ``steps`` are recorded.
+    """
+    import torch
+    from torch.profiler import ProfilerActivity, profile, schedule
 
-    cfg = get_config(size)
-    model = build_model(cfg, variant, device=device, dtype=parse_dtype(dtype))
-    inputs, targets = random_tokens(cfg.vocab_size, batch, cfg.context_length, device)
-    step = make_train_step(model, make_optimizer(model), inputs, targets)
-    step()                                          # warm-up: optimizer state, autotuning
     on_gpu = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
-    with profile(activities=activities) as prof:
-        for _ in range(steps):
+    with profile(activities=activities, schedule=schedule(wait=1, warmup=1, active=steps, repeat=1)) as prof:
+        for _ in range(2 + steps):
             step()
-        if on_gpu:
-            torch.cuda.synchronize(device)
+            if on_gpu:
+                torch.cuda.synchronize(device)
+            prof.step()
     totals = dict.fromkeys(KINDS, 0.0)
     for evt in prof.key_averages():
         if not evt.key.startswith("aten::"):

@@ -1,10 +1,13 @@
-"""Largest GPT batch that runs a no-grad forward pass, or a full training step.
+"""Largest GPT batch that runs one step of a case's mode (a no-grad forward, or a full training step).
 
 On a GPU each probe runs in this process and everything it allocated is freed
-before the next. On a CPU there is no allocator limit to hit, so each probe runs
-in a child process whose address space is capped at its baseline plus the
-memory budget (``--memory-limit``): the CPU allocator then fails the way a GPU
-runs out, and a child's leftovers can't shrink the next probe.
+before the next; a memory cap (``memory_limit_bytes``) is a per-process memory
+fraction, restored when the search ends. On a CPU there is no allocator limit to
+hit, so each probe runs in a child whose address space is capped at its baseline
+plus the budget: the CPU allocator then fails the way a GPU runs out, and a
+child's leftovers can't shrink the next probe. The children are forked from one
+helper process that has imported torch but run nothing (so forking is safe), which
+saves a torch import per probe.
 """
 
 from __future__ import annotations
@@ -13,96 +16,92 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 
 import torch
 
 from ..errors import SpikeflopsError
-from ..memory import SearchResult, find_max_batch, is_oom_error, release_memory
-from .config import get_config
-from .fast import build_model
-from .steps import make_forward, make_optimizer, make_train_step, parse_dtype, random_tokens
+from ..memory import SearchResult, find_max_batch, release_memory
 
-MODES = ("forward", "train")
 OOM_EXIT_CODE = 3
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    size: str
-    variant: str = "book"
-    dtype: str = "bfloat16"
-    mode: str = "train"
-    context_length: int | None = None
-
-    def __post_init__(self):
-        if self.mode not in MODES:
-            raise SpikeflopsError(f"unknown mode {self.mode!r}; choose forward or train")
-        get_config(self.size, self.context_length)   # validates size and context early
-        parse_dtype(self.dtype)
-
-
-def run_probe(spec: ProbeSpec, batch: int, device: torch.device) -> None:
-    """Build a fresh model and run one step of ``spec.mode`` at ``batch``; raises on OOM."""
-    cfg = get_config(spec.size, spec.context_length)
-    model = build_model(cfg, spec.variant, device=device, dtype=parse_dtype(spec.dtype))
-    inputs, targets = random_tokens(cfg.vocab_size, batch, cfg.context_length, device)
-    if spec.mode == "forward":
-        make_forward(model, inputs)()
-    else:
-        make_train_step(model, make_optimizer(model), inputs, targets)()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _in_process_fits(spec: ProbeSpec, device: torch.device):
-    def fits(batch: int) -> bool:
-        try:
-            run_probe(spec, batch, device)
-            return True
-        except Exception as exc:  # noqa: BLE001 - only OOM is swallowed, everything else re-raised
-            if not is_oom_error(exc):
-                raise
-            return False
-        finally:
-            release_memory(device)
-    return fits
-
 
 # One malloc arena and a fixed mmap threshold: glibc's per-thread arenas and its adaptive
 # threshold otherwise move a probe's address-space use by tens of MB from run to run.
-_DETERMINISTIC_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "131072", "PYTHONHASHSEED": "0"}
+DETERMINISTIC_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "131072", "PYTHONHASHSEED": "0"}
 
 
-def _subprocess_fits(spec: ProbeSpec, memory_limit_bytes: int):
+def _in_process_fits(case):
+    from .workload import DoesNotFit, prepare
+
     def fits(batch: int) -> bool:
-        cmd = [sys.executable, "-m", "workloads.gpt.probe", json.dumps(asdict(spec)), str(batch),
-               str(memory_limit_bytes)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **_DETERMINISTIC_MALLOC})
-        if proc.returncode == 0:
-            return True
-        if proc.returncode == OOM_EXIT_CODE:
+        try:
+            with prepare(replace(case, batch=batch), warmup=0):
+                return True
+        except DoesNotFit:
             return False
-        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise SpikeflopsError(f"probe at batch {batch} crashed (exit {proc.returncode}): {last}")
+        finally:
+            release_memory(case.torch_device)
     return fits
 
 
-def search_max_batch(spec: ProbeSpec, device: torch.device, memory_limit_bytes: int | None = None,
-                     cap: int = 4096, progress=None) -> SearchResult:
-    """Grow-then-bisect search; on a CPU ``memory_limit_bytes`` is required."""
+class ProbeServer:
+    """A helper process that forks one child per CPU probe (see workloads.gpt.probe)."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, "-m", "workloads.gpt.probe"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env={**os.environ, **DETERMINISTIC_MALLOC})
+
+    def probe(self, case, batch: int, budget: int) -> bool:
+        self.proc.stdin.write(json.dumps({"case": asdict(case), "batch": batch, "budget": budget}) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            err = (self.proc.stderr.read().strip().splitlines() or ["(no output)"])[-1]
+            raise SpikeflopsError(f"the max-batch probe helper died: {err}")
+        reply = json.loads(line)
+        if reply["code"] == 0:
+            return True
+        if reply["code"] == OOM_EXIT_CODE:
+            return False
+        raise SpikeflopsError(f"probe at batch {batch} crashed (exit {reply['code']}): {reply['error']}")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
+
+
+def search_max_batch(case, memory_limit_bytes: int | None = None, cap: int = 4096,
+                     progress=None) -> SearchResult:
+    """Grow-then-bisect search over ``case``'s batch; on a CPU ``memory_limit_bytes`` is required."""
+    device = case.torch_device
     if device.type == "cuda":
-        if memory_limit_bytes is not None:
-            total = torch.cuda.get_device_properties(device).total_memory
-            torch.cuda.set_per_process_memory_fraction(min(1.0, memory_limit_bytes / total), device)
-        fits = _in_process_fits(spec, device)
-    else:
         if memory_limit_bytes is None:
-            raise SpikeflopsError("on a CPU the max-batch search needs a memory budget (--memory-limit, e.g. 4GiB)")
-        if not sys.platform.startswith("linux"):
-            raise SpikeflopsError("the CPU max-batch search needs Linux (it caps a child's address space)")
-        fits = _subprocess_fits(spec, memory_limit_bytes)
-    return find_max_batch(fits, cap=cap, progress=progress)
+            return find_max_batch(_in_process_fits(case), cap=cap, progress=progress)
+        total = torch.cuda.get_device_properties(device).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, memory_limit_bytes / total), device)
+        try:
+            return find_max_batch(_in_process_fits(case), cap=cap, progress=progress)
+        finally:                                 # the rest of the process must not keep the cap
+            torch.cuda.set_per_process_memory_fraction(1.0, device)
+    if memory_limit_bytes is None:
+        raise SpikeflopsError("on a CPU the max-batch search needs a memory budget (--memory-limit, e.g. 4GiB)")
+    if memory_limit_bytes <= 0:
+        raise SpikeflopsError(f"memory budget must be > 0 bytes, got {memory_limit_bytes}")
+    if not sys.platform.startswith("linux"):
+        raise SpikeflopsError("the CPU max-batch search needs Linux (it caps a child's address space)")
+    server = ProbeServer()
+    try:
+        return find_max_batch(lambda b: server.probe(case, b, memory_limit_bytes), cap=cap, progress=progress)
+    finally:
+        server.close()
 
 
 def parse_bytes(text: str) -> int:
@@ -116,6 +115,6 @@ def parse_bytes(text: str) -> int:
         value = float(num)
     except ValueError:
         raise SpikeflopsError(f"cannot read memory size {text!r} (try 4GiB or 512MiB)") from None
-    if unit not in units or value <= 0:
+    if unit not in units or not value > 0:
         raise SpikeflopsError(f"cannot read memory size {text!r} (try 4GiB or 512MiB)")
     return int(value * units[unit])

@@ -1,19 +1,24 @@
-"""Child process of the CPU max-batch search: one probe under an address-space cap.
+"""Helper process of the CPU max-batch search: forks one child per probe, each under an address-space cap.
 
-argv: ProbeSpec as JSON, batch, memory budget in bytes. Exit 0: it ran;
-exit 3: out of memory; anything else: a real failure (message on stderr).
+Reads one JSON request per line on stdin ({"case": GPTCase fields, "batch", "budget"})
+and answers one JSON line: {"code": 0 (it ran) | 3 (out of memory) | 1 (a real failure),
+"error": message}. This process imports torch but runs no torch op, so it holds no
+thread pool and forking it is safe; each child is a fresh copy of the same state,
+so every probe starts from the same address-space baseline.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 
 import torch
 
 from ..memory import is_oom_error
-from .maxbatch import OOM_EXIT_CODE, ProbeSpec, run_probe
+from .maxbatch import OOM_EXIT_CODE
+from .workload import DoesNotFit, GPTCase, prepare
 
 
 def _address_space_bytes() -> int:
@@ -24,21 +29,48 @@ def _address_space_bytes() -> int:
     raise RuntimeError("VmSize not found in /proc/self/status")
 
 
-def main(argv: list[str]) -> int:
-    spec = ProbeSpec(**json.loads(argv[0]))
-    batch, budget = int(argv[1]), int(argv[2])
+def _child(case: GPTCase, budget: int, report_fd: int) -> int:
     # Start the thread pool and allocator arenas first so they are part of the baseline.
     (torch.randn(64, 64) @ torch.randn(64, 64)).sum().item()
     limit = _address_space_bytes() + budget
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
-        run_probe(spec, batch, torch.device("cpu"))
-    except Exception as exc:  # noqa: BLE001 - classified, not swallowed
+        with prepare(case, warmup=0):
+            pass
+    except DoesNotFit:
+        return OOM_EXIT_CODE
+    except BaseException as exc:  # noqa: BLE001 - classified and reported to the parent, never swallowed
         if is_oom_error(exc):
             return OOM_EXIT_CODE
-        raise
+        os.write(report_fd, f"{type(exc).__name__}: {exc}".splitlines()[0].encode()[:2000])
+        return 1
+    return 0
+
+
+def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
+    for line in stdin:
+        request = json.loads(line)
+        case = GPTCase(**{**request["case"], "batch": int(request["batch"])})
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:                                   # the child: one probe, then exit without cleanup
+            os.close(read_fd)
+            code = 1
+            try:
+                code = _child(case, int(request["budget"]), write_fd)
+            finally:
+                os._exit(code)
+        os.close(write_fd)
+        _, status = os.waitpid(pid, 0)
+        with os.fdopen(read_fd, "rb") as f:
+            error = f.read().decode(errors="replace")
+        code = os.waitstatus_to_exitcode(status)
+        if code < 0:
+            error = error or f"killed by signal {-code}"
+        stdout.write(json.dumps({"code": code, "error": error}) + "\n")
+        stdout.flush()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(serve())

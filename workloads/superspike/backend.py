@@ -7,9 +7,6 @@ from typing import Protocol
 
 import numpy as np
 
-POPULATIONS = ("input", "hidden", "output")
-
-
 @dataclass
 class TrialOutput:
     """What one trial produced, before the trial loop turns it into error metrics."""
@@ -27,8 +24,4 @@ class Backend(Protocol):
 
     def run_trial(self, r0: float, record: bool = False) -> TrialOutput:
         """Simulate one trial (weights update every UPDATE_TIME_MS of global time) at learning rate r0."""
-        ...
-
-    def weights(self) -> dict[str, np.ndarray]:
-        """Current input->hidden and hidden->output weights (host copies)."""
         ...

@@ -261,14 +261,6 @@ class GeNNSuperSpike:
             timers[f"custom_update_{name}_transpose"] = m.get_custom_update_transpose_time(name)
         return timers
 
-    def weights(self) -> dict[str, np.ndarray]:
-        out = {}
-        for key, syn, shape in (("input_hidden", self.input_hidden, (self.size.num_input, self.size.num_hidden)),
-                                ("hidden_output", self.hidden_output, (self.size.num_hidden, self.size.num_output))):
-            syn.vars["w"].pull_from_device()
-            out[key] = np.array(syn.vars["w"].values, dtype=np.float32).reshape(shape)
-        return out
-
     def run_trial(self, r0: float, record: bool = False) -> TrialOutput:
         model, size = self.model, self.size
         for cu in self.optimisers:

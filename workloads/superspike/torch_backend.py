@@ -171,10 +171,6 @@ class TorchSuperSpike:
         self.global_step = 0
         self.stopwatch = Stopwatch(dev)
 
-    def weights(self) -> dict[str, np.ndarray]:
-        return {"input_hidden": self.state["w_ih"].cpu().numpy(),
-                "hidden_output": self.state["w_ho"].cpu().numpy()}
-
     def run_trial(self, r0: float, record: bool = False) -> TrialOutput:
         size, s, step_fn = self.size, self.state, self.step_fn
         steps, update_every = size.trial_timesteps, size.update_timesteps

@@ -1,15 +1,25 @@
-"""One entry point for harnesses and the CLI: build a backend from a size, a seed and a target."""
+"""The SuperSpike workload contract: a case, one way to prepare it, and measurements that return typed records.
+
+Both harnesses, `spikeflops run` and the CLI build a backend only through
+:func:`prepare`, so a case is the same program everywhere (same backend, device,
+compile and kernel-profiling switches).
+"""
 
 from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass
 
 from ..errors import SpikeflopsError
 from ..hardware import resolve_device
 from .conditions import make_initial_conditions
-from .params import NetworkSize, get_size
+from .params import NetworkSize
 from .targets import SpikeTrains, default_target, read_ras
-from .training import TrainingResult, train
+from .training import TrainingResult, learning_rate, train
 
-BACKENDS = ("torch", "genn")
+from .case import BACKENDS, SuperSpikeCase  # noqa: F401 - re-exported: the contract names its case
 
 
 def load_target(size: NetworkSize, target_file: str | None = None) -> SpikeTrains:
@@ -18,38 +28,121 @@ def load_target(size: NetworkSize, target_file: str | None = None) -> SpikeTrain
     return default_target(size.num_output, size.trial_ms)  # the picture is fixed, not per-seed
 
 
-def make_backend(backend: str, size: NetworkSize, seed: int = 0, target: SpikeTrains | None = None,
-                 device: str | None = None, compile: bool | None = None, kernel_profiling: bool = True,
-                 cache_dir=None):
-    """A ready-to-run backend. ``device``: cpu/cuda/auto for torch; cpu/cuda/auto for GeNN."""
-    target = target if target is not None else load_target(size)
-    conditions = make_initial_conditions(size, seed)
-    if backend == "torch":
-        dev = resolve_device(device)
+def prepare(case: SuperSpikeCase, cache_dir=None):
+    """A ready-to-run backend of ``case`` (GeNN: code generated, built and loaded), before its first trial."""
+    size = case.network
+    target = load_target(size, case.target_file)
+    conditions = make_initial_conditions(size, case.seed)
+    if case.backend == "torch":
         from .torch_backend import TorchSuperSpike
 
-        return TorchSuperSpike(size, conditions, target, dev, profile_phases=kernel_profiling,
-                               compile=bool(compile))
-    if backend == "genn":
-        from .genn_backend import GeNNSuperSpike, detect_genn_backend, pygenn_available
+        return TorchSuperSpike(size, conditions, target, resolve_device(case.device),
+                               profile_phases=case.kernel_profiling, compile=case.compile)
+    from .genn_backend import GeNNSuperSpike, detect_genn_backend, pygenn_available
 
-        if not pygenn_available():
-            raise SpikeflopsError("backend 'genn' needs pygenn, which is not installed (see README: GeNN)")
-        genn_backend = {None: None, "auto": None, "cpu": "single_threaded_cpu", "cuda": "cuda"}.get(device, device)
-        return GeNNSuperSpike(size, conditions, target, backend=genn_backend or detect_genn_backend(),
-                              kernel_profiling=kernel_profiling, cache_dir=cache_dir)
-    raise SpikeflopsError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if not pygenn_available():
+        raise SpikeflopsError("backend 'genn' needs pygenn, which is not installed (see README: GeNN)")
+    genn_backend = {"auto": None, "cpu": "single_threaded_cpu", "cuda": "cuda"}.get(case.device, case.device)
+    return GeNNSuperSpike(size, conditions, target, backend=genn_backend or detect_genn_backend(),
+                          kernel_profiling=case.kernel_profiling, cache_dir=cache_dir)
 
 
-def run_training(size_name: str, backend: str, num_trials: int, seed: int = 0, target_file: str | None = None,
-                 device: str | None = None, record_trials=(), target_error: float | None = None,
-                 compile: bool | None = None, kernel_profiling: bool = True, progress=None) -> TrainingResult:
-    if num_trials < 1:
-        raise SpikeflopsError("--num-trials must be >= 1")
-    size = get_size(size_name)
-    bad = [t for t in record_trials if not 0 <= t < num_trials]
+class PreparedTrial:
+    """A backend after one checked warm-up trial; calling it runs one more trial at trial 0's learning rate.
+
+    Every trial ends with a device->host pull, so a clock around a call sees finished work.
+    """
+
+    def __init__(self, case: SuperSpikeCase):
+        self.case = case
+        self.model = prepare(case)
+        out = self.model.run_trial(learning_rate(0))          # warm-up, and a correctness check
+        if not (math.isfinite(out.sum_sq_error) and out.spike_counts["input"] > 0):
+            raise SpikeflopsError(f"{case.label()}: the warm-up trial is broken: {out.spike_counts}, "
+                                  f"error {out.sum_sq_error}")
+        self.outputs = []
+
+    def __call__(self):
+        out = self.model.run_trial(learning_rate(0))
+        self.outputs.append(out)
+        return out
+
+
+@dataclass(frozen=True)
+class TrialTimingRecord:
+    UNITS = {"seconds_per_trial": "seconds", "kernel_seconds": "seconds"}
+
+    case: SuperSpikeCase
+    seconds_per_trial: tuple[float, ...]               # one per timed trial
+    kernel_seconds: dict[str, tuple[float, ...]]       # kernel or phase -> one value per timed trial
+    steps_per_trial: int
+
+    def median_kernel_seconds(self) -> dict[str, float]:
+        return {k: statistics.median(v) for k, v in self.kernel_seconds.items()}
+
+    def to_dict(self) -> dict:
+        return {"case": self.case.to_dict(), "seconds_per_trial": list(self.seconds_per_trial),
+                "kernel_seconds": {k: list(v) for k, v in self.kernel_seconds.items()},
+                "steps_per_trial": self.steps_per_trial}
+
+
+def measure_trials(case: SuperSpikeCase, repeats: int) -> TrialTimingRecord:
+    """Wall time of ``repeats`` trials after a warm-up trial, with each kernel timer (or phase) per trial."""
+    if repeats < 1:
+        raise SpikeflopsError("repeats must be >= 1")
+    trial = PreparedTrial(case)
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        trial()
+        walls.append(time.perf_counter() - t0)
+    kernels: dict[str, list[float]] = {}
+    for out in trial.outputs:
+        for k, v in out.kernel_seconds.items():
+            kernels.setdefault(k, []).append(v)
+    return TrialTimingRecord(case=case, seconds_per_trial=tuple(walls),
+                             kernel_seconds={k: tuple(v) for k, v in kernels.items()},
+                             steps_per_trial=case.network.trial_timesteps)
+
+
+@dataclass(frozen=True)
+class ConvergenceRecord:
+    """How well and how fast one seeded training run learned (deterministic for a seed and backend)."""
+
+    UNITS = {"first_error": "van Rossum error", "final_error": "van Rossum error",
+             "final_running_error": "van Rossum error", "trials_to_target": "trials"}
+
+    case: SuperSpikeCase
+    first_error: float
+    final_error: float
+    final_running_error: float
+    trials_to_target: int | None          # None: the target error was never reached
+    seconds_to_target: float | None
+    target_error: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def measure_convergence(case: SuperSpikeCase) -> ConvergenceRecord:
+    """Train ``case.trials`` trials from scratch; fails unless the error fell (learning happened)."""
+    result = run_training(case)
+    first, last = result.records[0], result.records[-1]
+    if not (math.isfinite(last.trial_error) and last.trial_error < first.trial_error):
+        raise SpikeflopsError(f"{case.label()}: no learning over {case.trials} trials "
+                              f"(error {first.trial_error:.4g} -> {last.trial_error:.4g})")
+    return ConvergenceRecord(case=case, first_error=first.trial_error, final_error=last.trial_error,
+                             final_running_error=last.running_error, trials_to_target=result.trials_to_target,
+                             seconds_to_target=result.seconds_to_target, target_error=result.target_error)
+
+
+def run_training(case: SuperSpikeCase, record_trials=(), target_error: float | None = None,
+                 progress=None) -> TrainingResult:
+    """The seed's training loop over ``case.trials`` trials (what `spikeflops superspike` runs)."""
+    bad = [t for t in record_trials if not 0 <= t < case.trials]
     if bad:
-        raise SpikeflopsError(f"--record-trial {bad[0]} outside 0..{num_trials - 1}")
-    target = load_target(size, target_file)
-    model = make_backend(backend, size, seed, target, device, compile, kernel_profiling)
-    return train(model, size, target, num_trials, seed, record_trials, target_error, progress)
+        raise SpikeflopsError(f"--record-trial {bad[0]} outside 0..{case.trials - 1}")
+    size = case.network
+    target = load_target(size, case.target_file)
+    model = prepare(case)
+    return train(model, size, target, case.trials, case.seed, record_trials, target_error, progress)

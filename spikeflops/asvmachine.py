@@ -12,8 +12,8 @@ import os
 import platform
 from pathlib import Path
 
-from .errors import SpikeflopsError
-from .hardware import machine_facts, machine_name
+from workloads.errors import SpikeflopsError
+from workloads.hardware import machine_facts, machine_name
 from .resultsio import write_json
 
 

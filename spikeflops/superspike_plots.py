@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .training import TrainingResult
+from workloads.superspike.training import TrainingResult
 
 
 def _pyplot():

@@ -12,7 +12,7 @@ try:
 except ModuleNotFoundError:      # Python 3.10
     import tomli as tomllib
 
-from ..errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 
 DIRECTIONS = ("lower", "higher", "equal", "none")
 NOISE_MODELS = ("timing", "exact", "seeds", "median")

@@ -7,11 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-from ..hardware import machine_facts
-from ..resultsio import write_json
-from ..tables import format_table
-from .params import SIZES
-from .workload import BACKENDS, run_training
+from workloads.hardware import machine_facts
+from .resultsio import write_json
+from .tables import format_table
+from workloads.superspike.params import SIZES
+from workloads.superspike.workload import BACKENDS, SuperSpikeCase, run_training
 
 
 def add_parser(subparsers) -> None:
@@ -42,11 +42,12 @@ def _progress(rec):
 
 
 def cmd_superspike(args) -> int:
-    from .plots import plot_convergence, plot_rasters, write_spike_csvs
+    from .superspike_plots import plot_convergence, plot_rasters, write_spike_csvs
 
-    result = run_training(args.size, args.backend, args.num_trials, args.seed, args.target_file, args.device,
-                          sorted(args.record_trial), args.target_error, args.compile,
-                          kernel_profiling=args.kernel_profiling or args.backend == "genn", progress=_progress)
+    case = SuperSpikeCase(backend=args.backend, device=args.device, size=args.size, seed=args.seed,
+                          trials=args.num_trials, compile=args.compile,
+                          kernel_profiling=args.kernel_profiling or args.backend == "genn", target_file=args.target_file)
+    result = run_training(case, sorted(args.record_trial), args.target_error, progress=_progress)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}"

@@ -1,12 +1,13 @@
 """Read asv result files and pytest-benchmark JSON into one uniform list of measurements.
 
 A measurement is one number (with raw samples where the harness kept them) of one
-metric at one parameter combination. Metric names:
-- asv: the benchmark's name, ``bench_gpt.GPTThroughput.track_mfu``;
-- pytest-benchmark: the test function and what was measured, ``test_gpt_train_step.time``
-  for the timing and ``test_gpt_train_step.mfu`` for each number in ``extra_info``
-  (nested dictionaries are flattened with dots, lists are per-seed samples).
-An asv parameter named ``seed`` is folded into samples: one metric, one value per seed.
+metric at one parameter combination. Metric names are the case table's, the same in
+both harnesses: ``<Family>.<metric>`` (``GPTThroughput.mfu``, ``GPTStep.time_step``),
+with the family's parameters as (name, value) strings.
+- asv: ``bench_gpt.GPTThroughput.track_mfu`` -> ``GPTThroughput.mfu`` (time_* keep their name);
+- pytest-benchmark: each test records its family, parameters, metrics and units in
+  ``extra_info``; the timing is the family's timed metric.
+A parameter named ``seed`` is folded into samples in both: one metric, one value per seed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 from ..resultsio import read_json
 
 SEED_PARAM = "seed"
@@ -49,19 +50,26 @@ class ResultSet:
     """Everything one results file says: where it came from, which machine, which commit, what was measured."""
 
     path: str
-    harness: str                             # "asv" or "pytest-benchmark"
+    harness: str                             # "asv", "pytest-benchmark" or "spikeflops-run"
     machine: dict                            # hardware facts that decide comparability
     commit: str | None
-    date: float | None                       # seconds since the epoch
+    date: float | None                       # when it ran, seconds since the epoch (asv: the commit's date)
     measurements: list[Measurement] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)    # benchmarks that ran and failed
+    commit_date: float | None = None         # the commit's date: orders results by commit, not by run
+    dirty: bool = False                      # the working tree had uncommitted changes
+
+    @property
+    def order_key(self) -> tuple:
+        """Oldest first: by the commit's date, then by when the run happened."""
+        return (self.commit_date or self.date or 0.0, self.date or 0.0, Path(self.path).name)
 
     def by_key(self) -> dict:
         return {m.key: m for m in self.measurements}
 
 
 def load(path: str | os.PathLike) -> ResultSet:
-    """A results file of either harness; anything else is a one-line SpikeflopsError."""
+    """A results file of asv, pytest-benchmark or `spikeflops run`; anything else is a one-line SpikeflopsError."""
     data = read_json(path)
     if not isinstance(data, dict):
         raise SpikeflopsError(f"{path}: not an asv or pytest-benchmark results file (top level is not an object)")
@@ -70,6 +78,8 @@ def load(path: str | os.PathLike) -> ResultSet:
             return _load_asv(Path(path), data)
         if "benchmarks" in data and "machine_info" in data:
             return _load_pytest_benchmark(Path(path), data)
+        if str(data.get("format", "")).startswith("spikeflops-run/"):
+            return _load_spikeflops_run(Path(path), data)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise SpikeflopsError(f"{path}: malformed results file ({type(exc).__name__}: {exc})") from None
     raise SpikeflopsError(f"{path}: not an asv or pytest-benchmark results file")
@@ -89,8 +99,8 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
     params = data.get("params", {})
     machine = {"harness": "asv", "machine": params.get("machine"), "cpu": params.get("cpu"),
                "num_cpu": _int(params.get("num_cpu")), "arch": params.get("arch"), "gpu": params.get("gpu")}
-    out = ResultSet(str(path), "asv", machine, data.get("commit_hash"),
-                    (data["date"] / 1000.0) if data.get("date") else None)
+    commit_date = (data["date"] / 1000.0) if data.get("date") else None
+    out = ResultSet(str(path), "asv", machine, data.get("commit_hash"), commit_date, commit_date=commit_date)
     for name, row in data["results"].items():
         cols = dict(zip(columns, row))
         info = meta.get(name, {})
@@ -99,8 +109,9 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
         samples = cols.get("samples")
         names = info.get("param_names") or [f"param{i + 1}" for i in range(len(cols.get("params") or []))]
         combos = list(itertools.product(*cols["params"])) if cols.get("params") else [()]
+        metric = canonical_asv_name(name)
         if values is None:                      # the whole benchmark failed (setup error, import error...)
-            out.failed.append(name)
+            out.failed.append(metric)
             continue
         if not isinstance(values, list):
             values, samples = [values], [samples]
@@ -109,7 +120,7 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
         for combo, value, raw in zip(combos, values, samples):
             pairs = tuple((n, _unrepr(v)) for n, v in zip(names, combo))
             if value is None:                   # asv: None = failed, NaN = skipped (NotImplementedError)
-                out.failed.append(f"{name}({', '.join(v for _, v in pairs)})")
+                out.failed.append(f"{metric}({', '.join(v for _, v in pairs)})")
                 continue
             if isinstance(value, float) and math.isnan(value):
                 continue
@@ -118,10 +129,20 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
                 folded.setdefault(seedless, []).append(float(value))
                 continue
             raw_samples = tuple(float(s) for s in raw) if raw else ()
-            out.measurements.append(Measurement(name, pairs, unit, float(value), raw_samples))
+            out.measurements.append(Measurement(metric, pairs, unit, float(value), raw_samples))
         for pairs, seed_values in folded.items():
-            out.measurements.append(Measurement(name, pairs, unit, _median(seed_values), tuple(seed_values)))
+            out.measurements.append(Measurement(metric, pairs, unit, _median(seed_values), tuple(seed_values)))
     return out
+
+
+def canonical_asv_name(name: str) -> str:
+    """``bench_gpt.GPTThroughput.track_mfu`` -> ``GPTThroughput.mfu``; time_* and peakmem_* keep their name."""
+    parts = name.split(".")
+    cls_method = parts[-2:] if len(parts) >= 2 else parts
+    method = cls_method[-1]
+    if method.startswith("track_"):
+        method = method[len("track_"):]
+    return ".".join(cls_method[:-1] + [method])
 
 
 def _asv_benchmark_meta(path: Path) -> dict:
@@ -161,41 +182,60 @@ def _load_pytest_benchmark(path: Path, data: dict) -> ResultSet:
     num_cpu = info.get("cpu_count") or (cpu.get("count") if isinstance(cpu, dict) else None)
     machine = {"harness": "pytest-benchmark", "machine": info.get("spikeflops_machine") or info.get("node"),
                "cpu": cpu_name, "num_cpu": _int(num_cpu), "arch": info.get("machine"), "gpu": info.get("gpu")}
-    commit = (data.get("commit_info") or {}).get("id")
-    out = ResultSet(str(path), "pytest-benchmark", machine, commit, _iso_time(data.get("datetime")))
+    commit_info = data.get("commit_info") or {}
+    out = ResultSet(str(path), "pytest-benchmark", machine, commit_info.get("id"), _iso_time(data.get("datetime")),
+                    commit_date=_iso_time(commit_info.get("time")), dirty=bool(commit_info.get("dirty")))
+    entries = []
     for bench in data["benchmarks"]:
-        test = bench["name"].split("[", 1)[0]
-        pairs = tuple((str(k), str(v)) for k, v in sorted((bench.get("params") or {}).items()))
+        extra = bench.get("extra_info") or {}
+        if not extra.get("family"):
+            continue                            # not a spikeflops case (a helper test): nothing to gate
+        entry = {k: extra.get(k) for k in ("family", "params", "units", "metrics", "samples")}
+        entry["metrics"], entry["samples"] = dict(entry["metrics"] or {}), dict(entry["samples"] or {})
         stats = bench.get("stats") or {}
-        if stats.get("median") is not None:
-            raw = tuple(float(s) for s in stats.get("data") or ())
-            out.measurements.append(Measurement(f"{test}.time", pairs, "seconds", float(stats["median"]), raw))
-        for key, value in _flatten(bench.get("extra_info") or {}):
-            m = _extra_measurement(f"{test}.{key}", pairs, value)
-            if m is not None:
-                out.measurements.append(m)
+        timed = [m for m in (entry["units"] or {}) if m.startswith("time_")]
+        if timed and stats.get("median") is not None:   # the harness's own timer: the family's timed metric
+            entry["metrics"][timed[0]] = float(stats["median"])
+            entry["samples"][timed[0]] = list(stats.get("data") or ())
+        entries.append(entry)
+    _add_entries(out, entries)
     return out
 
 
-def _flatten(info: dict, prefix: str = ""):
-    for key, value in info.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
+def _load_spikeflops_run(path: Path, data: dict) -> ResultSet:
+    facts = data.get("machine") or {}
+    machine = {"harness": "spikeflops-run", "machine": data.get("machine_name"), "cpu": facts.get("cpu"),
+               "num_cpu": _int(facts.get("cpu_count")), "arch": None, "gpu": facts.get("gpu")}
+    out = ResultSet(str(path), "spikeflops-run", machine, data.get("commit"), _iso_time(data.get("date")),
+                    dirty=bool(data.get("dirty")))
+    for entry in data["results"]:
+        if "error" in entry:
+            out.failed.append(f"{entry['family']}({', '.join(entry['params'].values())}): {entry['error']}")
+    _add_entries(out, [e for e in data["results"] if "error" not in e])
+    return out
 
 
-def _extra_measurement(metric: str, pairs, value) -> Measurement | None:
-    """Numbers become measurements, lists of numbers per-seed samples; None means "not reached" (NaN)."""
-    if isinstance(value, bool) or isinstance(value, str):
-        return None
-    if isinstance(value, (int, float)):
-        return Measurement(metric, pairs, "", float(value), ())
-    if isinstance(value, list) and value and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                                                 for v in value):
-        samples = tuple(math.nan if v is None else float(v) for v in value)
-        return Measurement(metric, pairs, "", _median(list(samples)), samples)
-    return None
+def _add_entries(out: ResultSet, entries: list[dict]) -> None:
+    """Entries {family, params, units, metrics, samples} -> measurements; seeds folded into samples."""
+    folded: dict[tuple, list[float]] = {}
+    units: dict[str, str] = {}
+    for entry in entries:
+        family = entry["family"]
+        params = [(str(k), str(v)) for k, v in (entry.get("params") or {}).items()]
+        seedless = tuple(p for p in params if p[0] != SEED_PARAM)
+        unit_of = entry.get("units") or {}
+        samples = entry.get("samples") or {}
+        for metric, value in (entry.get("metrics") or {}).items():
+            name = f"{family}.{metric}"
+            value = math.nan if value is None else float(value)
+            units[name] = unit_of.get(metric, "")
+            if len(seedless) != len(params):
+                folded.setdefault((name, seedless), []).append(value)
+                continue
+            raw = tuple(float(x) for x in samples.get(metric) or ())
+            out.measurements.append(Measurement(name, seedless, units[name], value, raw))
+    for (name, pairs), seed_values in folded.items():
+        out.measurements.append(Measurement(name, pairs, units[name], _median(seed_values), tuple(seed_values)))
 
 
 def _median(values: list[float]) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 from .records import Measurement, ResultSet
 from .rules import GateConfig, Rule
 from .stats import mann_whitney_u

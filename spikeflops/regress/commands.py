@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 
 
 def add_parsers(subparsers) -> None:
@@ -47,7 +47,7 @@ def load_results(path: str):
     files = sorted(f for f in p.glob("*.json") if f.name not in ("machine.json", "benchmarks.json"))
     if not files:
         raise SpikeflopsError(f"{path}: no results files in this folder")
-    newest = max((load(f) for f in files), key=lambda rs: (rs.date or 0.0, Path(rs.path).name))
+    newest = max((load(f) for f in files), key=lambda rs: rs.order_key)
     print(f"spikeflops gate: {path} -> {newest.path}", file=sys.stderr)
     return newest
 

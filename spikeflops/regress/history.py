@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 from .records import ResultSet, load
 
 
@@ -60,7 +60,7 @@ def _add(history, rs: ResultSet, path: os.PathLike) -> None:
     machine = rs.machine.get("machine") or "unknown"
     if rs.harness == "pytest-benchmark":
         machine = f"{machine} (pytest-benchmark)"
-    date = rs.date if rs.date is not None else Path(path).stat().st_mtime
+    date = rs.commit_date or rs.date or Path(path).stat().st_mtime      # ordered by commit, then by run
     for m in rs.measurements:
         history.setdefault(m.label, {}).setdefault(machine, []).append(
             Point(machine, (rs.commit or "?")[:8], date, m.value, rs.harness, m.unit))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -16,15 +16,13 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .gpt import commands as gpt_commands
-    from .superspike import commands as superspike_commands
-    from . import quickrun
+    from . import gpt_commands, run, superspike_commands
     from .regress import commands as regress_commands
 
     parser = _Parser(prog="spikeflops", description="GPU workload benchmarks: GPT-2 FLOPs/MFU and SuperSpike")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
                                 metavar="{run,info,gpt,superspike,gate,report,dashboard}")
-    quickrun.add_parser(sub)
+    run.add_parser(sub)
     info = sub.add_parser("info", help="this machine's facts (GPU, driver, CUDA, torch, pygenn) as JSON")
     info.add_argument("--machine-name", action="store_true",
                       help="print only the machine label (carries the GPU model; used as asv's machine name)")
@@ -43,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_info(args) -> int:
     import json
 
-    from .hardware import machine_facts, machine_name
+    from workloads.hardware import machine_facts, machine_name
 
     if args.machine_name:
         print(machine_name())
@@ -56,11 +54,11 @@ def _cmd_info(args) -> int:
         print(f"registered with asv: {entry}", file=sys.stderr)
         return 0
     if args.asv_bench:
-        import torch
+        from workloads.cases import get_profile
 
-        from .profiles import asv_bench_regex, get_profile
+        from .asvbench import asv_bench_regex
 
-        print(asv_bench_regex(get_profile(), torch.cuda.is_available()))
+        print(asv_bench_regex(get_profile()))
         return 0
     json.dump({"machine_name": machine_name(), **machine_facts()}, sys.stdout, indent=2)
     print()

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 
 
 def write_json(path: str | os.PathLike, data) -> Path:

@@ -8,7 +8,7 @@ import re
 import sys
 from pathlib import Path
 
-from ..errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 from ..tables import format_table
 from .history import Point, collect
 from .rules import load_config

@@ -13,7 +13,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from ..errors import SpikeflopsError
+from workloads.errors import SpikeflopsError
 
 VENDOR = "vendor"
 # CDN address asv 0.6 uses -> file in dashboard_vendor/

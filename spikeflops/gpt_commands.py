@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 
-from ..hardware import machine_facts, require_gpu, resolve_device
-from ..resultsio import write_json
-from ..tables import format_table, percent, si
-from .config import BOOK_SIZES, get_config
-from .flops import flop_report
-from .maxbatch import MODES, ProbeSpec, parse_bytes, search_max_batch
-from .mfu import measure_step
+from workloads.errors import SpikeflopsError
+
+from workloads.gpt.case import MODES, GPTCase
+from workloads.gpt.config import BOOK_SIZES
+from workloads.gpt.maxbatch import parse_bytes
+from workloads.gpt.workload import measure_flops, measure_max_batch, measure_step
+from workloads.hardware import machine_facts, require_gpu, resolve_device
+
+from .resultsio import write_json
+from .tables import format_table, percent, si
 
 
 def add_parser(subparsers) -> None:
@@ -66,10 +69,11 @@ def _emit(args, records, headers, rows, title):
 
 def cmd_flops(args) -> int:
     records, rows = [], []
-    for size in args.sizes:
-        cfg = get_config(size, args.context_length)
-        r = flop_report(size, cfg, args.batch)
+    cases = [GPTCase(size, batch=args.batch, context_length=args.context_length) for size in args.sizes]
+    for case in cases:
+        r = measure_flops(case)
         records.append(r.to_dict())
+        size = case.size
         rows.append([size, si(r.parameters), f"{r.forward_thop:.1e}", f"{r.forward_exact:.2e}",
                      f"{r.forward_analytic:.2e}", percent(r.forward_exact / r.forward_thop - 1),
                      f"{r.train_exact:.2e}", f"{r.train_analytic:.2e}"])
@@ -92,15 +96,15 @@ def cmd_max_batch(args) -> int:
     limit = parse_bytes(args.memory_limit) if args.memory_limit else None
     modes = MODES if args.mode == "both" else (args.mode,)
     records, rows = [], []
+    if args.cap < 1:
+        raise SpikeflopsError(f"--cap must be >= 1, got {args.cap}")
+    cases = {(size, mode): GPTCase(size, args.variant, args.dtype, str(device), mode, batch=1,
+                                   context_length=args.context_length) for size in args.sizes for mode in modes}
     for size in args.sizes:
         row = [size]
         for mode in modes:
-            spec = ProbeSpec(size, args.variant, args.dtype, mode, args.context_length)
-            result = search_max_batch(spec, device, limit, cap=args.cap, progress=_progress(size, mode))
-            records.append({"size": size, "variant": args.variant, "dtype": args.dtype, "mode": mode,
-                            "device": str(device), "memory_limit_bytes": limit,
-                            "context_length": get_config(size, args.context_length).context_length,
-                            **result.to_dict()})
+            result = measure_max_batch(cases[(size, mode)], limit, cap=args.cap, progress=_progress(size, mode))
+            records.append(result.to_dict())
             row.append(f"{result.max_batch}{'+' if result.hit_cap else ''}")
         rows.append(row)
     budget = f"budget {si(limit, 'B')}" if limit else "whole device"
@@ -114,24 +118,25 @@ def cmd_mfu(args) -> int:
     device = resolve_device(args.device)
     if args.gpu:
         require_gpu(args.gpu)
-    for size in args.sizes:
-        get_config(size, args.context_length)      # every bad name fails before any timing starts
+    # every bad name or number fails before any timing starts
+    cases = [GPTCase(size, args.variant, args.dtype, str(device), args.mode, args.batch, args.compile,
+                     context_length=args.context_length) for size in args.sizes]
+    if args.repeats < 1 or args.warmup < 0:
+        raise SpikeflopsError("--repeats must be >= 1 and --warmup >= 0")
     records, rows = [], []
-    for size in args.sizes:
-        print(f"  timing {size} {args.variant} {args.dtype} batch {args.batch} on {device} ...",
-              file=sys.stderr, flush=True)
-        r = measure_step(size, args.variant, args.dtype, args.batch, device, args.mode, args.context_length,
-                         args.compile, args.warmup, args.repeats, gpu_override=args.gpu)
+    for case in cases:
+        print(f"  timing {case.label()} ...", file=sys.stderr, flush=True)
+        rec = measure_step(case, args.warmup, args.repeats, gpu_override=args.gpu)
+        r = rec.to_dict()
         records.append(r)
         t = r["seconds_per_step"]
-        rows.append([size, args.batch, f"{t['median'] * 1e3:.1f} ms", f"±{t['iqr'] * 1e3:.1f}",
+        rows.append([case.size, args.batch, f"{t['median'] * 1e3:.1f} ms", f"±{t['iqr'] * 1e3:.1f}",
                      f"{r['tokens_per_s']:,.0f}", si(r["achieved_flops_per_s"], "FLOP/s"), percent(r["mfu"]),
                      percent(r["mfu_vs_measured_peak"])])
     peak = records[-1]["peak"] if records else None
-    peak_text = f"peak {si(peak['flops_per_s'], 'FLOP/s')} from {peak['source']}" if peak else \
-        "no datasheet peak for this device: MFU only against the measured matmul peak"
+    peak_text = f"MFU against the {peak['kind']} peak {si(peak['flops_per_s'], 'FLOP/s')} ({peak['source']})"
     _emit(args, records, ["size", "batch", "step (median)", "IQR", "tokens/s", "achieved", "MFU",
                           "MFU vs measured"], rows,
-          f"{args.mode} step, {args.variant}, {args.dtype}, on {records[-1]['device_name'] if records else device}; "
+          f"{args.mode} step, {args.variant}, {args.dtype}, on {records[-1]['device_name']}; "
           f"{peak_text}")
     return 0

@@ -1,0 +1,148 @@
+"""`spikeflops run`: the profile's cases of the table on this machine, with summary tables and a results file.
+
+The same rows and the same measurement functions as both harnesses; the results file
+(``spikeflops-run`` format: one entry per row with the family's canonical metrics) is
+read by `spikeflops gate` and `spikeflops report` like asv's and pytest-benchmark's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workloads.cases import FAMILIES, PROFILE_ENV_VAR, PROFILES, case_id, get_profile, select
+from workloads.errors import SpikeflopsError
+from workloads.hardware import machine_facts, machine_name
+
+from .resultsio import write_json
+from .tables import format_table
+
+RUN_FORMAT = "spikeflops-run/1"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("run", help="the profile's cases on this machine (GPU: regular, CPU: ci), "
+                                          "with summary tables and a results file")
+    p.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                   help="default: SPIKEFLOPS_PROFILE, else regular on a GPU machine and ci on a CPU")
+    p.add_argument("--families", nargs="+", default=None, metavar="FAMILY",
+                   help=f"only these metric families ({', '.join(FAMILIES)})")
+    p.add_argument("--out", default=None,
+                   help="results file (default: spikeflops-out/run-<machine>-<commit>-<time>.json)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
+    p.set_defaults(func=cmd_run)
+
+
+def _say(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def git_commit() -> tuple[str | None, bool]:
+    """(HEAD's hash, whether the tree is dirty), or (None, False) outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+    if head.returncode != 0:
+        return None, False
+    return head.stdout.strip(), bool(dirty.stdout.strip())
+
+
+def measure_rows(rows, profile, progress=_say) -> list[dict]:
+    """Each row through the contract (``workloads.measure``); a row that fails is recorded as failed."""
+    from workloads.measure import timed, timed_rounds, track
+    from workloads.timing import TimingStats
+
+    entries = []
+    for i, row in enumerate(rows, 1):
+        family = FAMILIES[row.family]
+        progress(f"  [{i}/{len(rows)}] {row.family} {case_id(row)} ...")
+        entry = {"family": row.family, "params": {p: str(v) for p, v in zip(family.params, row.param_values())},
+                 "units": {m.name: m.unit for m in family.metrics}, "case": row.case.to_dict(),
+                 "metrics": {}, "samples": {}}
+        t0 = time.perf_counter()
+        try:
+            if family.timed_metric:
+                with timed(row) as fn:
+                    samples = []
+                    for _ in range(timed_rounds(row, profile)):
+                        s0 = time.perf_counter()
+                        fn()
+                        samples.append(time.perf_counter() - s0)
+                name = family.timed_metric.name
+                entry["metrics"][name] = TimingStats.from_samples(samples).median
+                entry["samples"][name] = samples
+            else:
+                for name, v in track(row, profile).items():
+                    entry["metrics"][name] = None if math.isnan(v.value) else v.value
+                    if v.samples:
+                        entry["samples"][name] = list(v.samples)
+        except SpikeflopsError as exc:
+            entry["error"] = str(exc)
+            progress(f"    failed: {exc}")
+        entry["wall_s"] = time.perf_counter() - t0
+        entries.append(entry)
+    return entries
+
+
+def _fmt(value, unit) -> str:
+    if value is None:
+        return "not reached" if unit == "trials" else "-"
+    if unit == "percent":
+        return f"{value:.1f} %"
+    if unit == "seconds":
+        return f"{value * 1e3:.2f} ms" if value < 1 else f"{value:.3f} s"
+    if unit in ("FLOP", "bytes"):
+        return f"{value:.3e}"
+    if unit == "tokens/s":
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def cmd_run(args) -> int:
+    profile = get_profile(args.profile or os.environ.get(PROFILE_ENV_VAR)
+                          or ("regular" if select("GPTStep", "regular") else "ci"))
+    families = args.families or list(FAMILIES)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise SpikeflopsError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
+    rows = [r for f in families for r in select(f, profile)]
+    if not rows:
+        raise SpikeflopsError(f"the {profile.name} profile has no case this machine can run")
+    commit, dirty = git_commit()
+    started = time.time()
+    _say(f"spikeflops run: {len(rows)} cases of the {profile.name} profile on {machine_name()}")
+    entries = measure_rows(rows, profile)
+    results = {"format": RUN_FORMAT, "profile": profile.name, "machine_name": machine_name(),
+               "machine": machine_facts(), "commit": commit, "dirty": dirty,
+               "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+               "wall_s": time.time() - started, "results": entries}
+    out = Path(args.out) if args.out else Path("spikeflops-out") / (
+        f"run-{machine_name()}-{(commit or 'nocommit')[:12]}{'-dirty' if dirty else ''}-"
+        f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json")
+    write_json(out, results)
+    if args.json:
+        import json
+
+        json.dump(results, sys.stdout, indent=2, default=str)
+        print()
+    else:
+        table = []
+        for e in entries:
+            label = f"{e['family']} {' '.join(e['params'].values())}"
+            if "error" in e:
+                table.append([label, "FAILED", e["error"]])
+                continue
+            for name, value in e["metrics"].items():
+                table.append([label, name, _fmt(value, e["units"].get(name, ""))])
+        print(f"spikeflops run: {profile.name} profile on {machine_name()}, {time.time() - started:.0f} s")
+        print(format_table(["case", "metric", "value"], table))
+    _say(f"results: {out}")
+    return 1 if any("error" in e for e in entries) else 0

@@ -1,0 +1,76 @@
+"""The GPT case: one measurement setting, validated, importable without torch."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from ..errors import SpikeflopsError
+from .config import GPTConfig, get_config
+
+VARIANTS = ("book", "fast")
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+MODES = ("train", "forward")
+
+
+@dataclass(frozen=True)
+class GPTCase:
+    """One GPT measurement setting. Frozen: a case is a key of results in every harness."""
+
+    size: str                           # a preset of config.SIZES
+    variant: str = "fast"               # "book" (the book's modules) or "fast" (fused qkv, SDPA, native norms)
+    dtype: str = "float32"              # parameters and activations (pure, as the seed's model.bfloat16())
+    device: str = "cpu"                 # "cpu", "cuda" or "cuda:N"
+    mode: str = "train"                 # "train": forward + loss + backward + AdamW; "forward": no-grad forward
+    batch: int = 4                      # sequences per step
+    compile: bool = False               # torch.compile the fast variant
+    seed: int = 0                       # weights and tokens
+    context_length: int | None = None   # None: the preset's
+
+    def __post_init__(self):
+        get_config(self.size, self.context_length)            # unknown size / bad context: one line
+        if self.variant not in VARIANTS:
+            raise SpikeflopsError(f"unknown variant {self.variant!r}; choose one of {', '.join(VARIANTS)}")
+        if self.dtype not in DTYPE_NAMES:
+            raise SpikeflopsError(f"unknown dtype {self.dtype!r}; choose one of {', '.join(DTYPE_NAMES)}")
+        if self.mode not in MODES:
+            raise SpikeflopsError(f"unknown mode {self.mode!r}; choose one of {', '.join(MODES)}")
+        if self.device.split(":")[0] not in ("cpu", "cuda"):
+            raise SpikeflopsError(f"unknown device {self.device!r}: use cpu, cuda or cuda:N")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise SpikeflopsError(f"batch must be a whole number >= 1, got {self.batch!r}")
+        if self.compile and self.variant != "fast":
+            raise SpikeflopsError("torch.compile is offered for the fast variant only")
+
+    @property
+    def config(self) -> GPTConfig:
+        return get_config(self.size, self.context_length)
+
+    @property
+    def seq_len(self) -> int:
+        return self.config.context_length
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.batch * self.seq_len
+
+    @property
+    def torch_device(self):
+        import torch
+
+        return torch.device(self.device)
+
+    @property
+    def torch_dtype(self):
+        from .steps import DTYPES
+
+        return DTYPES[self.dtype]
+
+    def with_(self, **changes) -> "GPTCase":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def label(self) -> str:
+        extra = " compiled" if self.compile else ""
+        return f"{self.size} {self.variant} {self.mode} {self.dtype} b{self.batch} {self.device}{extra}"
