@@ -75,7 +75,7 @@ def _scale(v, factor, add):
 
 
 def gate(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workloads.cli", "gate", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "spikeflops.cli", "gate", *map(str, args)],
                           capture_output=True, text=True, timeout=300)
 
 

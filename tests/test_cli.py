@@ -6,7 +6,7 @@ import pytest
 
 
 def spikeflops(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "workloads.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "spikeflops.cli", *args], capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -11,10 +11,10 @@ import pytest
 from gate_fixtures import (committed_asv_runs, committed_pytest_benchmark_runs, copy_json, gate, scale_asv,
                            scale_pytest_benchmark)
 from workloads.errors import SpikeflopsError
-from workloads.regress.judge import compare, exit_code
-from workloads.regress.records import Measurement, ResultSet, load
-from workloads.regress.rules import load_config
-from workloads.regress.stats import mann_whitney_u
+from spikeflops.regress.judge import compare, exit_code
+from spikeflops.regress.records import Measurement, ResultSet, load
+from spikeflops.regress.rules import load_config
+from spikeflops.regress.stats import mann_whitney_u
 
 ASV_RUNS = committed_asv_runs()
 PB_RUNS = committed_pytest_benchmark_runs()

@@ -2,11 +2,12 @@ import pytest
 import torch
 
 from workloads.errors import SpikeflopsError
-from workloads.gpt.maxbatch import ProbeSpec, parse_bytes, search_max_batch
-from workloads.gpt.mfu import measure_step
+from workloads.gpt.maxbatch import ProbeServer, parse_bytes, search_max_batch
+from workloads.gpt.workload import DoesNotFit, GPTCase, measure_step, prepare, reference_peak, utilisation
+from workloads.hardware import Peak
 from workloads.memory import find_max_batch, is_oom_error
 
-CPU = torch.device("cpu")
+NANO_TRAIN = GPTCase("gpt-nano", "book", "float32", "cpu", "train", batch=1)
 
 
 def test_search_finds_the_boundary_of_a_known_predicate():
@@ -28,71 +29,135 @@ def test_batch_one_not_fitting_is_a_clear_error():
         find_max_batch(lambda b: False)
 
 
-def test_oom_classification():
+# Messages as torch, cuBLAS and cuDNN raise them (copied from real failures' text).
+OOM_MESSAGES = [
+    "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+    "allocate 134217728 bytes. Error code 12 (Cannot allocate memory)",
+    "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`",
+    "CUDA error: out of memory\nCUDA kernel errors might be asynchronously reported at some other API call",
+    "cuDNN error: CUDNN_STATUS_ALLOC_FAILED",
+    "cuDNN error: CUDNN_STATUS_NOT_ENOUGH_WORKSPACE",
+]
+
+
+@pytest.mark.parametrize("message", OOM_MESSAGES)
+def test_oom_classification_of_runtime_errors(message):
+    assert is_oom_error(RuntimeError(message))
+
+
+def test_oom_classification_of_types_and_non_oom_errors():
     assert is_oom_error(MemoryError())
-    assert is_oom_error(RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 8 bytes"))
-    assert not is_oom_error(RuntimeError("shape mismatch"))
-    assert not is_oom_error(ValueError("x"))
+    assert is_oom_error(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    for exc in (RuntimeError("shape mismatch"), ValueError("x"),
+                RuntimeError("CUDA error: CUBLAS_STATUS_EXECUTION_FAILED when calling `cublasSgemm`")):
+        assert not is_oom_error(exc)
 
 
 def test_parse_bytes():
     assert parse_bytes("4GiB") == 4 * 2**30
     assert parse_bytes("512MiB") == 512 * 2**20
     assert parse_bytes("1.5G") == 1_500_000_000
-    for bad in ("lots", "-1GiB", "4XB", ""):
+    for bad in ("lots", "-1GiB", "4XB", "", "0", "nan"):
         with pytest.raises(SpikeflopsError):
             parse_bytes(bad)
 
 
 @pytest.fixture(scope="module")
 def cpu_searches():
-    spec = ProbeSpec("gpt-nano", "book", "float32", "train")
-    small = search_max_batch(spec, CPU, parse_bytes("160MiB"))
-    large = search_max_batch(spec, CPU, parse_bytes("256MiB"))
-    return spec, small, large
+    small = search_max_batch(NANO_TRAIN, parse_bytes("160MiB"))
+    large = search_max_batch(NANO_TRAIN, parse_bytes("256MiB"))
+    return small, large
 
 
-@pytest.mark.slow
 def test_cpu_budget_search_result_runs_and_next_size_does_not(cpu_searches):
-    from workloads.gpt.maxbatch import _subprocess_fits
-
-    spec, small, _ = cpu_searches
+    small, _ = cpu_searches
     assert small.max_batch >= 1
-    fits = _subprocess_fits(spec, parse_bytes("160MiB"))
-    assert fits(small.max_batch)            # re-run independently: it really fits
-    assert not fits(small.max_batch + 1)    # and one more does not
+    server = ProbeServer()
+    try:
+        assert server.probe(NANO_TRAIN, small.max_batch, parse_bytes("160MiB"))       # re-run: it really fits
+        assert not server.probe(NANO_TRAIN, small.max_batch + 1, parse_bytes("160MiB"))  # one more does not
+    finally:
+        server.close()
 
 
-@pytest.mark.slow
 def test_larger_budget_never_gives_a_smaller_batch(cpu_searches):
-    _, small, large = cpu_searches
-    assert large.max_batch >= small.max_batch
+    small, large = cpu_searches
     assert large.max_batch > small.max_batch    # 96 MiB more holds more than one extra nano sequence
 
 
 def test_cpu_search_without_a_budget_is_an_error():
     with pytest.raises(SpikeflopsError, match="memory budget"):
-        search_max_batch(ProbeSpec("gpt-nano"), CPU, None)
+        search_max_batch(NANO_TRAIN, None)
 
 
 def test_budget_too_small_for_batch_one_is_an_error():
     with pytest.raises(SpikeflopsError, match="batch 1 does not fit"):
-        search_max_batch(ProbeSpec("gpt-mini", dtype="float32"), CPU, parse_bytes("8MiB"))
+        search_max_batch(GPTCase("gpt-mini", "fast", "float32", "cpu", "train", 1), parse_bytes("8MiB"))
 
 
-def test_mfu_record_arithmetic_is_consistent():
-    r = measure_step("gpt-nano", "fast", "float32", batch=2, device=CPU, warmup=2, repeats=3, gpu_override="A100")
-    median = r["seconds_per_step"]["median"]
-    assert r["tokens_per_s"] == pytest.approx(2 * 128 / median)
-    assert r["achieved_flops_per_s"] == pytest.approx(r["flops_per_step_analytic"] / median)
-    assert r["peak"]["flops_per_s"] == pytest.approx(19.5e12)      # A100 fp32 (TF32 off)
-    assert r["mfu"] == pytest.approx(r["achieved_flops_per_s"] / 19.5e12)
-    assert r["mfu_vs_measured_peak"] == pytest.approx(r["achieved_flops_per_s"] / r["measured_peak"]["flops_per_s"])
-    assert r["loss_last"] < r["loss_first"]
-    assert r["machine"]["torch"] == torch.__version__
+def test_memory_fraction_is_restored_after_a_gpu_search(monkeypatch):
+    """The cap a GPU search sets must not outlive the search (simulated: no GPU here)."""
+    import workloads.gpt.maxbatch as mb
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d: type("P", (), {"total_memory": 80 * 2**30}))
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, d=None: calls.append(f))
+    monkeypatch.setattr(mb, "_in_process_fits", lambda case: (lambda b: b <= 5))
+    case = GPTCase.__new__(GPTCase)
+    object.__setattr__(case, "device", "cuda")
+    for name, value in dict(size="gpt-nano", variant="fast", dtype="bfloat16", mode="train", batch=1, compile=False,
+                            seed=0, context_length=None).items():
+        object.__setattr__(case, name, value)
+    assert search_max_batch(case, 8 * 2**30).max_batch == 5
+    assert calls == [0.1, 1.0]
+    monkeypatch.setattr(mb, "_in_process_fits", lambda case: (lambda b: 1 / 0))
+    with pytest.raises(ZeroDivisionError):
+        search_max_batch(case, 8 * 2**30)
+    assert calls[-1] == 1.0                     # restored on failure too
 
 
-def test_mfu_on_cpu_warns_that_only_the_measured_peak_is_available():
-    with pytest.warns(UserWarning, match="measured matmul peak only"):
-        r = measure_step("gpt-nano", "book", "float32", batch=1, device=CPU, warmup=1, repeats=2)
-    assert r["mfu"] is None and r["mfu_vs_measured_peak"] > 0
+def test_forward_case_runs_in_eval_mode_and_train_case_in_train_mode():
+    with prepare(NANO_TRAIN.with_(mode="forward")) as fwd:
+        assert not fwd.model.training and fwd.optimizer is None
+    with prepare(NANO_TRAIN) as train:
+        assert train.model.training and train.first_loss > 0
+
+
+def test_bad_cases_are_one_line_errors():
+    for bad in (dict(batch=0), dict(batch=-1), dict(size="gpt-huge"), dict(dtype="int8"), dict(device="tpu"),
+                dict(mode="infer"), dict(variant="book", compile=True), dict(context_length=0)):
+        with pytest.raises(SpikeflopsError):
+            NANO_TRAIN.with_(**bad)
+
+
+def test_step_record_arithmetic_is_consistent():
+    case = GPTCase("gpt-nano", "fast", "float32", "cpu", "train", batch=2)
+    r = measure_step(case, warmup=2, repeats=3, gpu_override="A100")
+    median = r.seconds_per_step.median
+    assert r.tokens_per_s == pytest.approx(2 * 128 / median)
+    assert r.achieved_flops_per_s == pytest.approx(r.flops_per_step / median)
+    assert r.peak.flops_per_s == pytest.approx(19.5e12) and r.peak.kind == "datasheet"   # A100 fp32 (TF32 off)
+    assert r.mfu == pytest.approx(r.achieved_flops_per_s / 19.5e12)
+    assert r.mfu_vs_measured_peak == pytest.approx(r.achieved_flops_per_s / r.measured_peak.flops_per_s)
+    assert r.loss_last < r.loss_first
+    assert len(r.per_step("tokens_per_s")) == 3
+    d = r.to_dict()
+    assert d["mfu"] == r.mfu and d["peak"]["kind"] == "datasheet" and d["case"]["batch"] == 2
+
+
+def test_mfu_on_a_cpu_is_against_the_measured_peak_and_says_so():
+    measured = Peak(1e11, "measured: test", kind="measured")
+    peak = reference_peak(NANO_TRAIN, measured)
+    assert peak is measured and peak.kind == "measured"
+    assert utilisation(5e10, peak) == pytest.approx(0.5)
+    assert utilisation(5e10, None) is None
+
+
+def test_a_case_that_runs_out_of_memory_is_does_not_fit(monkeypatch):
+    import workloads.gpt.workload as wl
+
+    def boom(*a, **k):
+        raise RuntimeError("CUDA error: out of memory")
+    monkeypatch.setattr(wl, "build_model", boom)
+    with pytest.raises(DoesNotFit, match="does not fit"):
+        prepare(NANO_TRAIN)

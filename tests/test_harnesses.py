@@ -41,8 +41,8 @@ def asv_quick_run(tmp_path_factory):
     (tmp / "asv.conf.json").write_text(json.dumps(conf))
     cache = os.environ.get("SPIKEFLOPS_CACHE") or str(Path.home() / ".cache" / "spikeflops")
     env = {"HOME": str(tmp), "SPIKEFLOPS_PROFILE": "ci", "SPIKEFLOPS_CACHE": cache}   # HOME: asv's machine file
-    _run([sys.executable, "-m", "workloads.cli", "info", "--register-asv-machine", MACHINE], env)
-    regex = _run([sys.executable, "-m", "workloads.cli", "info", "--asv-bench"], env).stdout.strip()
+    _run([sys.executable, "-m", "spikeflops.cli", "info", "--register-asv-machine", MACHINE], env)
+    regex = _run([sys.executable, "-m", "spikeflops.cli", "info", "--asv-bench"], env).stdout.strip()
     head = _run(["git", "rev-parse", "HEAD"]).stdout.strip()
     proc = _run([asv, "run", "--config", str(tmp / "asv.conf.json"), "--python=same", "--quick",
                  "--machine", MACHINE, "--set-commit-hash", head, "-b", regex, "--show-stderr"], env)
@@ -74,7 +74,7 @@ def test_asv_quick_run_records_every_benchmark_and_none_failed(asv_quick_run):
 @pytest.mark.slow
 def test_gate_reads_the_quick_run_and_an_a_a_comparison_passes(asv_quick_run):
     f = asv_quick_run["result"]
-    proc = subprocess.run([sys.executable, "-m", "workloads.cli", "gate", str(f), str(f)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "gate", str(f), str(f)], capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 0 and "no regression" in proc.stdout, proc.stdout + proc.stderr
 
@@ -94,7 +94,7 @@ def test_asv_publish_dashboard_renders_in_headless_chromium(asv_quick_run):
     html = asv_quick_run["tmp"] / "html"
     assert (html / "index.html").is_file() and (html / "index.json").is_file()
     # asv's pages load their libraries from CDNs; this machine (like a GPU runner) has no internet
-    _run([sys.executable, "-m", "workloads.cli", "dashboard", str(html)])
+    _run([sys.executable, "-m", "spikeflops.cli", "dashboard", str(html)])
     assert "https://code.jquery.com" not in (html / "index.html").read_text()
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -150,16 +150,16 @@ def test_pytest_benchmark_compare_reads_the_saved_files(pytest_benchmark_storage
 def test_quick_run_passes_the_deterministic_gate_against_the_committed_cpu_baseline(asv_quick_run, tmp_path):
     """What the hosted CPU job does: FLOP counts, max batch under the ci budget and seeded convergence
     of this commit against the committed baseline."""
-    from workloads.regress.records import load
+    from spikeflops.regress.records import load
 
     baseline_dir = ROOT / "results" / "asv" / "vm-cpu2"
     assert any(p.name != "machine.json" for p in baseline_dir.glob("*.json")), "no committed CPU baseline"
-    args = [sys.executable, "-m", "workloads.cli", "gate", str(baseline_dir), str(asv_quick_run["result"]),
+    args = [sys.executable, "-m", "spikeflops.cli", "gate", str(baseline_dir), str(asv_quick_run["result"]),
             "--noise", "exact,seeds", "--cross-hardware"]
     baseline_cpu = load(sorted(p for p in baseline_dir.glob("*.json") if p.name != "machine.json")[0]).machine["cpu"]
     if load(asv_quick_run["result"]).machine["cpu"] != baseline_cpu:
         # another CPU model: oneDNN's scratch buffers move the address-space boundary by a sequence or so
-        shipped = (ROOT / "workloads" / "regress" / "gate.toml").read_text()
+        shipped = (ROOT / "spikeflops" / "regress" / "gate.toml").read_text()
         relaxed, n = re.subn(r'(match = \["\*\.track_max_batch".*?\nthreshold = )[0-9.]+', r"\g<1>0.05", shipped,
                              flags=re.S)
         assert n == 1, "the max batch rule of gate.toml was not found"

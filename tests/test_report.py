@@ -9,7 +9,7 @@ from gate_fixtures import RESULTS, committed_asv_runs, copy_json
 
 
 def report(*args):
-    return subprocess.run([sys.executable, "-m", "workloads.cli", "report", *map(str, args)], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "spikeflops.cli", "report", *map(str, args)], capture_output=True,
                           text=True, timeout=600)
 
 

@@ -4,14 +4,14 @@ import pytest
 from workloads.superspike.conditions import make_initial_conditions
 from workloads.superspike.params import get_size
 from workloads.superspike.training import learning_rate, running_error
-from workloads.superspike.workload import make_backend, run_training
+from workloads.superspike.workload import SuperSpikeCase, prepare, run_training
 
 TRIALS = 8
 
 
 @pytest.fixture(scope="module")
 def torch_run():
-    return run_training("ci", "torch", TRIALS, seed=0, device="cpu", record_trials=[0, 1], kernel_profiling=True)
+    return run_training(SuperSpikeCase("torch", "cpu", "ci", trials=TRIALS, kernel_profiling=True), record_trials=[0, 1])
 
 
 def test_torch_backend_learns(torch_run):
@@ -38,7 +38,7 @@ def test_phase_timers_are_recorded(torch_run):
 
 
 def test_same_seed_gives_identical_records(torch_run):
-    again = run_training("ci", "torch", 2, seed=0, device="cpu")
+    again = run_training(SuperSpikeCase("torch", "cpu", "ci", trials=2))
     for a, b in zip(torch_run.records[:2], again.records):
         assert (a.running_error, a.trial_error, a.spikes_hidden, a.spikes_output) == \
                (b.running_error, b.trial_error, b.spikes_hidden, b.spikes_output)
@@ -60,8 +60,8 @@ def test_learning_rate_schedule_and_error_formula():
 
 @pytest.mark.genn
 def test_genn_and_torch_agree_on_trial_zero_and_genn_learns(tmp_path):
-    genn = run_training("ci", "genn", TRIALS, seed=0, device="cpu")
-    torch_first = run_training("ci", "torch", 1, seed=0, device="cpu").records[0]
+    genn = run_training(SuperSpikeCase("genn", "cpu", "ci", trials=TRIALS, kernel_profiling=True))
+    torch_first = run_training(SuperSpikeCase("torch", "cpu", "ci", trials=1)).records[0]
     g0 = genn.records[0]
     for pop in ("spikes_hidden", "spikes_output", "spikes_input"):
         a, b = getattr(g0, pop), getattr(torch_first, pop)
@@ -73,9 +73,26 @@ def test_genn_and_torch_agree_on_trial_zero_and_genn_learns(tmp_path):
 
 @pytest.mark.genn
 def test_genn_spike_sources_restart_each_trial():
-    size = get_size("ci")
-    backend = make_backend("genn", size, seed=0, device="cpu")
+    backend = prepare(SuperSpikeCase("genn", "cpu", "ci"))
     a, b = backend.run_trial(1.0, record=True), backend.run_trial(1.0, record=True)
     assert a.spike_counts["input"] > 0
     np.testing.assert_array_equal(a.recorded["input"][1], b.recorded["input"][1])
     np.testing.assert_allclose(a.recorded["input"][0], b.recorded["input"][0])
+
+
+def test_genn_without_pygenn_says_how_to_get_it(monkeypatch):
+    import workloads.superspike.genn_backend as gb
+    from workloads.errors import SpikeflopsError
+
+    monkeypatch.setattr(gb, "pygenn_available", lambda: False)
+    with pytest.raises(SpikeflopsError, match="pygenn"):
+        prepare(SuperSpikeCase("genn", "cpu", "ci"))
+
+
+def test_bad_cases_are_one_line_errors():
+    from workloads.errors import SpikeflopsError
+
+    for bad in (dict(backend="nest"), dict(device="tpu"), dict(size="huge"), dict(trials=0), dict(trials=-3),
+                dict(backend="genn", compile=True)):
+        with pytest.raises(SpikeflopsError):
+            SuperSpikeCase(**bad)
