@@ -247,12 +247,29 @@ def _total_memory_bytes() -> int | None:
 
 
 def machine_name() -> str:
-    """A short, file-name-safe machine label that carries the GPU model (asv records none)."""
+    """A short, file-name-safe machine label that tells hardware apart (asv records no GPU).
+
+    Host name plus the GPU model, or the CPU model and core count on a CPU-only machine: two
+    2-core runners of different CPU models must never share a results folder.
+    """
     facts = machine_facts()
     base = os.environ.get("SPIKEFLOPS_MACHINE") or platform.node() or "machine"
-    accel = facts["gpu"] or f"cpu{facts['cpu_count']}"
+    if facts["gpu"]:
+        accel = facts["gpu"]
+    else:
+        accel = f"{_short_cpu_name(facts['cpu'])}-x{facts['cpu_count']}"
     raw = f"{base}-{accel}"
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in raw).strip("-")
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in raw).strip("-").lower()
+
+
+def _short_cpu_name(model: str) -> str:
+    """'Intel(R) Xeon(R) CPU @ 2.80GHz' -> 'intel-xeon-2.80ghz'; 'AMD EPYC 7B13 64-Core Processor' -> 'amd-epyc-7b13'."""
+    words = []
+    for word in model.replace("(R)", " ").replace("(TM)", " ").replace("@", " ").split():
+        if word.lower() in ("cpu", "processor") or word.lower().endswith("-core"):
+            continue
+        words.append(word)
+    return "-".join(words)[:40] or "cpu"
 
 
 def as_dict(peak: Peak | None) -> dict | None:
