@@ -46,7 +46,7 @@ def scale_asv(src: Path, dst: Path, pattern: str, factor: float = 1.0, add: floa
 
 def scale_pytest_benchmark(src: Path, dst: Path, test: str, key: str, factor: float = 1.0,
                            add: float = 0.0) -> Path:
-    """Copy a pytest-benchmark file with one metric scaled: key 'time' (stats and raw data) or an extra_info key."""
+    """Copy a pytest-benchmark file with one metric scaled: key 'time' (stats and raw data) or a metric of extra_info."""
     data = json.loads(src.read_text())
     hit = False
     for bench in data["benchmarks"]:
@@ -59,9 +59,10 @@ def scale_pytest_benchmark(src: Path, dst: Path, test: str, key: str, factor: fl
                 stats[k] = _scale(stats[k], factor, add)
             stats["data"] = [_scale(x, factor, add) for x in stats["data"]]
         else:
-            value = bench["extra_info"][key]
-            bench["extra_info"][key] = ([_scale(v, factor, add) for v in value] if isinstance(value, list)
-                                        else _scale(value, factor, add))
+            extra = bench["extra_info"]
+            extra["metrics"][key] = _scale(extra["metrics"][key], factor, add)
+            if key in (extra.get("samples") or {}):
+                extra["samples"][key] = [_scale(v, factor, add) for v in extra["samples"][key]]
     assert hit, f"no benchmark {test}"
     dst.write_text(json.dumps(data))
     return dst

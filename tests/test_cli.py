@@ -27,7 +27,9 @@ def assert_one_line_error(proc, needle):
      "batch 1 does not fit"),
     (["gpt", "max-batch", "--sizes", "gpt-nano", "--memory-limit", "plenty"], "cannot read memory size"),
     (["superspike", "--target-file", "/nonexistent.ras", "--num-trials", "1"], "no such target file"),
-    (["superspike", "--backend", "torch", "--num-trials", "0"], "--num-trials must be >= 1"),
+    (["superspike", "--backend", "torch", "--num-trials", "0"], "number of trials must be a whole number >= 1"),
+    (["gpt", "flops", "--batch", "-1"], "batch must be a whole number >= 1"),
+    (["gpt", "flops", "--batch", "0"], "batch must be a whole number >= 1"),
     (["nonsense"], "invalid choice"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(args, needle):

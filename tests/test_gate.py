@@ -60,24 +60,24 @@ def _statuses(base, cand):
 def test_each_direction_and_noise_model():
     rng = random.Random(0)
     t = tuple(1.0 + 0.01 * rng.random() for _ in range(10))
-    base = {"b.GPTStep.time_train_step": (1.0, t), "b.GPTThroughput.track_mfu": (40.0, ()),
-            "b.GPTMaxBatch.track_max_batch": (40.0, ()), "b.GPTFlops.track_forward_exact": (7.0e11, ()),
-            "b.SuperSpikeConvergence.track_final_error": (1.0e6, (1.0e6, 1.1e6, 0.9e6)),
-            "b.SuperSpikeConvergence.track_trials_to_target": (6.0, (6.0, 5.0, 7.0))}
-    worse = {"b.GPTStep.time_train_step": (1.1, tuple(x * 1.1 for x in t)),
-             "b.GPTThroughput.track_mfu": (38.0, ()),                # 5 % MFU drop
-             "b.GPTMaxBatch.track_max_batch": (39.0, ()),            # one sequence less
-             "b.GPTFlops.track_forward_exact": (7.1e11, ()),          # the count changed
-             "b.SuperSpikeConvergence.track_final_error": (1.2e6, (1.2e6, 1.3e6, 1.1e6)),
-             "b.SuperSpikeConvergence.track_trials_to_target": (float("nan"), (float("nan"),) * 3)}
-    better = {"b.GPTStep.time_train_step": (0.8, tuple(x * 0.8 for x in t)),
-              "b.GPTThroughput.track_mfu": (50.0, ()), "b.GPTMaxBatch.track_max_batch": (48.0, ()),
-              "b.GPTFlops.track_forward_exact": (7.0e11, ()),
-              "b.SuperSpikeConvergence.track_final_error": (0.5e6, (0.5e6, 0.6e6, 0.4e6)),
-              "b.SuperSpikeConvergence.track_trials_to_target": (4.0, (4.0, 4.0, 5.0))}
+    base = {"GPTStep.time_step": (1.0, t), "GPTThroughput.mfu": (40.0, ()),
+            "GPTMaxBatch.max_batch": (40.0, ()), "GPTFlops.forward_exact": (7.0e11, ()),
+            "SuperSpikeConvergence.final_error": (1.0e6, (1.0e6, 1.1e6, 0.9e6)),
+            "SuperSpikeConvergence.trials_to_target": (6.0, (6.0, 5.0, 7.0))}
+    worse = {"GPTStep.time_step": (1.1, tuple(x * 1.1 for x in t)),
+             "GPTThroughput.mfu": (38.0, ()),                # 5 % MFU drop
+             "GPTMaxBatch.max_batch": (39.0, ()),            # one sequence less
+             "GPTFlops.forward_exact": (7.1e11, ()),          # the count changed
+             "SuperSpikeConvergence.final_error": (1.2e6, (1.2e6, 1.3e6, 1.1e6)),
+             "SuperSpikeConvergence.trials_to_target": (float("nan"), (float("nan"),) * 3)}
+    better = {"GPTStep.time_step": (0.8, tuple(x * 0.8 for x in t)),
+              "GPTThroughput.mfu": (50.0, ()), "GPTMaxBatch.max_batch": (48.0, ()),
+              "GPTFlops.forward_exact": (7.0e11, ()),
+              "SuperSpikeConvergence.final_error": (0.5e6, (0.5e6, 0.6e6, 0.4e6)),
+              "SuperSpikeConvergence.trials_to_target": (4.0, (4.0, 4.0, 5.0))}
     assert set(_statuses(base, worse).values()) == {"regressed"}
     got = _statuses(base, better)
-    assert got.pop("b.GPTFlops.track_forward_exact") == "unchanged"
+    assert got.pop("GPTFlops.forward_exact") == "unchanged"
     assert set(got.values()) == {"improved"}
     assert set(_statuses(base, base).values()) == {"unchanged"}
 
@@ -86,19 +86,19 @@ def test_a_slowdown_within_noise_is_not_significant():
     rng = random.Random(1)
     base = tuple(1.0 + 0.5 * rng.random() for _ in range(8))        # +-25 % noise
     cand = tuple(1.0 + 0.5 * rng.random() for _ in range(8))
-    b = {"b.GPTStep.time_forward": (sorted(base)[4], base)}
-    c = {"b.GPTStep.time_forward": (sorted(base)[4] * 1.08, cand)}
+    b = {"GPTStep.time_step": (sorted(base)[4], base)}
+    c = {"GPTStep.time_step": (sorted(base)[4] * 1.08, cand)}
     (verdict,) = compare(_rs(b), _rs(c), load_config())
     assert verdict.status == "unchanged" and "not significant" in verdict.detail
 
 
 def test_missing_and_new_metrics_are_named_and_missing_can_fail():
-    base = {"b.GPTStep.time_forward": (1.0, ()), "b.GPTStep.time_train_step": (2.0, ())}
-    cand = {"b.GPTStep.time_forward": (1.0, ()), "b.GPTStep.peakmem_train_step": (3.0, ())}
+    base = {"GPTStep.time_step": (1.0, ()), "GPTThroughput.mfu": (2.0, ())}
+    cand = {"GPTStep.time_step": (1.0, ()), "GPTMemory.peak_memory": (3.0, ())}
     verdicts = compare(_rs(base), _rs(cand), load_config())
     statuses = {v.metric: v.status for v in verdicts}
-    assert statuses == {"b.GPTStep.time_forward": "unchanged", "b.GPTStep.time_train_step": "missing",
-                        "b.GPTStep.peakmem_train_step": "new"}
+    assert statuses == {"GPTStep.time_step": "unchanged", "GPTThroughput.mfu": "missing",
+                        "GPTMemory.peak_memory": "new"}
     assert exit_code(verdicts) == 0 and exit_code(verdicts, fail_on_missing=True) == 1
 
 
@@ -107,11 +107,11 @@ def test_missing_and_new_metrics_are_named_and_missing_can_fail():
 @needs_asv_baseline
 def test_asv_baseline_has_every_kind_of_metric():
     rs = load(ASV_RUNS[-1])
-    names = {m.metric.rsplit(".", 1)[-1] for m in rs.measurements}
-    assert {"time_train_step", "track_mfu", "track_max_batch", "track_forward_exact", "track_final_error",
-            "track_seconds"} <= names
+    names = {m.metric for m in rs.measurements}
+    assert {"GPTStep.time_step", "GPTThroughput.mfu", "GPTMaxBatch.max_batch", "GPTFlops.forward_exact",
+            "SuperSpikeConvergence.final_error", "GPTKernelBreakdown.matmul", "SuperSpikeTrial.time_trial"} <= names
     assert not rs.failed
-    seeds = [m for m in rs.measurements if m.metric.endswith("track_final_error")]
+    seeds = [m for m in rs.measurements if m.metric == "SuperSpikeConvergence.final_error"]
     assert seeds and all(len(m.samples) == 3 for m in seeds)            # the seed parameter folded in
 
 
@@ -127,10 +127,10 @@ def test_asv_same_run_passes_and_real_a_a_pairs_pass_on_deterministic_metrics():
 
 @needs_asv_baseline
 @pytest.mark.parametrize("pattern,factor,add,metric", [
-    ("bench_gpt.GPTStep.time_train_step", 1.10, 0, "time_train_step"),     # 10 % slowdown
-    ("bench_gpt.GPTThroughput.track_mfu", 0.95, 0, "track_mfu"),           # 5 % MFU drop
-    ("bench_gpt.GPTMaxBatch.track_max_batch", 1.0, -1, "track_max_batch"),  # one sequence less
-    ("bench_superspike.SuperSpikeConvergence.track_final_error", 1.25, 0, "track_final_error"),
+    ("bench_gpt.GPTStep.time_step", 1.10, 0, "GPTStep.time_step"),                # 10 % slowdown
+    ("bench_gpt.GPTThroughput.track_mfu", 0.95, 0, "GPTThroughput.mfu"),          # 5 % MFU drop
+    ("bench_gpt.GPTMaxBatch.track_max_batch", 1.0, -1, "GPTMaxBatch.max_batch"),   # one sequence less
+    ("bench_superspike.SuperSpikeConvergence.track_final_error", 1.25, 0, "SuperSpikeConvergence.final_error"),
 ])
 def test_asv_injected_regression_is_caught(tmp_path, pattern, factor, add, metric):
     base = ASV_RUNS[-1]
@@ -184,19 +184,19 @@ def test_pytest_benchmark_a_a_passes_and_injections_are_caught(tmp_path):
     base = PB_RUNS[0]
     assert gate(base, base).returncode == 0
     # each injection into a copy of one real run, so that only the injection differs
-    slow = scale_pytest_benchmark(base, tmp_path / "slow.json", "test_gpt_train_step", "time", 1.10)
+    slow = scale_pytest_benchmark(base, tmp_path / "slow.json", "test_GPTStep", "time", 1.10)
     out = gate(base, slow)
-    assert out.returncode == 1 and "test_gpt_train_step.time" in out.stdout, out.stdout
-    mfu = scale_pytest_benchmark(base, tmp_path / "mfu.json", "test_gpt_train_step", "mfu_vs_measured_peak", 0.95)
+    assert out.returncode == 1 and "GPTStep.time_step" in out.stdout, out.stdout
+    mfu = scale_pytest_benchmark(base, tmp_path / "mfu.json", "test_GPTThroughput", "mfu_vs_measured_peak", 0.95)
     out = gate(base, mfu)
-    assert out.returncode == 1 and "mfu_vs_measured_peak" in out.stdout, out.stdout
-    batch = scale_pytest_benchmark(base, tmp_path / "batch.json", "test_gpt_max_batch", "max_batch", 1.0, -1)
+    assert out.returncode == 1 and "GPTThroughput.mfu_vs_measured_peak" in out.stdout, out.stdout
+    batch = scale_pytest_benchmark(base, tmp_path / "batch.json", "test_GPTMaxBatch", "max_batch", 1.0, -1)
     out = gate(base, batch)
-    assert out.returncode == 1 and "max_batch" in out.stdout, out.stdout
-    err = scale_pytest_benchmark(base, tmp_path / "err.json", "test_superspike_convergence", "final_error", 1.25)
+    assert out.returncode == 1 and "GPTMaxBatch.max_batch" in out.stdout, out.stdout
+    err = scale_pytest_benchmark(base, tmp_path / "err.json", "test_SuperSpikeConvergence", "final_error", 1.25)
     out = gate(base, err)
-    assert out.returncode == 1 and "final_error" in out.stdout, out.stdout
-    fast = scale_pytest_benchmark(base, tmp_path / "fast.json", "test_gpt_train_step", "time", 0.7)
+    assert out.returncode == 1 and "SuperSpikeConvergence.final_error" in out.stdout, out.stdout
+    fast = scale_pytest_benchmark(base, tmp_path / "fast.json", "test_GPTStep", "time", 0.7)
     out = gate(base, fast, "--all")
     assert out.returncode == 0 and "better" in out.stdout, out.stdout
 
@@ -212,7 +212,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     bad_config.write_text('[[metric]]\nmatch = "*"\ndirection = "sideways"\n')
     cases = [
         ((corrupt, corrupt), "not valid JSON"),
-        ((other, other), "not an asv or pytest-benchmark results file"),
+        ((other, other), "not an asv, pytest-benchmark or spikeflops run results file"),
         ((tmp_path / "nope.json", other), "no such file or folder"),
         ((other, other, "--config", bad_config), "direction must be one of"),
         ((other, other, "--noise", "vibes"), "--noise"),

@@ -37,8 +37,8 @@ def test_dense_peaks_are_tensor_core_rates():
 
 
 def test_measured_matmul_peak_is_positive_and_sourced():
-    peak = measure_matmul_peak(torch.device("cpu"), torch.float32, n=128, repeats=3)
-    assert peak.flops_per_s > 1e6 and "128x128x128" in peak.source
+    peak = measure_matmul_peak(torch.device("cpu"), torch.float32, sizes=(64, 128), repeats=3)
+    assert peak.flops_per_s > 1e6 and peak.kind == "measured" and "64, 128" in peak.source
 
 
 def test_machine_facts_and_name():
@@ -46,6 +46,19 @@ def test_machine_facts_and_name():
     assert facts["torch"] == torch.__version__ and facts["cpu_count"] >= 1
     name = machine_name()
     assert name and all(c.isalnum() or c in "-_." for c in name)
+
+
+def test_machine_names_tell_cpu_models_apart(monkeypatch):
+    import workloads.hardware as hw
+
+    names = set()
+    for cpu in ("Intel(R) Xeon(R) CPU @ 2.80GHz", "AMD EPYC 7B13 64-Core Processor"):
+        monkeypatch.setattr(hw, "machine_facts", lambda cpu=cpu: {"gpu": None, "cpu": cpu, "cpu_count": 2})
+        monkeypatch.setenv("SPIKEFLOPS_MACHINE", "vm")
+        names.add(hw.machine_name())
+    assert names == {"vm-intel-xeon-2.80ghz-x2", "vm-amd-epyc-7b13-x2"}
+    monkeypatch.setattr(hw, "machine_facts", lambda: {"gpu": "NVIDIA H100 80GB HBM3", "cpu": "x", "cpu_count": 16})
+    assert hw.machine_name() == "vm-nvidia-h100-80gb-hbm3"
 
 
 def test_timing_stats_from_known_samples():

@@ -1,13 +1,13 @@
-"""Both harnesses end to end on this CPU: an asv --quick run of the ci profile records every benchmark,
-its dashboard renders in a real headless browser, and pytest-benchmark's files carry the metrics,
-the machine facts and are read back by pytest-benchmark's own compare command."""
+"""Both harnesses end to end on this CPU: an asv --quick run of the ci profile records every case of the
+table, pytest-benchmark's run of the same table gives the same metric names, units and deterministic
+values, the asv dashboard renders in a real headless browser, and pytest-benchmark's files carry the
+machine facts and are read back by pytest-benchmark's own compare command."""
 
 from __future__ import annotations
 
 import functools
 import http.server
 import json
-import math
 import os
 import re
 import shutil
@@ -52,22 +52,23 @@ def asv_quick_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_asv_quick_run_records_every_benchmark_and_none_failed(asv_quick_run):
-    data = json.loads(asv_quick_run["result"].read_text())
-    benchmarks = json.loads((asv_quick_run["tmp"] / "results" / "benchmarks.json").read_text())
-    names = {k for k, v in benchmarks.items() if isinstance(v, dict)}
-    cols = data["result_columns"]
-    genn_only = {"bench_superspike.SuperSpikeKernelTimes.track_kernel_seconds"}
-    from workloads.superspike.genn_backend import pygenn_available
+def test_asv_quick_run_records_every_case_of_the_table_and_none_failed(asv_quick_run):
+    from spikeflops.regress.records import load
+    from workloads.cases import FAMILIES, select
 
-    for name in sorted(names):
-        if name in genn_only and not pygenn_available():
-            continue                                    # every case needs pygenn: all skipped, by design
-        assert name in data["results"], f"{name}: no result recorded"
-        values = dict(zip(cols, data["results"][name]))["result"]
-        values = values if isinstance(values, list) else [values]
-        assert None not in values, f"{name}: a parameter combination failed"
-        assert any(isinstance(v, (int, float)) and not math.isnan(v) for v in values), f"{name}: all n/a"
+    rs = load(asv_quick_run["result"])
+    assert not rs.failed, rs.failed
+    got = {m.key for m in rs.measurements}
+    expected = set()
+    for row in select(None, "ci"):
+        family = FAMILIES[row.family]
+        params = tuple((p, str(v)) for p, v in zip(family.params, row.param_values()) if p != "seed")
+        for metric in family.metrics:
+            expected.add((f"{row.family}.{metric.name}", params))
+    assert expected, "the ci profile runs nothing here"
+    # trials-to-target may be NaN ("never reached" drops out); everything else must be there
+    missing = {k for k in expected - got if not k[0].endswith("trials_to_target")}
+    assert not missing, sorted(missing)[:5]
     assert "failed" not in asv_quick_run["log"].lower()
 
 
@@ -115,13 +116,47 @@ def test_asv_publish_dashboard_renders_in_headless_chromium(asv_quick_run):
 
 
 @pytest.fixture(scope="module")
+def pytest_benchmark_table_run(tmp_path_factory):
+    """The twins of the ci table under --benchmark-only, into a scratch storage and a JSON file."""
+    tmp = tmp_path_factory.mktemp("pb-table")
+    out = tmp / "run.json"
+    _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests/test_benchmarks.py"),
+          "--benchmark-only", f"--benchmark-storage=file://{tmp / 'storage'}", f"--benchmark-json={out}"],
+         env={"SPIKEFLOPS_PROFILE": "ci"}, timeout=1500)
+    return out
+
+
+# Families whose values are deterministic for a case: they must agree exactly between the harnesses.
+DETERMINISTIC = ("GPTFlops.", "GPTMaxBatch.", "SuperSpikeConvergence.")
+
+
+@pytest.mark.slow
+def test_both_harnesses_give_the_same_metrics_units_and_deterministic_values(asv_quick_run,
+                                                                            pytest_benchmark_table_run):
+    from spikeflops.regress.records import load
+
+    asv, pb = load(asv_quick_run["result"]), load(pytest_benchmark_table_run)
+    a, p = asv.by_key(), pb.by_key()
+    # NaN trials-to-target ("never reached") is absent on both sides alike
+    assert set(a) == set(p), (sorted(set(a) - set(p))[:5], sorted(set(p) - set(a))[:5])
+    assert len(a) >= 20
+    deterministic = 0
+    for key, m in a.items():
+        assert m.unit == p[key].unit and m.unit, (key, m.unit, p[key].unit)
+        if key[0].startswith(DETERMINISTIC):
+            deterministic += 1
+            assert m.value == p[key].value and m.samples == p[key].samples, (key, m, p[key])
+    assert deterministic >= 10
+
+
+@pytest.fixture(scope="module")
 def pytest_benchmark_storage(tmp_path_factory):
     """The GPT FLOP benchmark under --benchmark-only, saved twice into a scratch storage."""
     storage = tmp_path_factory.mktemp("pb")
     for _ in range(2):
         _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests/test_benchmarks.py"),
-              "-k", "test_gpt_flops", "--benchmark-only", f"--benchmark-storage=file://{storage}",
-              "--benchmark-autosave"], timeout=600)
+              "-k", "test_GPTFlops", "--benchmark-only", f"--benchmark-storage=file://{storage}",
+              "--benchmark-save=flops"], timeout=600)
     return storage
 
 
@@ -132,10 +167,15 @@ def test_pytest_benchmark_files_hold_metrics_and_machine_facts(pytest_benchmark_
     for key in ("gpu", "driver", "cuda_runtime", "torch", "pygenn", "thop", "spikeflops_machine"):
         assert key in data["machine_info"], key
     assert data["machine_info"]["torch"]
-    (bench,) = data["benchmarks"]
-    extra = bench["extra_info"]
-    assert extra["forward_exact"] > extra["forward_thop"] > 0 and extra["train_exact"] == 3 * extra["forward_exact"]
-    assert len(bench["stats"]["data"]) == bench["stats"]["rounds"]      # raw samples kept for the gate
+    benches = data["benchmarks"]
+    assert benches and all(b["extra_info"]["family"] == "GPTFlops" for b in benches)
+    metrics = benches[0]["extra_info"]["metrics"]
+    assert metrics["forward_exact"] > metrics["forward_thop"] > 0
+    assert benches[0]["extra_info"]["units"]["forward_exact"] == "FLOP"
+    assert len(benches[0]["stats"]["data"]) == benches[0]["stats"]["rounds"]      # raw samples kept
+    # saved runs name their commit, as asv's files do
+    head = _run(["git", "rev-parse", "HEAD"]).stdout.strip()
+    assert all(head[:12] in f.name for f in files), [f.name for f in files]
 
 
 def test_pytest_benchmark_compare_reads_the_saved_files(pytest_benchmark_storage):
@@ -143,7 +183,7 @@ def test_pytest_benchmark_compare_reads_the_saved_files(pytest_benchmark_storage
     assert tool, "pytest-benchmark's command line tool is missing"
     proc = _run([tool, "--storage", f"file://{pytest_benchmark_storage}", "compare", "--group-by", "name"],
                 timeout=300)
-    assert "test_gpt_flops" in proc.stdout and proc.stdout.count("test_gpt_flops") >= 2, proc.stdout
+    assert proc.stdout.count("test_GPTFlops") >= 2, proc.stdout
 
 
 @pytest.mark.slow
@@ -152,11 +192,14 @@ def test_quick_run_passes_the_deterministic_gate_against_the_committed_cpu_basel
     of this commit against the committed baseline."""
     from spikeflops.regress.records import load
 
-    baseline_dir = ROOT / "results" / "asv" / "vm-cpu2"
-    assert any(p.name != "machine.json" for p in baseline_dir.glob("*.json")), "no committed CPU baseline"
+    from gate_fixtures import committed_asv_runs
+
+    runs = committed_asv_runs()
+    assert runs, "no committed CPU baseline"
+    baseline_dir = runs[-1].parent
     args = [sys.executable, "-m", "spikeflops.cli", "gate", str(baseline_dir), str(asv_quick_run["result"]),
             "--noise", "exact,seeds", "--cross-hardware"]
-    baseline_cpu = load(sorted(p for p in baseline_dir.glob("*.json") if p.name != "machine.json")[0]).machine["cpu"]
+    baseline_cpu = load(runs[-1]).machine["cpu"]
     if load(asv_quick_run["result"]).machine["cpu"] != baseline_cpu:
         # another CPU model: oneDNN's scratch buffers move the address-space boundary by a sequence or so
         shipped = (ROOT / "spikeflops" / "regress" / "gate.toml").read_text()

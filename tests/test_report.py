@@ -32,11 +32,11 @@ def test_report_draws_history_and_compares_machines(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "skipped" in proc.stderr and "broken.json" in proc.stderr      # named, not fatal
     md = (out / "report.md").read_text()
-    assert "bench_gpt.GPTThroughput.track_mfu(gpt-nano, fast, float32, cpu)" in md
+    assert "GPTThroughput.mfu(gpt-nano, fast, float32, cpu, train, 4, False)" in md
     assert "other-machine" in md and runs[0].parent.name in md
     pngs = sorted((out / "plots").glob("*.png"))
     assert pngs and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
-    assert any("track_mfu" in p.name for p in pngs)
+    assert any("GPTThroughput.mfu" in p.name for p in pngs)
 
 
 def test_report_without_results_is_one_line_exit_2(tmp_path):

@@ -72,7 +72,7 @@ def load(path: str | os.PathLike) -> ResultSet:
     """A results file of asv, pytest-benchmark or `spikeflops run`; anything else is a one-line SpikeflopsError."""
     data = read_json(path)
     if not isinstance(data, dict):
-        raise SpikeflopsError(f"{path}: not an asv or pytest-benchmark results file (top level is not an object)")
+        raise SpikeflopsError(f"{path}: not an asv, pytest-benchmark or spikeflops run results file (top level is not an object)")
     try:
         if "result_columns" in data or ("results" in data and "commit_hash" in data):
             return _load_asv(Path(path), data)
@@ -82,7 +82,7 @@ def load(path: str | os.PathLike) -> ResultSet:
             return _load_spikeflops_run(Path(path), data)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise SpikeflopsError(f"{path}: malformed results file ({type(exc).__name__}: {exc})") from None
-    raise SpikeflopsError(f"{path}: not an asv or pytest-benchmark results file")
+    raise SpikeflopsError(f"{path}: not an asv, pytest-benchmark or spikeflops run results file")
 
 
 # ---------------------------------------------------------------- asv
