@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import asdict, dataclass
 
 import torch
 from torch.nn import functional as F
@@ -81,33 +80,3 @@ def thop_flops(cfg: GPTConfig, batch: int, seq_len: int, variant: str = "book") 
     with contextlib.redirect_stdout(io.StringIO()):
         macs, _params = profile(model, inputs=(tokens,), verbose=False)
     return 2.0 * float(macs)
-
-
-@dataclass(frozen=True)
-class FlopReport:
-    size: str
-    batch: int
-    seq_len: int
-    parameters: int
-    non_embedding_parameters: int
-    forward_thop: float
-    forward_exact: float
-    forward_analytic: float
-    train_exact: float
-    train_analytic: float
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def flop_report(size: str, cfg: GPTConfig, batch: int, seq_len: int | None = None) -> FlopReport:
-    seq_len = seq_len or cfg.context_length
-    return FlopReport(
-        size=size, batch=batch, seq_len=seq_len,
-        parameters=parameter_count(cfg), non_embedding_parameters=non_embedding_parameter_count(cfg),
-        forward_thop=thop_flops(cfg, batch, seq_len),
-        forward_exact=exact_flops(cfg, batch, seq_len),
-        forward_analytic=analytic_flops(cfg, batch, seq_len),
-        train_exact=exact_flops(cfg, batch, seq_len, backward=True),
-        train_analytic=analytic_flops(cfg, batch, seq_len, backward=True),
-    )
