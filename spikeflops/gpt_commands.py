@@ -13,6 +13,7 @@ from workloads.gpt.maxbatch import parse_bytes
 from workloads.gpt.workload import measure_flops, measure_max_batch, measure_step
 from workloads.hardware import machine_facts, require_gpu, resolve_device
 
+from .argtypes import non_negative_int, output_file, positive_int
 from .resultsio import write_json
 from .tables import format_table, percent, si
 
@@ -24,13 +25,13 @@ def add_parser(subparsers) -> None:
     def common(p, batch_default=None):
         p.add_argument("--sizes", nargs="+", default=list(BOOK_SIZES), metavar="SIZE",
                        help="model sizes (gpt-small gpt-medium gpt-large gpt-xl gpt-mini gpt-nano)")
-        p.add_argument("--context-length", type=int, default=None, help="override the preset's context length")
+        p.add_argument("--context-length", type=positive_int, default=None, help="override the preset's context length")
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-        p.add_argument("--out", default=None, help="also write the JSON records to this file")
+        p.add_argument("--out", default=None, type=output_file, help="also write the JSON records to this file")
 
     p = sub.add_parser("flops", help="forward / training FLOPs by thop, exact counter and analytic formula")
     common(p)
-    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--batch", type=positive_int, default=2)
     p.set_defaults(func=cmd_flops)
 
     for name, helptext in (("max-batch", "largest batch that fits (grow, then bisect)"),
@@ -44,14 +45,14 @@ def add_parser(subparsers) -> None:
             p.add_argument("--mode", choices=(*MODES, "both"), default="both")
             p.add_argument("--memory-limit", default=None,
                            help="memory budget (e.g. 4GiB); required on a CPU, caps the GPU otherwise")
-            p.add_argument("--cap", type=int, default=4096, help="largest batch tried")
+            p.add_argument("--cap", type=positive_int, default=4096, help="largest batch tried")
             p.set_defaults(func=cmd_max_batch)
         else:
             p.add_argument("--mode", choices=("train", "forward"), default="train")
-            p.add_argument("--batch", type=int, default=8)
+            p.add_argument("--batch", type=positive_int, default=8)
             p.add_argument("--compile", action="store_true", help="torch.compile the fast variant")
-            p.add_argument("--warmup", type=int, default=3)
-            p.add_argument("--repeats", type=int, default=10)
+            p.add_argument("--warmup", type=non_negative_int, default=3)
+            p.add_argument("--repeats", type=positive_int, default=10)
             p.add_argument("--gpu", default=None, help="take the datasheet peak of this GPU model instead")
             p.set_defaults(func=cmd_mfu)
 

@@ -12,18 +12,44 @@ from workloads.errors import SpikeflopsError
 
 def write_json(path: str | os.PathLike, data) -> Path:
     """Write ``data`` as JSON via a temporary file and a rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    return write_text(path, json.dumps(data, indent=2, sort_keys=False, default=_jsonable) + "\n")
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` atomically: a hidden temporary file beside ``path``, then a rename. The file gets
+    the mode an ordinary ``open()`` would give (0666 less the umask), not mkstemp's private 0600."""
+    path = check_writable(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, sort_keys=False, default=_jsonable)
-            f.write("\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """``path`` as a file to be written: its folder made, a one-line error when it cannot be one.
+    Commands call it before measuring, so a bad --out costs no measurement."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpikeflopsError(f"{path}: is a folder; give a file name to write to")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpikeflopsError(f"{path}: cannot make its folder ({exc.strerror or exc})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise SpikeflopsError(f"{path}: its folder is not writable")
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_json(path: str | os.PathLike):

@@ -19,6 +19,7 @@ from workloads.cases import FAMILIES, PROFILE_ENV_VAR, PROFILES, case_id, get_pr
 from workloads.errors import SpikeflopsError
 from workloads.hardware import machine_facts, machine_name
 
+from .argtypes import output_file
 from .resultsio import write_json
 from .tables import format_table
 
@@ -32,7 +33,7 @@ def add_parser(subparsers) -> None:
                    help="default: SPIKEFLOPS_PROFILE, else regular on a GPU machine and ci on a CPU")
     p.add_argument("--families", nargs="+", default=None, metavar="FAMILY",
                    help=f"only these metric families ({', '.join(FAMILIES)})")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", default=None, type=output_file,
                    help="results file (default: spikeflops-out/run-<machine>-<commit>-<time>.json)")
     p.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
     p.set_defaults(func=cmd_run)

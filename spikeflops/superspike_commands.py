@@ -3,28 +3,35 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import statistics
 import sys
+import time
 from pathlib import Path
 
 from workloads.hardware import machine_facts
-from .resultsio import write_json
+from workloads.errors import SpikeflopsError
+from workloads.superspike.params import SIZES, describe_sizes, get_size, size_for_target
+from workloads.superspike.targets import ras_extent
+from .argtypes import non_negative_int, positive_int, positive_number
+from .resultsio import write_json, write_text
 from .tables import format_table
-from workloads.superspike.params import SIZES
 from workloads.superspike.workload import BACKENDS, SuperSpikeCase, run_training
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("superspike", help="train SuperSpike (GeNN or PyTorch) and record convergence")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
-    p.add_argument("--size", choices=tuple(SIZES), default="ci",
-                   help="network size: full = the seed's 200-256-200 over 1.89 s; ci = minutes on a CPU")
+    p.add_argument("--size", choices=tuple(SIZES), default=None,
+                   help="network size: full = the seed's 200-256-200 over 1.89 s; ci = minutes on a CPU "
+                        "(default: the smallest that holds --target-file, else ci)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input, the initial weights and nothing else")
-    p.add_argument("--num-trials", type=int, default=600)
-    p.add_argument("--record-trial", type=int, nargs="*", default=[], help="trial indices to record and plot")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the input, the initial weights and nothing else")
+    p.add_argument("--num-trials", type=positive_int, default=600)
+    p.add_argument("--record-trial", type=non_negative_int, nargs="*", default=[], help="trial indices to record and plot")
     p.add_argument("--target-file", default=None, help="a .ras target (default: the built-in picture)")
-    p.add_argument("--target-error", type=float, default=None,
+    p.add_argument("--target-error", type=positive_number, default=None,
                    help="time-to-target threshold on the per-trial error (default: half of trial 0's)")
     p.add_argument("--kernel-profiling", action="store_true", help="print per-kernel (GeNN) or per-phase times")
     p.add_argument("--compile", action="store_true", help="torch.compile the PyTorch step")
@@ -41,24 +48,52 @@ def _progress(rec):
               f"{rec.wall_s:.2f} s)", file=sys.stderr, flush=True)
 
 
+def choose_size(size: str | None, target_file: str | None) -> str:
+    """The network for this target: the one asked for, checked against the file, or the smallest that
+    holds it (the seed's file needs the seed's network, which is not the CPU-sized default)."""
+    if not target_file:
+        return size or "ci"
+    top, last = ras_extent(target_file)
+    fits = size_for_target(top, last)
+    extent = f"{target_file}: output neuron ids up to {top}, spikes up to {last:g} s"
+    if size is None:
+        if fits is None:
+            raise SpikeflopsError(f"{extent} fit no network size ({describe_sizes()})")
+        print(f"spikeflops superspike: {extent}: using --size {fits.name}", file=sys.stderr)
+        return fits.name
+    chosen = get_size(size)
+    if top > chosen.num_output or last * 1000.0 >= chosen.trial_ms:
+        hint = f"; use --size {fits.name}" if fits else f"; no size fits ({describe_sizes()})"
+        raise SpikeflopsError(f"{extent} do not fit --size {size} ({chosen.num_output} outputs over "
+                              f"{chosen.trial_ms / 1000:g} s){hint}")
+    return size
+
+
 def cmd_superspike(args) -> int:
     from .superspike_plots import plot_convergence, plot_rasters, write_spike_csvs
 
+    if args.save_data and not args.record_trial:
+        raise SpikeflopsError("--save-data writes the spikes of recorded trials: add --record-trial N [N ...]")
+    args.size = choose_size(args.size, args.target_file)
     case = SuperSpikeCase(backend=args.backend, device=args.device, size=args.size, seed=args.seed,
                           trials=args.num_trials, compile=args.compile,
                           kernel_profiling=args.kernel_profiling or args.backend == "genn", target_file=args.target_file)
+    started = time.time()
     result = run_training(case, sorted(args.record_trial), args.target_error, progress=_progress)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}"
+    # one run, one set of files: the trial count and the start time keep earlier runs' outputs
+    stem = (f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}-"
+            f"{result.num_trials}trials-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}")
     write_json(out / f"{stem}.json", {"machine": machine_facts(), **result.to_dict()})
-    with open(out / f"{stem}-convergence.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["trial", "r0", "running_error", "trial_error", "spikes_hidden", "spikes_output",
-                    "spikes_target", "wall_s"])
-        for r in result.records:
-            w.writerow([r.trial, r.r0, r.running_error, r.trial_error, r.spikes_hidden, r.spikes_output,
-                        r.spikes_target, r.wall_s])
+    table = io.StringIO()
+    w = csv.writer(table)
+    w.writerow(["trial", "r0", "running_error", "trial_error", "spikes_hidden", "spikes_output",
+                "spikes_target", "wall_s"])
+    for r in result.records:
+        w.writerow([r.trial, r.r0, r.running_error, r.trial_error, r.spikes_hidden, r.spikes_output,
+                    r.spikes_target, r.wall_s])
+    write_text(out / f"{stem}-convergence.csv", table.getvalue())
     plot_convergence(result, out / f"{stem}-convergence.png")
     if result.recorded_spikes:
         plot_rasters(result, out / f"{stem}-rasters.png")
@@ -70,12 +105,12 @@ def cmd_superspike(args) -> int:
         print()
         return 0
     first, last = result.records[0], result.records[-1]
-    walls = sorted(r.wall_s for r in result.records)
+    median_wall = statistics.median(r.wall_s for r in result.records)
     rows = [["trials", result.num_trials], ["error, trial 0 -> last", f"{first.trial_error:.4g} -> {last.trial_error:.4g}"],
             ["running error (seed's), last", f"{last.running_error:.4g}"],
             ["output spikes, last / target", f"{last.spikes_output} / {last.spikes_target}"],
             ["trials to target error", result.trials_to_target or "not reached"],
-            ["seconds per trial (median)", f"{walls[len(walls) // 2]:.3f}"],
+            ["seconds per trial (median)", f"{median_wall:.3f}"],
             ["results", str(out / stem) + ".json"]]
     if args.kernel_profiling:
         totals = {}

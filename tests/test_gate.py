@@ -181,6 +181,83 @@ def test_asv_other_hardware_is_refused_unless_asked(tmp_path):
     assert gate(base, cand, "--cross-hardware").returncode == 0
 
 
+@needs_asv_baseline
+def test_asv_file_copied_without_its_index_still_compares(tmp_path):
+    # a baseline kept aside (a CI artifact) has no benchmarks.json beside it: the case table names its metrics,
+    # so a convergence regression in the candidate is still caught instead of "N missing, M new"
+    base = ASV_RUNS[-1]
+    kept = copy_json(base, tmp_path / "kept" / base.name)
+    assert not (tmp_path / "benchmarks.json").exists() and not (tmp_path / "kept" / "benchmarks.json").exists()
+    assert {m.key for m in load(kept).measurements} == {m.key for m in load(base).measurements}
+    worse = scale_asv(base, tmp_path / "asv" / base.parent.name / base.name,
+                      "bench_superspike.SuperSpikeConvergence.track_final_error", 1.25)
+    proc = gate(kept, worse)
+    assert proc.returncode == 1 and "SuperSpikeConvergence.final_error" in proc.stdout, proc.stdout + proc.stderr
+    assert "names from the case table" in proc.stdout
+
+
+@needs_asv_baseline
+def test_a_gate_that_compared_nothing_fails_loudly(tmp_path):
+    base = ASV_RUNS[-1]
+
+    def rename(data):                       # another suite's benchmarks: no metric in common
+        data["results"] = {k.replace("bench_", "other_").replace(".GPT", ".Foreign").replace(".Super", ".Foreign"): v
+                           for k, v in data["results"].items()}
+
+    foreign = copy_json(base, tmp_path / "foreign" / base.name, rename)
+    for args in [(base, foreign), (base, base, "--noise", "median,timing", "--config", _only_exact_rules(tmp_path))]:
+        proc = gate(*args)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "nothing was compared" in lines[0], proc.stderr
+
+
+def _only_exact_rules(tmp_path):
+    path = tmp_path / "exact.toml"
+    path.write_text('[[metric]]\nmatch = "*"\ndirection = "equal"\nnoise = "exact"\n')
+    return path
+
+
+@needs_asv_baseline
+def test_asv_trials_to_target_never_reached_is_the_worst_regression(tmp_path):
+    # asv writes NaN for a skipped case and for "never reached" alike; beside a number of the same case it is a result
+    base = ASV_RUNS[-1]
+    name = "bench_superspike.SuperSpikeConvergence.track_trials_to_target"
+    data = json.loads(base.read_text())
+    assert any(v == v for v in data["results"][name][0]), "the baseline reached the target somewhere"
+
+    def never(d):
+        row = d["results"][name]
+        row[0] = [float("nan")] * len(row[0])
+
+    cand = copy_json(base, tmp_path / "asv" / base.parent.name / base.name, never)
+    never_reached = [m for m in load(cand).measurements if m.metric == "SuperSpikeConvergence.trials_to_target"]
+    assert never_reached and all(m.value != m.value for m in never_reached)
+    proc = gate(base, cand)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert any(line.startswith("FAIL") and "trials_to_target" in line for line in proc.stdout.splitlines())
+
+
+@needs_asv_baseline
+def test_cross_hardware_judges_only_portable_metrics(tmp_path):
+    # a CPU memory budget fits a different batch on another CPU model: across machines max batch is shown, not judged
+    base = ASV_RUNS[-1]
+
+    def elsewhere(data):
+        data["params"]["cpu"] = "Some Other CPU"
+
+    moved = copy_json(base, tmp_path / "asv" / "elsewhere" / base.name, elsewhere)
+    batch = scale_asv(moved, tmp_path / "asv" / "elsewhere2" / base.name, "bench_gpt.GPTMaxBatch.track_max_batch",
+                      1.0, -4)
+    proc = gate(base, batch, "--cross-hardware", "--all")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "depends on the machine" in proc.stdout
+    flops = scale_asv(moved, tmp_path / "asv" / "elsewhere3" / base.name, "bench_gpt.GPTFlops.track_forward_exact",
+                      1.01)
+    proc = gate(base, flops, "--cross-hardware")
+    assert proc.returncode == 1 and "GPTFlops.forward_exact" in proc.stdout, proc.stdout + proc.stderr
+
+
 # ------------------------------------------------------------------ pytest-benchmark files
 
 @needs_pb_baseline

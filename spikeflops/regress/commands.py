@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from ..argtypes import output_file
 
 
 def add_parsers(subparsers) -> None:
@@ -22,8 +23,8 @@ def add_parsers(subparsers) -> None:
     g.add_argument("--cross-hardware", action="store_true",
                    help="compare results from different machines (refused otherwise)")
     g.add_argument("--fail-on-missing", action="store_true", help="a metric the candidate lacks is a failure too")
-    g.add_argument("--markdown", metavar="FILE", help="write a markdown summary (for a pull-request comment)")
-    g.add_argument("--json", metavar="FILE", dest="json_out", help="write every verdict as JSON")
+    g.add_argument("--markdown", metavar="FILE", type=output_file, help="write a markdown summary (for a pull-request comment)")
+    g.add_argument("--json", metavar="FILE", type=output_file, dest="json_out", help="write every verdict as JSON")
     g.add_argument("--all", action="store_true", help="show unchanged and untracked metrics too")
     g.set_defaults(func=cmd_gate)
     from .dashboard import add_parser as add_dashboard_parser
@@ -55,8 +56,8 @@ def load_results(path: str):
 def cmd_gate(args) -> int:
     from dataclasses import asdict
 
-    from ..resultsio import write_json
-    from .judge import compare, exit_code, hardware_difference
+    from ..resultsio import write_json, write_text
+    from .judge import compare, coverage_problem, exit_code, hardware_difference
     from .render import markdown_report, terminal_report
     from .rules import NOISE_MODELS, load_config
 
@@ -74,13 +75,15 @@ def cmd_gate(args) -> int:
     difference = hardware_difference(baseline, candidate)
     if difference and not args.cross_hardware:
         raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
-    verdicts = compare(baseline, candidate, config, noise)
+    verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference))
+    problem = coverage_problem(baseline, candidate, verdicts)
+    if problem:
+        raise SpikeflopsError(f"nothing was compared: {problem}")
     header = (f"baseline {_describe(baseline)}\ncandidate {_describe(candidate)}"
-              + (f"\nCROSS-HARDWARE: {difference}" if difference else ""))
+              + (f"\nCROSS-HARDWARE: {difference}; only portable metrics are judged" if difference else ""))
     print(terminal_report(verdicts, show_all=args.all, header=header))
     if args.markdown:
-        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(markdown_report(verdicts, header=header.replace("\n", "  \n")))
+        write_text(args.markdown, markdown_report(verdicts, header=header.replace("\n", "  \n")))
     if args.json_out:
         write_json(args.json_out, {"baseline": baseline.path, "candidate": candidate.path,
                                    "cross_hardware": difference, "config": config.source,
@@ -99,4 +102,6 @@ def _plain_json(record: dict) -> dict:
 def _describe(rs) -> str:
     commit = (rs.commit or "?")[:8]
     m = rs.machine
-    return f"{rs.path} ({rs.harness}, commit {commit}, machine {m.get('machine')}, {m.get('gpu') or m.get('cpu')})"
+    index = f"; names from the {rs.index_source}" if (rs.index_source or "").startswith("case table") else ""
+    return (f"{rs.path} ({rs.harness}, commit {commit}, machine {m.get('machine')}, "
+            f"{m.get('gpu') or m.get('cpu')}{index})")

@@ -41,8 +41,9 @@ def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
 
 
 def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
-            noise_models: tuple[str, ...] | None = None) -> list[Verdict]:
-    """One verdict per metric key found on either side (``noise_models``: judge only these)."""
+            noise_models: tuple[str, ...] | None = None, cross_hardware: bool = False) -> list[Verdict]:
+    """One verdict per metric key found on either side (``noise_models``: judge only these;
+    ``cross_hardware``: the sides ran on different machines, so only portable metrics are judged)."""
     if baseline.harness != candidate.harness:
         raise SpikeflopsError(f"cannot compare {baseline.harness} results with {candidate.harness} results")
     base, cand = baseline.by_key(), candidate.by_key()
@@ -56,6 +57,9 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
             why = "no rule matches" if rule is None else ("not tracked" if rule.direction == "none"
                                                           else f"{rule.noise} metrics not selected")
             verdicts.append(_verdict(m, rule, "not judged", b, c, None, why))
+        elif cross_hardware and not rule.portable and b is not None and c is not None:
+            verdicts.append(_verdict(m, rule, "not judged", b, c, _relative(b.value, c.value),
+                                     "depends on the machine: not judged across hardware"))
         elif c is None:
             status = "failed" if m.label in failed or m.metric in failed else "missing"
             verdicts.append(_verdict(m, rule, status, b, None, None,
@@ -104,6 +108,29 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig) -> Ve
                   else "threshold on the value")
     status = "regressed" if worse else "improved" if better else "unchanged"
     return _verdict(b, rule, status, b, c, change, detail)
+
+
+JUDGED = ("regressed", "improved", "unchanged")
+
+
+def coverage_problem(baseline: ResultSet, candidate: ResultSet, verdicts: list[Verdict]) -> str | None:
+    """Why this comparison proves nothing, or None. A gate that compared nothing must never pass:
+    two files sharing no metric (a copied asv file read without its index, another profile), or
+    sharing far fewer than they hold, or a selection that judged none of what they share."""
+    base, cand = set(baseline.by_key()), set(candidate.by_key())
+    shared = base & cand
+    if not base or not cand:
+        empty = "baseline" if not base else "candidate"
+        return f"the {empty} holds no measurements: nothing to compare"
+    if not shared:
+        return (f"baseline and candidate share no metric ({len(base)} vs {len(cand)} measurements): "
+                "they measured different things, or their parameter names differ")
+    if len(shared) < 0.5 * min(len(base), len(cand)):
+        return (f"baseline and candidate share only {len(shared)} of {len(base)} and {len(cand)} measurements: "
+                "they measured different things (another profile or case table?)")
+    if not any(v.status in JUDGED for v in verdicts):
+        return f"none of the {len(shared)} shared metrics was judged (all filtered out or not comparable)"
+    return None
 
 
 def smallest_p_value(n1: int, n2: int) -> float:

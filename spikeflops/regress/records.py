@@ -58,6 +58,7 @@ class ResultSet:
     failed: list[str] = field(default_factory=list)    # benchmarks that ran and failed
     commit_date: float | None = None         # the commit's date: orders results by commit, not by run
     dirty: bool = False                      # the working tree had uncommitted changes
+    index_source: str | None = None          # asv: where parameter names and units came from
 
     @property
     def order_key(self) -> tuple:
@@ -95,21 +96,24 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
     if data.get("version") != 2:
         raise SpikeflopsError(f"{path}: asv results format version {data.get('version')!r}; this reads version 2")
     columns = data.get("result_columns", _ASV_OLD_COLUMNS)
-    meta = _asv_benchmark_meta(path)
+    meta, index_source = _asv_benchmark_meta(path)
     params = data.get("params", {})
     machine = {"harness": "asv", "machine": params.get("machine"), "cpu": params.get("cpu"),
                "num_cpu": _int(params.get("num_cpu")), "arch": params.get("arch"), "gpu": params.get("gpu")}
     commit_date = (data["date"] / 1000.0) if data.get("date") else None
-    out = ResultSet(str(path), "asv", machine, data.get("commit_hash"), commit_date, commit_date=commit_date)
+    out = ResultSet(str(path), "asv", machine, data.get("commit_hash"), commit_date, commit_date=commit_date,
+                    index_source=index_source)
+    ran = _asv_combinations_that_ran(data["results"], columns)
     for name, row in data["results"].items():
         cols = dict(zip(columns, row))
-        info = meta.get(name, {})
+        metric = canonical_asv_name(name)
+        n_params = len(cols.get("params") or [])
+        info = meta.get(name) or _table_meta(metric, n_params)
         unit = info.get("unit") or _default_unit(name)
         values = cols.get("result")
         samples = cols.get("samples")
-        names = info.get("param_names") or [f"param{i + 1}" for i in range(len(cols.get("params") or []))]
+        names = info.get("param_names") or [f"param{i + 1}" for i in range(n_params)]
         combos = list(itertools.product(*cols["params"])) if cols.get("params") else [()]
-        metric = canonical_asv_name(name)
         if values is None:                      # the whole benchmark failed (setup error, import error...)
             out.failed.append(metric)
             continue
@@ -122,8 +126,8 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
             if value is None:                   # asv: None = failed, NaN = skipped (NotImplementedError)
                 out.failed.append(f"{metric}({', '.join(v for _, v in pairs)})")
                 continue
-            if isinstance(value, float) and math.isnan(value):
-                continue
+            if isinstance(value, float) and math.isnan(value) and (_asv_class(name), combo) not in ran:
+                continue                        # skipped; a NaN beside numbers of the same run is a result
             seedless = tuple(p for p in pairs if p[0] != SEED_PARAM)
             if len(seedless) != len(pairs):
                 folded.setdefault(seedless, []).append(float(value))
@@ -133,6 +137,32 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
         for pairs, seed_values in folded.items():
             out.measurements.append(Measurement(metric, pairs, unit, _median(seed_values), tuple(seed_values)))
     return out
+
+
+def _asv_class(name: str) -> str:
+    return name.rsplit(".", 1)[0]
+
+
+def _asv_combinations_that_ran(results: dict, columns: list) -> set:
+    """(benchmark class, parameter combination) pairs where some metric produced a number.
+
+    asv writes NaN both for a skipped case and for a benchmark that returned NaN (trials to
+    target never reached). A skipped case skips every metric of its class; a NaN beside a
+    number of the same class and case is a real result and must not vanish as "skipped".
+    """
+    ran = set()
+    for name, row in results.items():
+        cols = dict(zip(columns, row))
+        values = cols.get("result")
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            values = [values]
+        combos = list(itertools.product(*cols["params"])) if cols.get("params") else [()]
+        for combo, value in zip(combos, values):
+            if isinstance(value, (int, float)) and not math.isnan(value):
+                ran.add((_asv_class(name), combo))
+    return ran
 
 
 def canonical_asv_name(name: str) -> str:
@@ -145,12 +175,27 @@ def canonical_asv_name(name: str) -> str:
     return ".".join(cls_method[:-1] + [method])
 
 
-def _asv_benchmark_meta(path: Path) -> dict:
-    """Units and parameter names from the benchmarks.json asv keeps beside the machine folders."""
+def _asv_benchmark_meta(path: Path) -> tuple[dict, str]:
+    """Units and parameter names from the benchmarks.json asv keeps beside the machine folders,
+    and where they came from. A results file copied out of its folder has no index beside it:
+    then the case table of this checkout names its parameters and units (:func:`_table_meta`)."""
     for candidate in (path.parent.parent / "benchmarks.json", path.parent / "benchmarks.json"):
         if candidate.is_file():
-            return _read_benchmark_index(str(candidate.resolve()), candidate.stat().st_mtime_ns)
-    return {}
+            return _read_benchmark_index(str(candidate.resolve()), candidate.stat().st_mtime_ns), str(candidate)
+    return {}, "case table (no benchmarks.json beside the file)"
+
+
+def _table_meta(metric: str, n_params: int) -> dict:
+    """Parameter names and unit of ``<Family>.<metric>`` from the case table, when the family's
+    parameters are as many as the results file holds (else the table changed: no guess)."""
+    from workloads.cases import FAMILIES
+
+    family_name, _, short = metric.partition(".")
+    family = FAMILIES.get(family_name)
+    if family is None or len(family.params) != n_params:
+        return {}
+    unit = next((m.unit for m in family.metrics if m.name == short), None)
+    return {"param_names": list(family.params), **({"unit": unit} if unit else {})}
 
 
 @functools.lru_cache(maxsize=16)

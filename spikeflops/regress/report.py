@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from ..resultsio import write_text
 from ..tables import format_table
 from .history import Point, collect
 from .rules import load_config
@@ -48,7 +49,7 @@ def cmd_report(args) -> int:
         print(f"spikeflops report: plot {i}/{len(by_metric)} {metric}", file=sys.stderr)
         plot_metric(out / "plots" / f"{_slug(metric)}.png", metric, {lb: tracked[lb][1] for lb in labels},
                     tracked[labels[0]][0])
-    (out / "report.md").write_text(markdown(tracked, by_metric))
+    write_text(out / "report.md", markdown(tracked, by_metric))
     print(f"wrote {out / 'report.md'} and {len(by_metric)} plots in {out / 'plots'}")
     return 0
 
@@ -66,10 +67,12 @@ def markdown(tracked: dict, by_metric: dict[str, list[str]]) -> str:
             if not pts:
                 continue
             first, last = pts[0], pts[-1]
-            change = "-" if len(pts) < 2 or not first.value else f"{100 * (last.value / first.value - 1):+.1f}%"
-            rows.append([label, machine, _fmt(last.value), last.commit, str(len(pts)), first.commit, change,
+            change = ("-" if len(pts) < 2 or not first.value or math.isnan(first.value) or math.isnan(last.value)
+                      else f"{100 * (last.value / first.value - 1):+.1f}%")
+            rows.append([label, machine, _fmt(last.value), last.unit or "-", last.commit, str(len(pts)), first.commit,
+                         change,
                          "lower" if direction == "lower" else "higher" if direction == "higher" else "equal"])
-    lines.append(format_table(["metric", "machine", "latest", "commit", "runs", "first commit",
+    lines.append(format_table(["metric", "machine", "latest", "unit", "commit", "runs", "first commit",
                                "change since first", "better"], rows, markdown=True))
     lines += ["", "## Plots", ""]
     lines += [f"![{metric}](plots/{_slug(metric)}.png)" for metric in sorted(by_metric)]
@@ -86,13 +89,20 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
     commits: list[tuple[float, str]] = sorted({(p.date, p.commit) for per_m in series.values()
                                                for pts in per_m.values() for p in pts})
     order = {c: i for i, (_, c) in enumerate(commits)}
+    never: list[int] = []                     # NaN: never reached (trials to target): the worst value, not a gap
     for label, per_machine in sorted(series.items()):
         params = label[len(metric):].strip("()") or "-"
         for machine, pts in sorted(per_machine.items()):
             xs = [order[p.commit] for p in pts if not math.isnan(p.value)]
             ys = [p.value for p in pts if not math.isnan(p.value)]
+            never += [order[p.commit] for p in pts if math.isnan(p.value)]
             if ys:
                 ax.plot(xs, ys, marker="o", label=f"{params} | {machine}")
+    if never:
+        low, high = ax.get_ylim() if ax.lines else (0.0, 1.0)
+        worst = high if direction != "higher" else low
+        ax.plot(sorted(set(never)), [worst] * len(set(never)), linestyle="none", marker="X", color="red",
+                markersize=9, label="never reached")
     ax.set_xticks(range(len(commits)), [c for _, c in commits], rotation=45, ha="right", fontsize=7)
     ax.set_xlabel("commit (by date)")
     units = {p.unit for per_m in series.values() for pts in per_m.values() for p in pts if p.unit}

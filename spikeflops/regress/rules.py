@@ -26,6 +26,7 @@ class Rule:
     noise: str
     threshold: float
     floor: float = 0.0          # both values below it: too small to judge (an idle kernel's timer)
+    portable: bool = False      # comparable between different machines (FLOP counts); else judged on one machine only
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,8 @@ def load_config(path: str | os.PathLike | None = None) -> GateConfig:
             data = tomllib.load(f)
     except FileNotFoundError:
         raise SpikeflopsError(f"{path}: no such gate configuration file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise SpikeflopsError(f"{path}: cannot read this gate configuration file ({type(exc).__name__})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpikeflopsError(f"{path}: not valid TOML ({exc})") from None
     settings = data.get("settings", {})
@@ -72,7 +75,7 @@ def _rule(path: str, index: int, entry) -> Rule:
     where = f"{path}: [[metric]] #{index + 1}"
     if not isinstance(entry, dict):
         raise SpikeflopsError(f"{where} is not a table")
-    unknown = set(entry) - {"name", "match", "direction", "noise", "threshold", "floor"}
+    unknown = set(entry) - {"name", "match", "direction", "noise", "threshold", "floor", "portable"}
     if unknown:
         raise SpikeflopsError(f"{where}: unknown key {sorted(unknown)[0]!r}")
     match = entry.get("match")
@@ -91,4 +94,8 @@ def _rule(path: str, index: int, entry) -> Rule:
     floor = entry.get("floor", 0.0)
     if isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor < 0:
         raise SpikeflopsError(f"{where}: floor must be a number >= 0, not {floor!r}")
-    return Rule(str(entry.get("name", match[0])), tuple(match), direction, noise, float(threshold), float(floor))
+    portable = entry.get("portable", False)
+    if not isinstance(portable, bool):
+        raise SpikeflopsError(f"{where}: portable must be true or false, not {portable!r}")
+    return Rule(str(entry.get("name", match[0])), tuple(match), direction, noise, float(threshold), float(floor),
+                portable)

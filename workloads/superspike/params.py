@@ -88,6 +88,16 @@ SIZES = {
 }
 
 
+def size_for_target(max_neuron_id: int, last_spike_s: float) -> NetworkSize | None:
+    """The smallest preset whose output layer and trial hold a target of this extent (None: none does)."""
+    fitting = [s for s in SIZES.values() if max_neuron_id <= s.num_output and last_spike_s * 1000.0 < s.trial_ms]
+    return min(fitting, key=lambda s: (s.num_output, s.trial_ms), default=None)
+
+
+def describe_sizes() -> str:
+    return "; ".join(f"{s.name}: {s.num_output} outputs over {s.trial_ms / 1000:g} s" for s in SIZES.values())
+
+
 def get_size(name: str) -> NetworkSize:
     try:
         return SIZES[name]

@@ -51,36 +51,52 @@ class SpikeTrains:
 def read_ras(path: str | os.PathLike, num_neurons: int, trial_ms: float) -> SpikeTrains:
     """Read and validate a `.ras` file; any problem is one line naming the file and line."""
     times, ids = [], []
+    for where, t_s, neuron, text in _ras_lines(path):
+        if t_s * 1000.0 >= trial_ms:
+            raise SpikeflopsError(f"{where}: spike time {text[0]} s is past the trial ({trial_ms / 1000:g} s)")
+        if not 1 <= neuron <= num_neurons:
+            raise SpikeflopsError(f"{where}: neuron id {neuron} outside 1..{num_neurons}")
+        times.append(t_s * 1000.0)
+        ids.append(neuron - 1)
+    return SpikeTrains.from_spikes(times, ids, num_neurons)
+
+
+def ras_extent(path: str | os.PathLike) -> tuple[int, float]:
+    """(highest neuron id, latest spike time in seconds) of a `.ras` file: which network it was made for."""
+    top, last = 0, 0.0
+    for where, t_s, neuron, _ in _ras_lines(path):
+        if neuron < 1:
+            raise SpikeflopsError(f"{where}: neuron id {neuron} is not 1 or more")
+        top, last = max(top, neuron), max(last, t_s)
+    return top, last
+
+
+def _ras_lines(path: str | os.PathLike):
+    """(where, time in s, neuron id, the two fields) per spike; format errors are one line naming the line."""
+    count = 0
     try:
         with open(path) as f:
             for lineno, line in enumerate(f, start=1):
                 if not line.strip():
                     continue
                 where = f"{path}:{lineno}"
-                fields = line.split()
-                if len(fields) != 2:
+                text = line.split()
+                if len(text) != 2:
                     raise SpikeflopsError(f"{where}: expected '<time in s> <neuron id>', got {line.strip()!r}")
                 try:
-                    t_s = float(fields[0])
-                    neuron = int(fields[1])
+                    t_s, neuron = float(text[0]), int(text[1])
                 except ValueError:
                     raise SpikeflopsError(f"{where}: not a number pair: {line.strip()!r}") from None
                 if not math.isfinite(t_s) or t_s < 0:
-                    raise SpikeflopsError(f"{where}: spike time {fields[0]} s is negative or not finite")
-                if t_s * 1000.0 >= trial_ms:
-                    raise SpikeflopsError(f"{where}: spike time {fields[0]} s is past the trial "
-                                          f"({trial_ms / 1000:g} s)")
-                if not 1 <= neuron <= num_neurons:
-                    raise SpikeflopsError(f"{where}: neuron id {neuron} outside 1..{num_neurons}")
-                times.append(t_s * 1000.0)
-                ids.append(neuron - 1)
+                    raise SpikeflopsError(f"{where}: spike time {text[0]} s is negative or not finite")
+                count += 1
+                yield where, t_s, neuron, text
     except FileNotFoundError:
         raise SpikeflopsError(f"{path}: no such target file") from None
     except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
         raise SpikeflopsError(f"{path}: cannot read target file ({exc.__class__.__name__})") from None
-    if not times:
+    if not count:
         raise SpikeflopsError(f"{path}: target file holds no spikes")
-    return SpikeTrains.from_spikes(times, ids, num_neurons)
 
 
 def write_ras(path: str | os.PathLike, trains: SpikeTrains) -> None:
