@@ -140,8 +140,10 @@ FAMILIES = {f.name: f for f in (
     Family("GPTStep", "gpt", _GPT_STEP_PARAMS, (Metric("time_step", "seconds", timed=True),),
            "Wall time of one synchronised step: a no-grad forward, or forward + loss + backward + AdamW."),
     Family("GPTThroughput", "gpt", _GPT_STEP_PARAMS,
-           (Metric("tokens_per_s", "tokens/s"), Metric("mfu", "percent"), Metric("mfu_vs_measured_peak", "percent")),
-           "Training tokens/s and MFU (against the datasheet peak, else the measured matmul peak)."),
+           (Metric("tokens_per_s", "tokens/s"), Metric("mfu", "percent"), Metric("mfu_vs_measured_peak", "percent"),
+            Metric("cpu_share", "CPU s per wall s per thread")),
+           "Training tokens/s and MFU (against the datasheet peak, else the measured matmul peak), and the CPU "
+           "share the process got while measuring them (low: a busy machine; the gate then does not judge)."),
     Family("GPTMemory", "gpt", _GPT_STEP_PARAMS, (Metric("peak_memory", "bytes"),),
            "Device memory one training step holds at most (CUDA allocator statistics)."),
     Family("GPTFlops", "gpt", ("size", "batch"),

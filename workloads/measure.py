@@ -29,8 +29,14 @@ def track(row: Row, profile: Profile) -> dict[str, Value]:
     if family == "GPTThroughput":
         from .gpt.workload import measure_step
 
-        rec = measure_step(case, warmup=2, repeats=profile.gpt_repeats)
-        out = {"tokens_per_s": Value(rec.tokens_per_s, tuple(rec.per_step("tokens_per_s")))}
+        import torch
+
+        from .load import LoadProbe
+
+        with LoadProbe(threads=torch.get_num_threads()) as probe:
+            rec = measure_step(case, warmup=2, repeats=profile.gpt_repeats)
+        out = {"tokens_per_s": Value(rec.tokens_per_s, tuple(rec.per_step("tokens_per_s"))),
+               "cpu_share": Value(probe.record.cpu_share)}
         for name in ("mfu", "mfu_vs_measured_peak"):
             v = getattr(rec, name)
             out[name] = Value(_nan_if_none(v) * 100.0, tuple(100.0 * s for s in rec.per_step(name)))

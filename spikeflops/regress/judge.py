@@ -68,8 +68,26 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
         elif b is None:
             verdicts.append(_verdict(m, rule, "new", None, c, None, "in the candidate only"))
         else:
-            verdicts.append(_judge(b, c, rule, config))
+            contended = _contention(base, cand, b, rule, config)
+            verdicts.append(_verdict(m, rule, "not judged", b, c, _relative(b.value, c.value), contended)
+                            if contended else _judge(b, c, rule, config))
     return verdicts
+
+
+def _contention(base: dict, cand: dict, m: Measurement, rule: Rule, config: GateConfig) -> str | None:
+    """Why a noisy figure cannot be judged: the candidate's process got far less CPU than the baseline's
+    while measuring it (a co-tenant was busy), per the family's ``cpu_share`` record. None: judge it."""
+    if rule.noise not in ("timing", "median"):
+        return None
+    family = m.metric.split(".", 1)[0]
+    key = (f"{family}.cpu_share", m.params)
+    b, c = base.get(key), cand.get(key)
+    if b is None or c is None or not (b.value > 0 and c.value >= 0):
+        return None
+    if c.value < config.contended_share * b.value:
+        return (f"machine was contended: CPU share {c.value:.2f} vs {b.value:.2f} in the baseline "
+                f"(below {config.contended_share:g}x); rerun on a quiet machine")
+    return None
 
 
 def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig) -> Verdict:

@@ -35,6 +35,7 @@ class GateConfig:
     alpha: float
     min_samples: int
     source: str
+    contended_share: float = 0.8
 
     def rule_for(self, metric: str) -> Rule | None:
         for rule in self.rules:
@@ -68,7 +69,10 @@ def load_config(path: str | os.PathLike | None = None) -> GateConfig:
         raise SpikeflopsError(f"{path}: settings.alpha must be between 0 and 1, not {alpha!r}")
     if not (isinstance(min_samples, int) and min_samples >= 2):
         raise SpikeflopsError(f"{path}: settings.min_samples must be an integer >= 2, not {min_samples!r}")
-    return GateConfig(rules, float(alpha), min_samples, path)
+    contended = settings.get("contended_share", 0.8)
+    if isinstance(contended, bool) or not (isinstance(contended, (int, float)) and 0 < contended <= 1):
+        raise SpikeflopsError(f"{path}: settings.contended_share must be in (0, 1], not {contended!r}")
+    return GateConfig(rules, float(alpha), min_samples, path, float(contended))
 
 
 def _rule(path: str, index: int, entry) -> Rule:

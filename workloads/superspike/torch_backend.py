@@ -15,6 +15,7 @@ import math
 import numpy as np
 import torch
 
+from ..load import intra_op_threads
 from ..timing import Stopwatch
 from . import params as P
 from .backend import TrialOutput
@@ -151,15 +152,25 @@ def _compiled_step():
     return _COMPILED_STEP
 
 
+# The step is ~40 ops on tensors of at most 51,200 elements every 0.1 ms of model time. Split over
+# several intra-op threads each op waits for its slowest thread, and on a shared runner a thread
+# that a co-tenant descheduled stalls every op: one thread is both faster and far steadier here
+# (measured: see README, "SuperSpike on torch: threads").
+CPU_THREADS = 1
+
+
 class TorchSuperSpike:
     """The PyTorch reference backend."""
 
     name = "torch"
 
     def __init__(self, size: NetworkSize, conditions: InitialConditions, target: SpikeTrains,
-                 device: str | torch.device = "cpu", profile_phases: bool = False, compile: bool = False):
+                 device: str | torch.device = "cpu", profile_phases: bool = False, compile: bool = False,
+                 threads: int | None = None):
         self.size = size
         self.device = str(device)
+        # CPU: a fixed intra-op thread count, recorded with the results (see CPU_THREADS)
+        self.threads = (threads or CPU_THREADS) if torch.device(device).type == "cpu" else None
         self.profile_phases = profile_phases
         dev = torch.device(device)
         steps = size.trial_timesteps
@@ -172,6 +183,10 @@ class TorchSuperSpike:
         self.stopwatch = Stopwatch(dev)
 
     def run_trial(self, r0: float, record: bool = False) -> TrialOutput:
+        with intra_op_threads(self.threads):
+            return self._run_trial(r0, record)
+
+    def _run_trial(self, r0: float, record: bool) -> TrialOutput:
         size, s, step_fn = self.size, self.state, self.step_fn
         steps, update_every = size.trial_timesteps, size.update_timesteps
         sw = self.stopwatch

@@ -1,0 +1,78 @@
+"""What the machine was doing while a measurement ran, and the thread count a measurement uses.
+
+On a shared runner a co-tenant can deschedule the benchmark: the wall time grows while the
+process's CPU time does not. :class:`LoadProbe` records both (and the load average), so a result
+carries the evidence of its own contention and the gate can refuse to judge a contended run
+instead of calling it a regression.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    wall_s: float
+    cpu_s: float                      # this process's CPU time (all its threads) over the same interval
+    threads: int                      # intra-op threads the measured work could use
+    load_before: float | None         # 1-minute load average, where the OS reports one
+    load_after: float | None
+    cores: int
+
+    @property
+    def cpu_share(self) -> float:
+        """CPU time per wall second per usable thread: about 1 for single-threaded work on a quiet machine,
+        lower when the process waited for a core. (Multi-threaded work that cannot use all its threads
+        also scores below 1; compare shares of the same case, as the gate does.)"""
+        if self.wall_s <= 0:
+            return float("nan")
+        return self.cpu_s / (self.wall_s * max(1, self.threads))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "cpu_share": self.cpu_share}
+
+
+def _loadavg() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+
+
+class LoadProbe:
+    """``with LoadProbe(threads) as probe: ...``; then ``probe.record``."""
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
+        self.record: LoadRecord | None = None
+
+    def __enter__(self):
+        self._load = _loadavg()
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.record = LoadRecord(wall_s=time.perf_counter() - self._wall, cpu_s=time.process_time() - self._cpu,
+                                 threads=self.threads, load_before=self._load, load_after=_loadavg(),
+                                 cores=os.cpu_count() or 1)
+        return False
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int | None):
+    """Run torch's CPU ops on ``n`` intra-op threads (None: leave as is), restoring the count after."""
+    import torch
+
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
