@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import statistics
 
 import pytest
 
@@ -311,3 +312,41 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 def test_missing_config_file_is_an_error():
     with pytest.raises(SpikeflopsError, match="no such gate configuration file"):
         load_config("/nonexistent/gate.toml")
+
+
+# ------------------------------------------------------------------ multiple comparisons
+
+def test_benjamini_hochberg_textbook_cases():
+    from spikeflops.regress.stats import benjamini_hochberg
+
+    assert benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.02, 0.04, 0.04, 0.02])
+    assert benjamini_hochberg([0.5]) == [0.5]
+    assert benjamini_hochberg([]) == []
+    assert benjamini_hochberg([0.9, 0.95, 1.0]) == pytest.approx([1.0, 1.0, 1.0])   # monotone, capped at 1
+    scipy_stats = pytest.importorskip("scipy.stats")
+    rng = random.Random(3)
+    ps = [rng.random() ** 3 for _ in range(40)]
+    assert benjamini_hochberg(ps) == pytest.approx(list(scipy_stats.false_discovery_control(ps)))
+
+
+def test_many_timings_judged_at_once_control_false_discoveries():
+    # 120 timings that did not change (+-30 % noise) and one that got twice as slow: judged one by one at
+    # p < 0.05, several unchanged ones would be called slower; with BH over all of them, only the real one
+    rng = random.Random(5)
+    base, cand = {}, {}
+    for i in range(121):
+        b = tuple(1.0 + 0.6 * rng.random() for _ in range(8))
+        c = tuple(1.0 + 0.6 * rng.random() for _ in range(8))
+        if i == 0:
+            c = tuple(2.0 * x for x in c)
+        base[f"Fam{i}.time_step"] = (statistics.median(b), b)
+        cand[f"Fam{i}.time_step"] = (statistics.median(c), c)
+    alone = [k for k in base if k != "Fam0.time_step" and cand[k][0] > 1.05 * base[k][0]
+             and mann_whitney_u(list(base[k][1]), list(cand[k][1]))[1] < 0.05]
+    assert alone, "the uncorrected test must raise false alarms here, or this test proves nothing"
+    verdicts = compare(_rs(base), _rs(cand), load_config())
+    regressed = [v.metric for v in verdicts if v.status == "regressed"]
+    assert regressed == ["Fam0.time_step"], (regressed, alone)
+    tested = [v for v in verdicts if "Mann-Whitney" in v.detail]
+    assert len(tested) > 1 and all("Benjamini-Hochberg" in v.detail and "over 121 timing tests" in v.detail
+                                   for v in tested)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from workloads.errors import SpikeflopsError
 from .records import Measurement, ResultSet
 from .rules import GateConfig, Rule
-from .stats import mann_whitney_u
+from .stats import benjamini_hochberg, mann_whitney_u
 
 # the order a reader wants: what failed first
 STATUSES = ("regressed", "failed", "missing", "new", "improved", "unchanged", "not judged")
@@ -48,6 +48,7 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
         raise SpikeflopsError(f"cannot compare {baseline.harness} results with {candidate.harness} results")
     base, cand = baseline.by_key(), candidate.by_key()
     failed = set(candidate.failed)
+    q_values = _timing_q_values(base, cand, config, noise_models)
     verdicts = []
     for key in sorted(set(base) | set(cand)):
         b, c = base.get(key), cand.get(key)
@@ -70,8 +71,28 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
         else:
             contended = _contention(base, cand, b, rule, config)
             verdicts.append(_verdict(m, rule, "not judged", b, c, _relative(b.value, c.value), contended)
-                            if contended else _judge(b, c, rule, config))
+                            if contended else _judge(b, c, rule, config, q_values))
     return verdicts
+
+
+def _timing_q_values(base: dict, cand: dict, config: GateConfig, noise_models) -> dict:
+    """key -> (p, q, tests): Mann-Whitney p of every timing metric whose samples can reach alpha, and its
+    Benjamini-Hochberg q over all of them, so that judging dozens of timings at once does not multiply
+    false alarms."""
+    tested = {}
+    for key in set(base) & set(cand):
+        b, c = base[key], cand[key]
+        rule = config.rule_for(b.metric)
+        if rule is None or rule.noise != "timing" or rule.direction in ("none", "equal"):
+            continue
+        if noise_models and rule.noise not in noise_models:
+            continue
+        n_b, n_c = len(b.samples), len(c.samples)
+        if min(n_b, n_c) >= config.min_samples and smallest_p_value(n_b, n_c) < config.alpha:
+            tested[key] = mann_whitney_u(list(b.samples), list(c.samples))[1]
+    keys = sorted(tested)
+    qs = benjamini_hochberg([tested[k] for k in keys])
+    return {k: (tested[k], q, len(keys)) for k, q in zip(keys, qs)}
 
 
 def _contention(base: dict, cand: dict, m: Measurement, rule: Rule, config: GateConfig) -> str | None:
@@ -90,7 +111,7 @@ def _contention(base: dict, cand: dict, m: Measurement, rule: Rule, config: Gate
     return None
 
 
-def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig) -> Verdict:
+def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig, q_values: dict | None = None) -> Verdict:
     bv, cv = b.value, c.value
     if math.isnan(bv) and math.isnan(cv):
         return _verdict(b, rule, "unchanged", b, c, 0.0, "not reached on either side")
@@ -113,9 +134,14 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig) -> Ve
     if rule.noise == "timing" and (worse or better):
         n_b, n_c = len(b.samples), len(c.samples)
         if min(n_b, n_c) >= config.min_samples and smallest_p_value(n_b, n_c) < config.alpha:
-            _, p = mann_whitney_u(list(b.samples), list(c.samples))
-            detail = f"Mann-Whitney p={p:.3g} ({n_b} vs {n_c} samples)"
-            if p >= config.alpha:
+            tested = (q_values or {}).get(b.key)
+            if tested is None:                  # judged alone: q is p
+                p = mann_whitney_u(list(b.samples), list(c.samples))[1]
+                tested = (p, p, 1)
+            p, q, tests = tested
+            detail = (f"Mann-Whitney p={p:.3g} ({n_b} vs {n_c} samples), "
+                      f"Benjamini-Hochberg q={q:.3g} over {tests} timing test{'s' if tests != 1 else ''}")
+            if q >= config.alpha:
                 return _verdict(b, rule, "unchanged", b, c, change, detail + ": not significant")
         else:
             detail = ("threshold only (no raw samples)" if not (n_b or n_c)

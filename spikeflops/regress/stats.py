@@ -72,3 +72,20 @@ def mann_whitney_u(x: list[float], y: list[float]) -> tuple[float, float]:
         return u1, 1.0
     z = (abs(u1 - mean) - 0.5) / math.sqrt(var)        # continuity correction
     return u1, min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
+
+
+def benjamini_hochberg(p_values: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (q-values), in the input's order.
+
+    Calling a metric changed when its q < alpha keeps the expected share of false discoveries among
+    all metrics called changed at alpha, however many metrics one gate run judges.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    q = [0.0] * m
+    running = 1.0
+    for rank in range(m, 0, -1):               # from the largest p down: q_(i) = min_{j>=i} p_(j) m / j
+        i = order[rank - 1]
+        running = min(running, p_values[i] * m / rank)
+        q[i] = running
+    return q
