@@ -48,3 +48,22 @@ def test_report_without_results_is_one_line_exit_2(tmp_path):
     proc = report(tmp_path / "nothing-here")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
     assert "no such file or folder" in proc.stderr
+
+
+def test_runs_of_one_commit_get_their_own_ticks_and_one_machine_counts_once():
+    from spikeflops.regress.history import Point
+    from spikeflops.regress.report import markdown, run_ticks
+
+    pts = [Point("vm", "aaaa", 1.0, 5.0, "pytest-benchmark", "s", run_date=10.0),
+           Point("vm", "aaaa", 1.0, 6.0, "pytest-benchmark", "s", run_date=20.0),
+           Point("vm", "bbbb", 2.0, 7.0, "pytest-benchmark", "s", run_date=30.0)]
+    order, labels = run_ticks(pts)
+    assert labels == ["aaaa run 1", "aaaa run 2", "bbbb"]
+    assert sorted(order.values()) == [0, 1, 2]
+    tracked = {"GPTStep.time_step(x)": ("lower", {"vm": pts, "vm (pytest-benchmark)": pts})}
+    md = markdown(tracked, {"GPTStep.time_step": ["GPTStep.time_step(x)"]})
+    assert "on 1 machine(s), 2 machine-harness series" in md
+    header = next(line for line in md.splitlines() if line.startswith("|") and "metric" in line)
+    cells = [c.strip() for c in header.strip("|").split("|")]
+    row = next(line for line in md.splitlines() if line.startswith("| GPTStep"))
+    assert "unit" in cells and [c.strip() for c in row.strip("|").split("|")][cells.index("unit")] == "s"

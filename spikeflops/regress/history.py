@@ -18,6 +18,7 @@ class Point:
     value: float
     harness: str
     unit: str = ""
+    run_date: float = 0.0          # when this run happened: runs of one commit are separate points
 
 
 def find_results_files(paths: list[str]) -> list[Path]:
@@ -52,15 +53,15 @@ def collect(paths: list[str], skip_unreadable: bool = True, warn=None) -> dict[s
         _add(history, rs, path)
     for per_machine in history.values():
         for points in per_machine.values():
-            points.sort(key=lambda p: (p.date, p.commit))
+            points.sort(key=lambda p: (p.date, p.commit, p.run_date))
     return history
 
 
 def _add(history, rs: ResultSet, path: os.PathLike) -> None:
     machine = rs.machine.get("machine") or "unknown"
-    if rs.harness == "pytest-benchmark":
-        machine = f"{machine} (pytest-benchmark)"
+    if rs.harness != "asv":
+        machine = f"{machine} ({rs.harness})"
     date = rs.commit_date or rs.date or Path(path).stat().st_mtime      # ordered by commit, then by run
     for m in rs.measurements:
         history.setdefault(m.label, {}).setdefault(machine, []).append(
-            Point(machine, (rs.commit or "?")[:8], date, m.value, rs.harness, m.unit))
+            Point(machine, (rs.commit or "?")[:8], date, m.value, rs.harness, m.unit, rs.date or date))

@@ -56,8 +56,10 @@ def cmd_report(args) -> int:
 
 def markdown(tracked: dict, by_metric: dict[str, list[str]]) -> str:
     machines = sorted({m for _, per_machine in tracked.values() for m in per_machine})
+    hosts = {m.split(" (", 1)[0] for m in machines}      # one machine measured by two harnesses is one machine
     lines = ["# spikeflops report", "",
-             f"{len(tracked)} tracked metrics on {len(machines)} machine(s). Latest value per machine; "
+             f"{len(tracked)} tracked metrics on {len(hosts)} machine(s), {len(machines)} machine-harness "
+             "series. Latest value per series; "
              "history columns: first and latest commit on that machine and the change between them.", ""]
     rows = []
     for label in sorted(tracked):
@@ -86,16 +88,14 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    commits: list[tuple[float, str]] = sorted({(p.date, p.commit) for per_m in series.values()
-                                               for pts in per_m.values() for p in pts})
-    order = {c: i for i, (_, c) in enumerate(commits)}
+    order, labels = run_ticks([p for per_m in series.values() for pts in per_m.values() for p in pts])
     never: list[int] = []                     # NaN: never reached (trials to target): the worst value, not a gap
     for label, per_machine in sorted(series.items()):
         params = label[len(metric):].strip("()") or "-"
         for machine, pts in sorted(per_machine.items()):
-            xs = [order[p.commit] for p in pts if not math.isnan(p.value)]
+            xs = [order[p.commit, p.run_date] for p in pts if not math.isnan(p.value)]
             ys = [p.value for p in pts if not math.isnan(p.value)]
-            never += [order[p.commit] for p in pts if math.isnan(p.value)]
+            never += [order[p.commit, p.run_date] for p in pts if math.isnan(p.value)]
             if ys:
                 ax.plot(xs, ys, marker="o", label=f"{params} | {machine}")
     if never:
@@ -103,8 +103,8 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
         worst = high if direction != "higher" else low
         ax.plot(sorted(set(never)), [worst] * len(set(never)), linestyle="none", marker="X", color="red",
                 markersize=9, label="never reached")
-    ax.set_xticks(range(len(commits)), [c for _, c in commits], rotation=45, ha="right", fontsize=7)
-    ax.set_xlabel("commit (by date)")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+    ax.set_xlabel("commit (by date), one tick per run")
     units = {p.unit for per_m in series.values() for pts in per_m.values() for p in pts if p.unit}
     if len(units) == 1:
         ax.set_ylabel(units.pop())
@@ -114,6 +114,21 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def run_ticks(points: list[Point]) -> tuple[dict, list[str]]:
+    """x position per (commit, run) and tick labels: one tick per run, in commit order, so several runs of
+    one commit (A/A runs) stand side by side instead of stacking on one tick."""
+    runs = sorted({(p.date, p.commit, p.run_date) for p in points})
+    total = {}
+    for _, commit, _ in runs:
+        total[commit] = total.get(commit, 0) + 1
+    seen: dict[str, int] = {}
+    labels = []
+    for _, commit, _ in runs:
+        seen[commit] = seen.get(commit, 0) + 1
+        labels.append(commit if total[commit] == 1 else f"{commit} run {seen[commit]}")
+    return {(c, r): i for i, (_, c, r) in enumerate(runs)}, labels
 
 
 def _fmt(value: float) -> str:
