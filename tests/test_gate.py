@@ -269,7 +269,8 @@ def test_pytest_benchmark_a_a_passes_and_injections_are_caught(tmp_path):
     base = PB_RUNS[0]
     assert gate(base, base).returncode == 0
     # each injection into a copy of one real run, so that only the injection differs
-    slow = scale_pytest_benchmark(base, tmp_path / "slow.json", "test_GPTStep", "time", 1.10)
+    # 50 %, as for asv: 5 raw samples on this shared VM spread more than 10 %, and the rank test (rightly) says so
+    slow = scale_pytest_benchmark(base, tmp_path / "slow.json", "test_GPTStep", "time", 1.50)
     out = gate(base, slow)
     assert out.returncode == 1 and "GPTStep.time_step" in out.stdout, out.stdout
     mfu = scale_pytest_benchmark(base, tmp_path / "mfu.json", "test_GPTThroughput", "mfu_vs_measured_peak", 0.95)
