@@ -17,7 +17,7 @@ from workloads.superspike.targets import ras_extent
 from .argtypes import non_negative_int, positive_int, positive_number
 from .resultsio import write_json, write_text
 from .tables import format_table
-from workloads.superspike.workload import BACKENDS, SuperSpikeCase, run_training
+from workloads.superspike.workload import BACKENDS, SuperSpikeCase, load_target, run_training
 
 
 def add_parser(subparsers) -> None:
@@ -96,7 +96,7 @@ def cmd_superspike(args) -> int:
     write_text(out / f"{stem}-convergence.csv", table.getvalue())
     plot_convergence(result, out / f"{stem}-convergence.png")
     if result.recorded_spikes:
-        plot_rasters(result, out / f"{stem}-rasters.png")
+        plot_rasters(result, out / f"{stem}-rasters.png", target=load_target(get_size(args.size), args.target_file))
         if args.save_data:
             write_spike_csvs(result, out / f"{stem}-spikes")
 

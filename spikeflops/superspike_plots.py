@@ -18,7 +18,9 @@ def _pyplot():
     return plt
 
 
-def plot_rasters(result: TrainingResult, path: str | Path) -> Path:
+def plot_rasters(result: TrainingResult, path: str | Path, target=None) -> Path:
+    """Input, hidden and output spikes of each recorded trial; ``target`` (SpikeTrains) is drawn under the
+    output spikes, so how close the output came to it can be seen."""
     plt = _pyplot()
     trials = sorted(result.recorded_spikes)
     fig, axes = plt.subplots(3, max(len(trials), 1), sharex="col", sharey="row", squeeze=False,
@@ -26,7 +28,13 @@ def plot_rasters(result: TrainingResult, path: str | Path) -> Path:
     for col, trial in enumerate(trials):
         for row, pop in enumerate(("input", "hidden", "output")):
             t_ms, ids = result.recorded_spikes[trial][pop]
-            axes[row, col].scatter(np.asarray(t_ms) / 1000.0, ids, s=1, edgecolors="none")
+            if pop == "output" and target is not None:
+                axes[row, col].scatter(target.times_ms / 1000.0, target.neuron_ids(), s=6, color="0.8",
+                                       edgecolors="none", label="target")
+            axes[row, col].scatter(np.asarray(t_ms) / 1000.0, ids, s=1, edgecolors="none",
+                                   label="output" if pop == "output" else None)
+            if pop == "output" and target is not None and col == 0:
+                axes[row, col].legend(fontsize=7, loc="upper right", markerscale=3)
             axes[row, col].set_title(f"trial {trial}: {pop}" if row == 0 else pop, fontsize=9)
         axes[2, col].set_xlabel("time in trial [s]")
     for row in range(3):

@@ -1,4 +1,6 @@
 import json
+import os
+import time
 import subprocess
 import sys
 
@@ -57,3 +59,31 @@ def test_asv_configuration_and_benchmarks_are_valid():
     assert asv, "asv is a test dependency"
     proc = subprocess.run([asv, "check", "--python=same"], cwd=root, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0 and "No problems found" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_superspike_runs_as_the_seed_types_it_and_never_overwrites(tmp_path):
+    # a target made for the ci network, given without --size: the network is chosen from the file
+    target = tmp_path / "small-target.ras"
+    target.write_text("".join(f"{0.02 + 0.01 * (i % 40):.3f} {1 + i % 50}\n" for i in range(200)))
+    out = tmp_path / "out"
+    args = ["superspike", "--backend", "torch", "--target-file", str(target), "--num-trials", "2",
+            "--record-trial", "0", "1", "--save-data", "--out-dir", str(out)]
+    first = spikeflops(*args)
+    assert first.returncode == 0, first.stderr
+    assert "using --size ci" in first.stderr
+    time.sleep(1.1)                               # names carry the start time to the second
+    second = spikeflops(*args)
+    assert second.returncode == 0, second.stderr
+    records = sorted(out.glob("*.json"))
+    assert len(records) == 2 and all("2trials" in p.name for p in records)      # two runs, two records
+    rasters = sorted(out.glob("*-rasters.png"))
+    assert len(rasters) == 2 and all(p.read_bytes()[:4] == b"\x89PNG" for p in rasters)
+    csvs = list(out.glob("*-spikes/output_spikes_1.csv"))
+    assert len(csvs) == 2 and all(len(p.read_text().splitlines()) > 1 for p in csvs)
+    assert oct(records[0].stat().st_mode & 0o777) == oct(0o666 & ~_umask())     # not mkstemp's 0600
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
