@@ -23,8 +23,9 @@ def add_parser(subparsers) -> None:
     sub = gpt.add_subparsers(dest="gpt_command", required=True, metavar="{flops,max-batch,mfu}")
 
     def common(p, batch_default=None):
-        p.add_argument("--sizes", nargs="+", default=list(BOOK_SIZES), metavar="SIZE",
-                       help="model sizes (gpt-small gpt-medium gpt-large gpt-xl gpt-mini gpt-nano)")
+        p.add_argument("--sizes", nargs="+", default=None, metavar="SIZE",
+                       help="model sizes (gpt-small gpt-medium gpt-large gpt-xl gpt-mini gpt-nano); default: the "
+                            f"book's four, or {' '.join(CPU_DEFAULT_SIZES)} when timing on a CPU")
         p.add_argument("--context-length", type=positive_int, default=None, help="override the preset's context length")
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         p.add_argument("--out", default=None, type=output_file, help="also write the JSON records to this file")
@@ -39,7 +40,8 @@ def add_parser(subparsers) -> None:
         p = sub.add_parser(name, help=helptext)
         common(p)
         p.add_argument("--variant", choices=("book", "fast"), default="book")
-        p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="bfloat16")
+        p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                       help="default: bfloat16 on a GPU, float32 on a CPU (whose bf16 matmuls are slow paths)")
         p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
         if name == "max-batch":
             p.add_argument("--mode", choices=(*MODES, "both"), default="both")
@@ -57,6 +59,18 @@ def add_parser(subparsers) -> None:
             p.set_defaults(func=cmd_mfu)
 
 
+CPU_DEFAULT_SIZES = ("gpt-nano", "gpt-mini")      # the book's sizes take minutes a step on a CPU
+
+
+def _device_defaults(args, device) -> None:
+    """Fill --sizes and --dtype for the device: a CPU gets small models in float32, a GPU the book's in bf16."""
+    on_cpu = device.type == "cpu"
+    if args.sizes is None:
+        args.sizes = list(CPU_DEFAULT_SIZES if on_cpu else BOOK_SIZES)
+    if args.dtype is None:
+        args.dtype = "float32" if on_cpu else "bfloat16"
+
+
 def _emit(args, records, headers, rows, title):
     if args.out:
         write_json(args.out, {"machine": machine_facts(), "records": records})
@@ -69,6 +83,7 @@ def _emit(args, records, headers, rows, title):
 
 
 def cmd_flops(args) -> int:
+    args.sizes = args.sizes or list(BOOK_SIZES)       # counted on meta tensors: the book's sizes anywhere
     records, rows = [], []
     cases = [GPTCase(size, batch=args.batch, context_length=args.context_length) for size in args.sizes]
     for case in cases:
@@ -94,6 +109,7 @@ def _progress(size, mode):
 
 def cmd_max_batch(args) -> int:
     device = resolve_device(args.device)
+    _device_defaults(args, device)
     limit = parse_bytes(args.memory_limit) if args.memory_limit else None
     modes = MODES if args.mode == "both" else (args.mode,)
     records, rows = [], []
@@ -117,6 +133,7 @@ def cmd_max_batch(args) -> int:
 
 def cmd_mfu(args) -> int:
     device = resolve_device(args.device)
+    _device_defaults(args, device)
     if args.gpu:
         require_gpu(args.gpu)
     # every bad name or number fails before any timing starts

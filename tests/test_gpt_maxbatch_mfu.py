@@ -161,3 +161,14 @@ def test_a_case_that_runs_out_of_memory_is_does_not_fit(monkeypatch):
     monkeypatch.setattr(wl, "build_model", boom)
     with pytest.raises(DoesNotFit, match="does not fit"):
         prepare(NANO_TRAIN)
+
+
+def test_a_utilisation_above_100_percent_is_refused_not_tabled(monkeypatch):
+    # the CPU bf16 case of issue 13: a "peak" measured on a slow path, beaten by the step itself
+    from workloads.gpt import workload
+    from workloads.hardware import Peak
+
+    monkeypatch.setattr(workload, "measured_peak", lambda device, dtype: Peak(1.0e6, "a slow matmul", "measured"))
+    case = GPTCase("gpt-nano", "fast", "float32", "cpu", "train", batch=1)
+    with pytest.raises(SpikeflopsError, match=r"MFU .*% is impossible.*not this device's ceiling"):
+        workload.measure_step(case, warmup=1, repeats=2)

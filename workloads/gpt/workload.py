@@ -256,11 +256,30 @@ def measure_step(case: GPTCase, warmup: int = 2, repeats: int = 10, with_measure
                               f"({first:.3f} -> {loss_last:.3f})")
     backward = case.mode == "train"
     cfg = case.config
-    return StepRecord(case=case, seconds_per_step=stats,
-                      flops_per_step=analytic_flops(cfg, case.batch, cfg.context_length, backward=backward),
-                      flops_per_step_exact=exact_flops(cfg, case.batch, cfg.context_length, backward=backward),
-                      peak=reference_peak(case, measured, gpu_override), measured_peak=measured,
-                      loss_first=first, loss_last=loss_last, device_name=device_name(case.torch_device))
+    record = StepRecord(case=case, seconds_per_step=stats,
+                        flops_per_step=analytic_flops(cfg, case.batch, cfg.context_length, backward=backward),
+                        flops_per_step_exact=exact_flops(cfg, case.batch, cfg.context_length, backward=backward),
+                        peak=reference_peak(case, measured, gpu_override), measured_peak=measured,
+                        loss_first=first, loss_last=loss_last, device_name=device_name(case.torch_device))
+    _check_utilisation(record)
+    return record
+
+
+# A step can beat a peak measured seconds earlier by timing noise, not by this much.
+UTILISATION_CEILING = 1.10
+
+
+def _check_utilisation(record: StepRecord) -> None:
+    """A utilisation above 100 % is never a result: the peak it divides by was not this device's ceiling
+    (a slow matmul path for the dtype, a wrong datasheet). Refuse it loudly rather than table it."""
+    for name, peak in (("MFU", record.peak), ("MFU vs measured peak", record.measured_peak)):
+        value = utilisation(record.achieved_flops_per_s, peak)
+        if value is not None and value > UTILISATION_CEILING:
+            raise SpikeflopsError(
+                f"{record.case.label()}: {name} {100 * value:.1f}% is impossible: the step achieved "
+                f"{record.achieved_flops_per_s / 1e9:.3g} GFLOP/s but the {peak.kind} {record.case.dtype} peak is "
+                f"{peak.flops_per_s / 1e9:.3g} GFLOP/s ({peak.source}), so that peak is not this device's ceiling "
+                f"for {record.case.dtype}")
 
 
 def measure_flops(case: GPTCase) -> FlopRecord:
