@@ -93,6 +93,17 @@ def measure_rows(rows, profile, progress=_say) -> list[dict]:
     return entries
 
 
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        return None
+
+
+def _fmt_load(value) -> str:
+    return "?" if value is None else f"{value:.2f}"
+
+
 def _fmt(value, unit) -> str:
     if value is None:
         return "not reached" if unit == "trials" else "-"
@@ -120,11 +131,16 @@ def cmd_run(args) -> int:
     commit, dirty = git_commit()
     started = time.time()
     _say(f"spikeflops run: {len(rows)} cases of the {profile.name} profile on {machine_name()}")
+    load_before, cpu_before = _loadavg(), time.process_time()
     entries = measure_rows(rows, profile)
+    wall = time.time() - started
+    # the evidence of a busy machine travels with the numbers: load average and the CPU this process got
+    load = {"loadavg_1min_before": load_before, "loadavg_1min_after": _loadavg(), "cores": os.cpu_count(),
+            "process_cpu_s": time.process_time() - cpu_before, "wall_s": wall}
     results = {"format": RUN_FORMAT, "profile": profile.name, "machine_name": machine_name(),
                "machine": machine_facts(), "commit": commit, "dirty": dirty,
                "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-               "wall_s": time.time() - started, "results": entries}
+               "wall_s": wall, "load": load, "results": entries}
     out = Path(args.out) if args.out else Path("spikeflops-out") / (
         f"run-{machine_name()}-{(commit or 'nocommit')[:12]}{'-dirty' if dirty else ''}-"
         f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json")
@@ -142,8 +158,14 @@ def cmd_run(args) -> int:
                 table.append([label, "FAILED", e["error"]])
                 continue
             for name, value in e["metrics"].items():
-                table.append([label, name, _fmt(value, e["units"].get(name, ""))])
-        print(f"spikeflops run: {profile.name} profile on {machine_name()}, {time.time() - started:.0f} s")
-        print(format_table(["case", "metric", "value"], table))
+                unit = e["units"].get(name, "")
+                samples = [x for x in e["samples"].get(name, []) if x is not None]
+                spread = (f"{_fmt(min(samples), unit)} .. {_fmt(max(samples), unit)} (n={len(samples)})"
+                          if len(samples) > 1 else "")
+                table.append([label, name, _fmt(value, unit), spread])
+        print(f"spikeflops run: {profile.name} profile on {machine_name()}, {wall:.0f} s; "
+              f"1-min load average {_fmt_load(load['loadavg_1min_before'])} -> {_fmt_load(load['loadavg_1min_after'])} "
+              f"on {load['cores']} cores")
+        print(format_table(["case", "metric", "value (median)", "range"], table))
     _say(f"results: {out}")
     return 1 if any("error" in e for e in entries) else 0

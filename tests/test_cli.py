@@ -87,3 +87,19 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
+    from spikeflops.regress.records import load
+
+    out = tmp_path / "run.json"
+    proc = spikeflops("run", "--profile", "ci", "--families", "GPTStep", "GPTFlops", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "load average" in proc.stdout and "range" in proc.stdout and "(n=5)" in proc.stdout, proc.stdout
+    data = json.loads(out.read_text())
+    assert set(data["load"]) >= {"loadavg_1min_before", "loadavg_1min_after", "cores", "process_cpu_s", "wall_s"}
+    assert data["load"]["process_cpu_s"] > 0 and data["load"]["wall_s"] > 0
+    rs = load(out)
+    steps = [m for m in rs.measurements if m.metric == "GPTStep.time_step"]
+    assert len(steps) == 4 and all(len(m.samples) == 5 and m.value > 0 for m in steps)
+    assert any(m.metric == "GPTFlops.forward_exact" and m.value > 0 for m in rs.measurements)
