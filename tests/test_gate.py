@@ -351,3 +351,41 @@ def test_many_timings_judged_at_once_control_false_discoveries():
     tested = [v for v in verdicts if "Mann-Whitney" in v.detail]
     assert len(tested) > 1 and all("Benjamini-Hochberg" in v.detail and "over 121 timing tests" in v.detail
                                    for v in tested)
+
+
+# ------------------------------------------------------------------ lookback over history
+
+def test_history_median_neither_raises_nor_hides_on_one_wild_run():
+    from spikeflops.regress.judge import pool_history
+
+    rng = random.Random(7)
+
+    def run(level, mfu):
+        t = tuple(level * (1.0 + 0.01 * rng.random()) for _ in range(10))
+        return _rs({"GPTStep.time_step": (statistics.median(t), t), "GPTThroughput.mfu": (mfu, ()),
+                    "GPTFlops.forward_exact": (7.0e11, ())})
+
+    history = [run(1.0, 40.0), run(1.02, 40.5), run(0.98, 39.5), run(1.5, 25.0), run(1.01, 40.2)]   # one wild run
+    base, spreads = pool_history(history)
+    assert spreads[("GPTThroughput.mfu", (("size", "gpt-nano"),))] < 0.04     # the wild run does not set the spread
+
+    def statuses(cand):
+        return {v.metric: v.status for v in compare(base, cand, load_config(), spreads=spreads)}
+
+    assert set(statuses(run(1.0, 40.1)).values()) == {"unchanged"}
+    # against the wild run alone, the same candidate would read as a big improvement
+    assert statuses(run(1.0, 40.1)) != {v.metric: v.status for v in compare(history[3], run(1.0, 40.1), load_config())}
+    worse = statuses(run(1.25, 34.0))
+    assert worse["GPTStep.time_step"] == "regressed" and worse["GPTThroughput.mfu"] == "regressed"
+
+
+@needs_asv_pair
+def test_gate_history_on_the_committed_runs(tmp_path):
+    folder = ASV_RUNS[-1].parent
+    cand = scale_asv(ASV_RUNS[-1], tmp_path / "asv" / folder.name / "cand.json",
+                     "bench_superspike.SuperSpikeConvergence.track_final_error", 1.25)
+    proc = gate(folder, cand, "--history", "5", "--noise", "exact,seeds")
+    assert proc.returncode == 1 and "SuperSpikeConvergence.final_error" in proc.stdout, proc.stdout + proc.stderr
+    assert "median of 2 runs" in proc.stdout
+    same = copy_json(ASV_RUNS[-1], tmp_path / "asv" / folder.name / "same.json")
+    assert gate(folder, same, "--history", "5", "--noise", "exact,seeds").returncode == 0

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
-from ..argtypes import output_file
+from ..argtypes import output_file, positive_int
 
 
 def add_parsers(subparsers) -> None:
@@ -23,6 +23,10 @@ def add_parsers(subparsers) -> None:
     g.add_argument("--cross-hardware", action="store_true",
                    help="compare results from different machines (refused otherwise)")
     g.add_argument("--fail-on-missing", action="store_true", help="a metric the candidate lacks is a failure too")
+    g.add_argument("--history", type=positive_int, default=None, metavar="N",
+                   help="BASELINE is a folder: judge the candidate against the median of its newest N results "
+                        "(one noisy run can then neither cause nor hide a regression), with each metric's "
+                        "threshold widened to the spread those runs show")
     g.add_argument("--markdown", metavar="FILE", type=output_file, help="write a markdown summary (for a pull-request comment)")
     g.add_argument("--json", metavar="FILE", type=output_file, dest="json_out", help="write every verdict as JSON")
     g.add_argument("--all", action="store_true", help="show unchanged and untracked metrics too")
@@ -53,6 +57,23 @@ def load_results(path: str):
     return newest
 
 
+def load_history(folder: str, n: int, exclude: str | None = None) -> list:
+    """The newest ``n`` results files of a folder (oldest first), the candidate's own file left out."""
+    from .records import load
+
+    p = Path(folder)
+    if not p.is_dir():
+        raise SpikeflopsError(f"{folder}: --history needs a folder of results files")
+    skip = Path(exclude).resolve() if exclude else None
+    files = [f for f in sorted(p.glob("*.json")) if f.name not in ("machine.json", "benchmarks.json")
+             and f.resolve() != skip]
+    runs = sorted((load(f) for f in files), key=lambda rs: rs.order_key)[-n:]
+    if len(runs) < 2:
+        raise SpikeflopsError(f"{folder}: --history needs at least 2 earlier results, found {len(runs)}")
+    print(f"spikeflops gate: history of {len(runs)} runs in {folder}", file=sys.stderr)
+    return runs
+
+
 def cmd_gate(args) -> int:
     from dataclasses import asdict
 
@@ -68,14 +89,20 @@ def cmd_gate(args) -> int:
         bad = [n for n in noise if n not in NOISE_MODELS]
         if bad or not noise:
             raise SpikeflopsError(f"--noise {args.noise!r}: choose from {', '.join(NOISE_MODELS)}")
-    baseline = load_results(args.baseline)
     candidate = load_results(args.candidate)
+    if args.history:
+        from .judge import pool_history
+
+        runs = load_history(args.baseline, args.history, exclude=candidate.path)
+        baseline, spreads = pool_history(runs)
+    else:
+        baseline, spreads = load_results(args.baseline), None
     if baseline.harness != candidate.harness:
         raise SpikeflopsError(f"baseline is {baseline.harness} results, candidate is {candidate.harness} results")
     difference = hardware_difference(baseline, candidate)
     if difference and not args.cross_hardware:
         raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
-    verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference))
+    verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference), spreads=spreads)
     problem = coverage_problem(baseline, candidate, verdicts)
     if problem:
         raise SpikeflopsError(f"nothing was compared: {problem}")

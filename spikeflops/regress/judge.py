@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from workloads.errors import SpikeflopsError
 from .records import Measurement, ResultSet
@@ -41,7 +41,8 @@ def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
 
 
 def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
-            noise_models: tuple[str, ...] | None = None, cross_hardware: bool = False) -> list[Verdict]:
+            noise_models: tuple[str, ...] | None = None, cross_hardware: bool = False,
+            spreads: dict | None = None) -> list[Verdict]:
     """One verdict per metric key found on either side (``noise_models``: judge only these;
     ``cross_hardware``: the sides ran on different machines, so only portable metrics are judged)."""
     if baseline.harness != candidate.harness:
@@ -54,6 +55,9 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
         b, c = base.get(key), cand.get(key)
         m = b or c
         rule = config.rule_for(m.metric)
+        spread = (spreads or {}).get(key)
+        if rule is not None and spread is not None and rule.noise != "exact" and spread > rule.threshold:
+            rule = replace(rule, threshold=spread)      # the history moves this much by itself
         if rule is None or rule.direction == "none" or (noise_models and rule.noise not in noise_models):
             why = "no rule matches" if rule is None else ("not tracked" if rule.direction == "none"
                                                           else f"{rule.noise} metrics not selected")
@@ -155,6 +159,35 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig, q_val
 
 
 JUDGED = ("regressed", "improved", "unchanged")
+
+
+def pool_history(runs: list[ResultSet]) -> tuple[ResultSet, dict]:
+    """One baseline from several runs of the same machine: per metric, the median of the runs' values
+    (one noisy run moves a median of three or more by nothing like its own error), and the spread
+    between runs, |run / median - 1| (its largest but one with 3+ runs), which the gate takes as the
+    smallest change it can call for that metric."""
+    import statistics
+
+    newest = runs[-1]
+    per_key: dict = {}
+    for rs in runs:
+        for m in rs.measurements:
+            per_key.setdefault(m.key, []).append(m)
+    pooled, spreads = [], {}
+    for key, ms in per_key.items():
+        finite = [m.value for m in ms if not math.isnan(m.value)]
+        value = statistics.median(finite) if len(finite) * 2 > len(ms) else math.nan   # mostly never reached
+        samples = tuple(s for m in ms for s in m.samples) if ms[0].samples else ()
+        pooled.append(Measurement(ms[0].metric, ms[0].params, ms[0].unit, value, samples))
+        if len(finite) >= 2 and value:
+            deviations = sorted(abs(v / value - 1.0) for v in finite)
+            # the largest deviation but one where there are 3+ runs: one wild run must not widen the
+            # threshold enough to hide a real regression
+            spreads[key] = deviations[-2] if len(deviations) >= 3 else deviations[-1]
+    label = f"median of {len(runs)} runs ({', '.join((rs.commit or '?')[:8] for rs in runs)})"
+    out = ResultSet(label, newest.harness, newest.machine, newest.commit, newest.date, pooled,
+                    commit_date=newest.commit_date)
+    return out, spreads
 
 
 def coverage_problem(baseline: ResultSet, candidate: ResultSet, verdicts: list[Verdict]) -> str | None:
