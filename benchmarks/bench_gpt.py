@@ -34,6 +34,14 @@ class GPTFlops(TrackedFamily):
 
 
 @bind
+class GPTOpCount(TrackedFamily):
+    family = "GPTOpCount"
+
+    def setup_cache(self):
+        return cache_family("GPTOpCount")
+
+
+@bind
 class GPTMaxBatch(TrackedFamily):
     family = "GPTMaxBatch"
 

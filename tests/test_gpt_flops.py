@@ -39,3 +39,20 @@ def test_seed_table_thop_numbers_reproduce_at_full_size():
     seed = {"gpt-small": 5.1e11, "gpt-medium": 1.4e12, "gpt-large": 3.2e12, "gpt-xl": 6.4e12}
     for size, printed in seed.items():
         assert float(f"{thop_flops(get_config(size), 2, 1024):.1e}") == printed
+
+
+def test_operator_counts_are_deterministic_and_see_the_whole_step():
+    from workloads.gpt.case import GPTCase
+    from workloads.gpt.workload import measure_op_count
+
+    def count(variant, mode):
+        case = GPTCase("gpt-nano", variant, "float32", "cpu", mode, batch=2)
+        return measure_op_count(case)
+
+    book_train = count("book", "train")
+    assert book_train.operators == count("book", "train").operators              # deterministic
+    book_forward = count("book", "forward")
+    assert book_train.operators > 2 * book_forward.operators                     # backward and optimizer counted
+    assert any("mm" in op for op in book_train.by_operator)
+    assert count("fast", "forward").operators < book_forward.operators           # fused attention, fewer ops
+    assert book_train.distinct_operators == len(book_train.by_operator)

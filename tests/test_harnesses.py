@@ -127,7 +127,7 @@ def pytest_benchmark_table_run(tmp_path_factory):
 
 
 # Families whose values are deterministic for a case: they must agree exactly between the harnesses.
-DETERMINISTIC = ("GPTFlops.", "GPTMaxBatch.", "SuperSpikeConvergence.")
+DETERMINISTIC = ("GPTFlops.", "GPTOpCount.", "GPTMaxBatch.", "SuperSpikeConvergence.")
 
 
 @pytest.mark.slow

@@ -150,6 +150,9 @@ FAMILIES = {f.name: f for f in (
            tuple(Metric(n, "FLOP") for n in ("forward_thop", "forward_exact", "forward_analytic", "train_exact",
                                               "train_analytic")) + (Metric("parameters", "parameters"),),
            "FLOPs per forward pass and training step, three ways, and the parameter count (deterministic)."),
+    Family("GPTOpCount", "gpt", ("size", "variant", "mode", "batch"),
+           (Metric("operators", "operators"), Metric("distinct_operators", "operators")),
+           "aten operators one step dispatches, counted on a CPU: deterministic, judged exactly on any runner."),
     Family("GPTMaxBatch", "gpt", ("size", "variant", "dtype", "device", "mode"), (Metric("max_batch", "sequences"),),
            "Largest batch of a no-grad forward / a training step (CPU: under the profile's memory budget)."),
     Family("GPTKernelBreakdown", "gpt", ("size", "variant", "dtype", "device", "batch"),
@@ -201,6 +204,10 @@ def _gpt_rows(line: GPTLine):
     # counted on meta tensors: the same numbers on any machine, so every machine can gate them
     yield Row("GPTFlops", case(variant="book", mode="train").with_(device="cpu", dtype="float32", compile=False),
               line.profiles)
+    for variant in GPT_VARIANTS:            # counted on a CPU in float32: the model's ops, not the device's
+        for mode in ("forward", "train"):
+            yield Row("GPTOpCount", case(variant=variant, mode=mode).with_(device="cpu", dtype="float32",
+                                                                          compile=False), line.profiles)
     for mode in ("forward", "train"):       # the batch field is what the search varies: 1 in the key
         yield Row("GPTMaxBatch", case(variant="fast", mode=mode).with_(batch=1, compile=False), line.profiles)
 

@@ -50,6 +50,11 @@ def track(row: Row, profile: Profile) -> dict[str, Value]:
 
         rec = measure_flops(case)
         return {m.name: Value(float(getattr(rec, m.name))) for m in FAMILIES[family].metrics}
+    if family == "GPTOpCount":
+        from .gpt.workload import measure_op_count
+
+        rec = measure_op_count(case)
+        return {"operators": Value(float(rec.operators)), "distinct_operators": Value(float(rec.distinct_operators))}
     if family == "GPTMaxBatch":
         from .gpt.workload import measure_max_batch
 

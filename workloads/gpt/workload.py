@@ -282,6 +282,52 @@ def _check_utilisation(record: StepRecord) -> None:
                 f"for {record.case.dtype}")
 
 
+@dataclass(frozen=True)
+class OpCountRecord:
+    """Operators one step dispatches: a cost a shared CPU runner can judge without timing noise."""
+
+    UNITS = {"operators": "operators", "distinct_operators": "operators"}
+
+    case: GPTCase
+    operators: int                           # aten operator calls in one step (forward, loss, backward, optimizer)
+    distinct_operators: int
+    by_operator: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return {"case": self.case.to_dict(), "operators": self.operators,
+                "distinct_operators": self.distinct_operators, "by_operator": dict(self.by_operator)}
+
+
+def measure_op_count(case: GPTCase) -> OpCountRecord:
+    """Count the aten operators one step of ``case`` dispatches, after warm-up (optimizer state exists).
+
+    A fused kernel that replaces five ops, or a change that adds a copy per layer, moves this count
+    exactly; run on a CPU, where autograd runs the backward on the calling thread, so the dispatch
+    mode sees every op of the step.
+    """
+    import collections
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    if case.torch_device.type != "cpu":
+        raise SpikeflopsError("operator counts are taken on a CPU (the count is the model's, not the device's)")
+
+    class _Count(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.calls = collections.Counter()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.calls[str(func.overloadpacket)] += 1
+            return func(*args, **(kwargs or {}))
+
+    with prepare(case, warmup=1) as step:
+        with _Count() as counter:
+            step()
+    return OpCountRecord(case=case, operators=sum(counter.calls.values()), distinct_operators=len(counter.calls),
+                         by_operator=dict(sorted(counter.calls.items())))
+
+
 def measure_flops(case: GPTCase) -> FlopRecord:
     """FLOPs of ``case``'s size at its batch and context (on meta tensors: nothing is allocated)."""
     cfg = case.config
