@@ -89,14 +89,15 @@ def cmd_gate(args) -> int:
         bad = [n for n in noise if n not in NOISE_MODELS]
         if bad or not noise:
             raise SpikeflopsError(f"--noise {args.noise!r}: choose from {', '.join(NOISE_MODELS)}")
-    candidate = load_results(args.candidate)
     if args.history:
         from .judge import pool_history
 
+        candidate = load_results(args.candidate)
         runs = load_history(args.baseline, args.history, exclude=candidate.path)
         baseline, spreads = pool_history(runs)
-    else:
+    else:                                        # the baseline first: its errors are reported first
         baseline, spreads = load_results(args.baseline), None
+        candidate = load_results(args.candidate)
     if baseline.harness != candidate.harness:
         raise SpikeflopsError(f"baseline is {baseline.harness} results, candidate is {candidate.harness} results")
     difference = hardware_difference(baseline, candidate)
