@@ -16,7 +16,6 @@ def whole_number(minimum: int):
             raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, not {text!r}")
         return value
 
-    parse.__name__ = f"whole number >= {minimum}"
     return parse
 
 

@@ -93,13 +93,6 @@ def measure_rows(rows, profile, progress=_say) -> list[dict]:
     return entries
 
 
-def _loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (OSError, AttributeError):
-        return None
-
-
 def _fmt_load(value) -> str:
     return "?" if value is None else f"{value:.2f}"
 
@@ -131,12 +124,15 @@ def cmd_run(args) -> int:
     commit, dirty = git_commit()
     started = time.time()
     _say(f"spikeflops run: {len(rows)} cases of the {profile.name} profile on {machine_name()}")
-    load_before, cpu_before = _loadavg(), time.process_time()
-    entries = measure_rows(rows, profile)
-    wall = time.time() - started
+    import torch
+
+    from workloads.load import LoadProbe
+
     # the evidence of a busy machine travels with the numbers: load average and the CPU this process got
-    load = {"loadavg_1min_before": load_before, "loadavg_1min_after": _loadavg(), "cores": os.cpu_count(),
-            "process_cpu_s": time.process_time() - cpu_before, "wall_s": wall}
+    with LoadProbe(threads=torch.get_num_threads()) as probe:
+        entries = measure_rows(rows, profile)
+    wall = time.time() - started
+    load = probe.record.to_dict()
     results = {"format": RUN_FORMAT, "profile": profile.name, "machine_name": machine_name(),
                "machine": machine_facts(), "commit": commit, "dirty": dirty,
                "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
@@ -164,7 +160,7 @@ def cmd_run(args) -> int:
                           if len(samples) > 1 else "")
                 table.append([label, name, _fmt(value, unit), spread])
         print(f"spikeflops run: {profile.name} profile on {machine_name()}, {wall:.0f} s; "
-              f"1-min load average {_fmt_load(load['loadavg_1min_before'])} -> {_fmt_load(load['loadavg_1min_after'])} "
+              f"1-min load average {_fmt_load(load['load_before'])} -> {_fmt_load(load['load_after'])} "
               f"on {load['cores']} cores")
         print(format_table(["case", "metric", "value (median)", "range"], table))
     _say(f"results: {out}")

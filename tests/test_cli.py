@@ -97,8 +97,8 @@ def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "load average" in proc.stdout and "range" in proc.stdout and "(n=5)" in proc.stdout, proc.stdout
     data = json.loads(out.read_text())
-    assert set(data["load"]) >= {"loadavg_1min_before", "loadavg_1min_after", "cores", "process_cpu_s", "wall_s"}
-    assert data["load"]["process_cpu_s"] > 0 and data["load"]["wall_s"] > 0
+    assert set(data["load"]) >= {"load_before", "load_after", "cores", "cpu_s", "wall_s", "cpu_share"}
+    assert data["load"]["cpu_s"] > 0 and data["load"]["wall_s"] > 0
     rs = load(out)
     steps = [m for m in rs.measurements if m.metric == "GPTStep.time_step"]
     assert len(steps) == 4 and all(len(m.samples) == 5 and m.value > 0 for m in steps)
