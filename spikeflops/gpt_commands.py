@@ -11,6 +11,7 @@ from workloads.gpt.maxbatch import parse_bytes
 from workloads.gpt.workload import measure_flops, measure_max_batch, measure_step
 from workloads.hardware import machine_facts, require_gpu, resolve_device
 
+from . import scale_commands
 from .argtypes import non_negative_int, output_file, positive_int
 from .resultsio import write_json
 from .tables import format_table, percent, si
@@ -18,7 +19,7 @@ from .tables import format_table, percent, si
 
 def add_parser(subparsers) -> None:
     gpt = subparsers.add_parser("gpt", help="GPT-2 FLOPs, maximum batch size and MFU")
-    sub = gpt.add_subparsers(dest="gpt_command", required=True, metavar="{flops,max-batch,mfu}")
+    sub = gpt.add_subparsers(dest="gpt_command", required=True, metavar="{flops,max-batch,mfu,scale}")
 
     def common(p, batch_default=None):
         p.add_argument("--sizes", nargs="+", default=None, metavar="SIZE",
@@ -55,6 +56,7 @@ def add_parser(subparsers) -> None:
             p.add_argument("--repeats", type=positive_int, default=10)
             p.add_argument("--gpu", default=None, help="take the datasheet peak of this GPU model instead")
             p.set_defaults(func=cmd_mfu)
+    scale_commands.add_parser(sub)
 
 
 CPU_DEFAULT_SIZES = ("gpt-nano", "gpt-mini")      # the book's sizes take minutes a step on a CPU
