@@ -55,3 +55,11 @@ class GPTKernelBreakdown(TrackedFamily):
 
     def setup_cache(self):
         return cache_family("GPTKernelBreakdown")
+
+
+@bind
+class GPTScaling(TrackedFamily):
+    family = "GPTScaling"        # each row launches torchrun for 1 and world_size ranks
+
+    def setup_cache(self):
+        return cache_family("GPTScaling")

@@ -64,6 +64,19 @@ class GPTLine:
 
 
 @dataclass(frozen=True)
+class GPTScaleLine:
+    """A distributed training case: ``world_size`` ranks (GPUs, or CPU processes sharing the cores)."""
+
+    size: str
+    device: str
+    dtype: str
+    local_batch: int
+    world_size: int
+    strategies: tuple[str, ...]
+    profiles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SuperSpikeLine:
     backend: str
     device: str
@@ -82,6 +95,15 @@ GPT_TABLE = (
     GPTLine("gpt-medium", "cuda", "bfloat16", 16,    ("full",)),
     GPTLine("gpt-large",  "cuda", "bfloat16", 16,    ("full",)),
     GPTLine("gpt-xl",     "cuda", "bfloat16", 16,    ("full",)),
+)
+
+GPT_SCALE_TABLE = (
+    #            size         device  dtype       local batch  ranks  strategies       profiles
+    GPTScaleLine("gpt-nano",  "cpu",  "float32",  2,           2,     ("ddp",),        ("ci",)),
+    GPTScaleLine("gpt-small", "cuda", "bfloat16", 8,           1,     ("ddp",),        ("regular",)),
+    GPTScaleLine("gpt-small", "cuda", "bfloat16", 8,           2,     ("ddp", "fsdp"), ("regular",)),
+    GPTScaleLine("gpt-small", "cuda", "bfloat16", 8,           8,     ("ddp", "fsdp"), ("full",)),
+    GPTScaleLine("gpt-xl",    "cuda", "bfloat16", 4,           8,     ("fsdp",),       ("full",)),
 )
 
 SUPERSPIKE_TABLE = (
@@ -158,6 +180,11 @@ FAMILIES = {f.name: f for f in (
     Family("GPTKernelBreakdown", "gpt", ("size", "variant", "dtype", "device", "batch"),
            tuple(Metric(k, "seconds") for k in BREAKDOWN_KINDS),
            "Seconds per training step by kind of op, from torch.profiler (device time on GPUs)."),
+    Family("GPTScaling", "gpt", ("size", "strategy", "world_size", "local_batch", "device"),
+           (Metric("tokens_per_s", "tokens/s"), Metric("tokens_per_s_per_rank", "tokens/s"),
+            Metric("mfu", "percent"), Metric("scaling_efficiency", "percent"), Metric("collective_share", "percent")),
+           "Training under torchrun (DDP or FSDP2) on world_size ranks, weak scaling: tokens/s, MFU per device, "
+           "efficiency against one rank measured in the same run, and the share of step time in collectives."),
     Family("SuperSpikeTrial", "superspike", ("backend", "device", "size", "compile"),
            (Metric("time_trial", "seconds", timed=True),),
            "Wall time of one trial after a warm-up trial (ends with a device->host pull)."),
@@ -212,6 +239,14 @@ def _gpt_rows(line: GPTLine):
         yield Row("GPTMaxBatch", case(variant="fast", mode=mode).with_(batch=1, compile=False), line.profiles)
 
 
+def _scale_rows(line: GPTScaleLine):
+    from .gpt.scale import ScaleCase
+
+    for strategy in line.strategies:
+        yield Row("GPTScaling", ScaleCase(line.size, strategy, line.world_size, line.local_batch, dtype=line.dtype,
+                                          device=line.device), line.profiles)
+
+
 def _superspike_rows(line: SuperSpikeLine):
     from .superspike.case import SuperSpikeCase
 
@@ -229,6 +264,8 @@ def _lines_rows():
     rows = []
     for line in GPT_TABLE:
         rows += _gpt_rows(line)
+    for line in GPT_SCALE_TABLE:
+        rows += _scale_rows(line)
     for line in SUPERSPIKE_TABLE:
         rows += _superspike_rows(line)
     return rows
@@ -282,7 +319,7 @@ def select(family: str | None = None, profile: Profile | str | None = None, runn
     name = profile.name if isinstance(profile, Profile) else get_profile(profile).name
     rows = [r for r in all_rows(family) if name in r.profiles]
     if runnable_only:
-        rows = [r for r in rows if device_available(r.device) and backend_available(r)]
+        rows = [r for r in rows if why_not_runnable(r, get_profile(name)) is None]
     return rows
 
 
@@ -293,6 +330,12 @@ def why_not_runnable(row: Row, profile: Profile | None = None) -> str | None:
         return f"not in the {profile.name} profile"
     if not device_available(row.device):
         return f"no {row.device} device on this machine"
+    world = getattr(row.case, "world_size", 1)
+    if row.device == "cuda" and world > 1:
+        import torch
+
+        if torch.cuda.device_count() < world:
+            return f"needs {world} GPUs, this machine has {torch.cuda.device_count()}"
     if not backend_available(row):
         return "pygenn is not installed (build it from GeNN's source: see README)"
     return None

@@ -65,6 +65,16 @@ def track(row: Row, profile: Profile) -> dict[str, Value]:
 
         rec = measure_breakdown(case)
         return {kind: Value(seconds) for kind, seconds in rec.seconds.items()}
+    if family == "GPTScaling":
+        from .gpt.launch import measure_scaling
+
+        rec = measure_scaling(case, warmup=2, repeats=profile.gpt_repeats)[-1]     # the case's world
+        percent = lambda v: _nan_if_none(v) * 100.0                                 # noqa: E731
+        return {"tokens_per_s": Value(rec.tokens_per_s, tuple(case.global_batch * case.seq_len / s
+                                                               for s in rec.step_seconds)),
+                "tokens_per_s_per_rank": Value(rec.tokens_per_s_per_rank),
+                "mfu": Value(percent(rec.mfu)), "scaling_efficiency": Value(percent(rec.scaling_efficiency)),
+                "collective_share": Value(percent(rec.collective_share))}
     if family == "SuperSpikeConvergence":
         from .superspike.workload import measure_convergence
 
