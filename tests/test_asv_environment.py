@@ -1,0 +1,54 @@
+"""asv never installs torch: its per-commit virtualenv gets the project wheel without dependencies, and an
+environment that cannot see torch (a user whose torch lives in a venv or conda env, not in the base
+interpreter) stops at install with one line saying to use ``--python=same``, instead of pulling the newest
+CUDA build of torch (several GB)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spikeflops.envcheck import missing_packages
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_install_command_never_resolves_dependencies():
+    conf = json.loads((ROOT / "asv.conf.json").read_text())
+    pip_lines = [c for c in conf["build_command"] + conf["install_command"] if "pip " in c]
+    assert pip_lines and all("--no-deps" in c for c in pip_lines), pip_lines
+    assert any("spikeflops.envcheck" in c for c in conf["install_command"])
+
+
+def test_this_environment_passes_the_check():
+    assert missing_packages() == []
+
+
+@pytest.mark.slow
+def test_an_asv_environment_without_torch_stops_at_install_and_downloads_nothing(tmp_path):
+    asv = shutil.which("asv")
+    assert asv, "asv is a test dependency"
+    conf = json.loads((ROOT / "asv.conf.json").read_text())
+    # what a venv user gets: asv's virtualenv from the base interpreter, whose site-packages lack torch
+    conf.update(repo=str(ROOT), benchmark_dir=str(ROOT / "benchmarks"), env_dir=str(tmp_path / "env"),
+                results_dir=str(tmp_path / "results"), html_dir=str(tmp_path / "html"),
+                pythons=[f"{sys.version_info.major}.{sys.version_info.minor}"],
+                matrix={"env": {"VIRTUALENV_SYSTEM_SITE_PACKAGES": "false"}})
+    (tmp_path / "asv.conf.json").write_text(json.dumps(conf))
+    env = {**os.environ, "HOME": str(tmp_path), "PIP_NO_INDEX": "1"}     # and pip may not reach an index
+    subprocess.run([asv, "machine", "--yes", "--machine", "asv-env-test"], cwd=ROOT, env=env,
+                   capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([asv, "run", "--config", str(tmp_path / "asv.conf.json"), "--quick",
+                           "--machine", "asv-env-test", "-b", "GPTFlops", "HEAD^!"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    output = proc.stdout + proc.stderr
+    assert "cannot see torch" in output and "--python=same" in output, output[-3000:]
+    installed = list((tmp_path / "env").rglob("site-packages/torch"))
+    assert installed == [], installed
+    assert not list((tmp_path / "results").rglob("*-*.json")), "nothing may be recorded from a broken env"
