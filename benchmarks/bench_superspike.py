@@ -24,3 +24,11 @@ class SuperSpikeKernelTimes(TrackedFamily):
 
     def setup_cache(self):
         return cache_family("SuperSpikeKernelTimes")
+
+
+@bind
+class SuperSpikeSetup(TrackedFamily):
+    family = "SuperSpikeSetup"
+
+    def setup_cache(self):
+        return cache_family("SuperSpikeSetup")

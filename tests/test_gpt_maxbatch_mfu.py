@@ -141,6 +141,8 @@ def test_step_record_arithmetic_is_consistent():
     assert r.mfu_vs_measured_peak == pytest.approx(r.achieved_flops_per_s / r.measured_peak.flops_per_s)
     assert r.loss_last < r.loss_first
     assert len(r.per_step("tokens_per_s")) == 3
+    assert r.first_step_seconds > 0
+    assert r.first_step_overhead == pytest.approx(max(0.0, r.first_step_seconds - median))
     d = r.to_dict()
     assert d["mfu"] == r.mfu and d["peak"]["kind"] == "datasheet" and d["case"]["batch"] == 2
 

@@ -51,3 +51,45 @@ def test_a_killed_command_keeps_earlier_results_and_leaves_no_partial_file(tmp_p
         assert proc.returncode == -signal.SIGKILL
     assert _digest(out) == before, "an earlier result changed or a new (partial) file appeared"
     assert not [p for p in out.rglob("*") if p.suffix in (".json", ".csv", ".png") and p.name not in before]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+def test_a_killed_asv_run_keeps_earlier_results_and_leaves_only_readable_files(tmp_path, sig):
+    import shutil
+
+    from spikeflops.regress.records import load
+
+    root = Path(__file__).resolve().parents[1]
+    committed = sorted(p for p in (root / "results" / "asv").glob("*/*.json") if p.name != "machine.json")
+    assert committed, "the committed asv baseline is missing"
+    machine = "asv-interrupt-test"
+    results = tmp_path / "results"
+    (results / machine).mkdir(parents=True)
+    earlier = results / machine / committed[0].name
+    shutil.copy(committed[0], earlier)
+    shutil.copy(root / "results" / "asv" / "benchmarks.json", results / "benchmarks.json")
+    before = hashlib.sha1(earlier.read_bytes()).hexdigest()
+    conf = json.loads((root / "asv.conf.json").read_text())
+    conf.update(repo=str(root), benchmark_dir=str(root / "benchmarks"), env_dir=str(tmp_path / "env"),
+                results_dir=str(results), html_dir=str(tmp_path / "html"))
+    (tmp_path / "asv.conf.json").write_text(json.dumps(conf))
+    env = {**os.environ, "HOME": str(tmp_path), "SPIKEFLOPS_PROFILE": "ci", "PYTHONUNBUFFERED": "1"}
+    subprocess.run([shutil.which("asv"), "machine", "--yes", "--machine", machine], env=env, capture_output=True,
+                   timeout=120)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True).stdout.strip()
+    proc = subprocess.Popen([shutil.which("asv"), "run", "--config", str(tmp_path / "asv.conf.json"),
+                             "--python=same", "--quick", "--machine", machine, "--set-commit-hash", head,
+                             "-b", "GPTFlops|GPTOpCount|GPTStep"], cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    for line in proc.stdout:                              # wait until benchmarks are running
+        if "%]" in line:
+            break
+    time.sleep(2)
+    assert proc.poll() is None, "asv ended before it could be interrupted"
+    os.killpg(proc.pid, sig) if sig == signal.SIGKILL else proc.send_signal(sig)
+    proc.communicate(timeout=120)
+    assert hashlib.sha1(earlier.read_bytes()).hexdigest() == before, "the earlier asv result changed"
+    for path in (results / machine).glob("*.json"):      # whatever asv left must be a whole result
+        if path.name != "machine.json":
+            assert load(path).measurements is not None

@@ -123,6 +123,7 @@ SEEDS = (0, 1, 2)                        # convergence runs: the gate reads the 
 KERNEL_TIMERS = ("neuron_update", "presynaptic_update", "postsynaptic_update", "synapse_dynamics",
                  "custom_update_GradientLearn", "custom_update_GradientLearn_transpose",
                  "custom_update_CalculateTranspose", "custom_update_CalculateTranspose_transpose")
+SETUP_STAGES = ("build", "load", "init", "init_sparse", "initial_transpose")     # GeNN's one-off costs
 BREAKDOWN_KINDS = ("matmul", "attention", "normalisation", "elementwise", "loss", "optimizer")
 
 
@@ -163,9 +164,10 @@ FAMILIES = {f.name: f for f in (
            "Wall time of one synchronised step: a no-grad forward, or forward + loss + backward + AdamW."),
     Family("GPTThroughput", "gpt", _GPT_STEP_PARAMS,
            (Metric("tokens_per_s", "tokens/s"), Metric("mfu", "percent"), Metric("mfu_vs_measured_peak", "percent"),
-            Metric("cpu_share", "CPU s per wall s per thread")),
-           "Training tokens/s and MFU (against the datasheet peak, else the measured matmul peak), and the CPU "
-           "share the process got while measuring them (low: a busy machine; the gate then does not judge)."),
+            Metric("cpu_share", "CPU s per wall s per thread"), Metric("first_step_overhead", "seconds")),
+           "Training tokens/s and MFU (against the datasheet peak, else the measured matmul peak), the CPU "
+           "share the process got while measuring them (low: a busy machine; the gate then does not judge), "
+           "and the one-off cost of the first step beyond a steady one (torch.compile's compile time)."),
     Family("GPTMemory", "gpt", _GPT_STEP_PARAMS, (Metric("peak_memory", "bytes"),),
            "Device memory one training step holds at most (CUDA allocator statistics)."),
     Family("GPTFlops", "gpt", ("size", "batch"),
@@ -192,6 +194,10 @@ FAMILIES = {f.name: f for f in (
            (Metric("final_error", "van Rossum error"), Metric("final_running_error", "van Rossum error"),
             Metric("trials_to_target", "trials")),
            "Error after a seeded training run and trials until half of trial 0's error (NaN: never)."),
+    Family("SuperSpikeSetup", "superspike", ("backend", "device", "size"),
+           tuple(Metric(f"{stage}_seconds", "seconds") for stage in SETUP_STAGES),
+           "GeNN's one-off costs: code generation + build into an empty cache, load, init, init_sparse and "
+           "the initial transpose (per-trial timings never see them)."),
     Family("SuperSpikeKernelTimes", "superspike", ("backend", "device", "size"),
            tuple(Metric(k, "seconds") for k in KERNEL_TIMERS),
            "GeNN's kernel timers, seconds per trial (median over the profile's timing trials)."),
@@ -258,6 +264,7 @@ def _superspike_rows(line: SuperSpikeLine):
         yield Row("SuperSpikeConvergence", base.with_(seed=seed), line.profiles)
     if line.backend == "genn":
         yield Row("SuperSpikeKernelTimes", timing.with_(kernel_profiling=True), line.profiles)
+        yield Row("SuperSpikeSetup", timing, line.profiles)
 
 
 def _lines_rows():

@@ -36,7 +36,8 @@ def track(row: Row, profile: Profile) -> dict[str, Value]:
         with LoadProbe(threads=torch.get_num_threads()) as probe:
             rec = measure_step(case, warmup=2, repeats=profile.gpt_repeats)
         out = {"tokens_per_s": Value(rec.tokens_per_s, tuple(rec.per_step("tokens_per_s"))),
-               "cpu_share": Value(probe.record.cpu_share)}
+               "cpu_share": Value(probe.record.cpu_share),
+               "first_step_overhead": Value(rec.first_step_overhead)}
         for name in ("mfu", "mfu_vs_measured_peak"):
             v = getattr(rec, name)
             out[name] = Value(_nan_if_none(v) * 100.0, tuple(100.0 * s for s in rec.per_step(name)))
@@ -81,6 +82,11 @@ def track(row: Row, profile: Profile) -> dict[str, Value]:
         rec = measure_convergence(case)
         return {"final_error": Value(rec.final_error), "final_running_error": Value(rec.final_running_error),
                 "trials_to_target": Value(_nan_if_none(rec.trials_to_target))}
+    if family == "SuperSpikeSetup":
+        from .superspike.workload import measure_setup
+
+        rec = measure_setup(case)
+        return {f"{stage}_seconds": Value(seconds) for stage, seconds in rec.seconds.items()}
     if family == "SuperSpikeKernelTimes":
         from .superspike.workload import measure_trials
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import asdict, dataclass
 
 import torch
@@ -32,11 +33,13 @@ class PreparedStep:
     A context manager: leaving it frees the model, optimizer state and inputs before the next case.
     """
 
-    def __init__(self, case: GPTCase, model, optimizer, inputs, targets, fn, first_loss: float | None):
+    def __init__(self, case: GPTCase, model, optimizer, inputs, targets, fn, first_loss: float | None,
+                 first_step_seconds: float | None = None):
         self.case = case
         self.model, self.optimizer, self.inputs, self.targets = model, optimizer, inputs, targets
         self._fn = fn
         self.first_loss = first_loss
+        self.first_step_seconds = first_step_seconds     # compilation, lazy allocation: a one-off cost
 
     def __call__(self):
         return self._fn()
@@ -75,6 +78,7 @@ def prepare(case: GPTCase, warmup: int = 1) -> PreparedStep:
         model = build_model(cfg, case.variant, device=device, dtype=case.torch_dtype, compile=case.compile,
                             seed=case.seed)
         inputs, targets = random_tokens(cfg.vocab_size, case.batch, cfg.context_length, device, seed=case.seed)
+        first_start = time.perf_counter()
         if case.mode == "train":
             optimizer = make_optimizer(model)
             fn = make_train_step(model, optimizer, inputs, targets)
@@ -86,6 +90,7 @@ def prepare(case: GPTCase, warmup: int = 1) -> PreparedStep:
             if not math.isfinite(float(fn().sum(dtype=torch.float32))):
                 raise SpikeflopsError(f"{case.label()}: the forward pass produced non-finite logits")
             first_loss = None
+        first_step_seconds = time.perf_counter() - first_start      # .item()/float() waited for the device
         for _ in range(warmup):
             fn()
         synchronize(device)
@@ -95,7 +100,7 @@ def prepare(case: GPTCase, warmup: int = 1) -> PreparedStep:
             release_memory(device)
             raise DoesNotFit(f"{case.label()} does not fit in memory on {device_name(device)}") from None
         raise
-    return PreparedStep(case, model, optimizer, inputs, targets, fn, first_loss)
+    return PreparedStep(case, model, optimizer, inputs, targets, fn, first_loss, first_step_seconds)
 
 
 # ---------------------------------------------------------------- MFU, defined once
@@ -134,6 +139,14 @@ class StepRecord:
     loss_first: float | None
     loss_last: float | None
     device_name: str = ""
+    first_step_seconds: float | None = None  # the first step, checked, before any warm-up
+
+    @property
+    def first_step_overhead(self) -> float | None:
+        """What the first step costs beyond a steady one: torch.compile's compilation, lazy allocations."""
+        if self.first_step_seconds is None:
+            return None
+        return max(0.0, self.first_step_seconds - self.seconds_per_step.median)
 
     @property
     def tokens_per_s(self) -> float:
@@ -166,7 +179,8 @@ class StepRecord:
                 "achieved_flops_per_s": self.achieved_flops_per_s, "peak": as_dict(self.peak),
                 "mfu": self.mfu, "measured_peak": as_dict(self.measured_peak),
                 "mfu_vs_measured_peak": self.mfu_vs_measured_peak,
-                "loss_first": self.loss_first, "loss_last": self.loss_last}
+                "loss_first": self.loss_first, "loss_last": self.loss_last,
+                "first_step_seconds": self.first_step_seconds, "first_step_overhead": self.first_step_overhead}
 
 
 @dataclass(frozen=True)
@@ -250,7 +264,7 @@ def measure_step(case: GPTCase, warmup: int = 2, repeats: int = 10, with_measure
                 raise DoesNotFit(f"{case.label()} does not fit in memory on {device_name(case.torch_device)}") \
                     from None
             raise
-        first = step.first_loss
+        first, first_seconds = step.first_loss, step.first_step_seconds
     if case.mode == "train" and not (math.isfinite(loss_last) and loss_last < first):
         raise SpikeflopsError(f"{case.label()}: loss did not fall over {warmup + repeats + 2} steps "
                               f"({first:.3f} -> {loss_last:.3f})")
@@ -260,7 +274,8 @@ def measure_step(case: GPTCase, warmup: int = 2, repeats: int = 10, with_measure
                         flops_per_step=analytic_flops(cfg, case.batch, cfg.context_length, backward=backward),
                         flops_per_step_exact=exact_flops(cfg, case.batch, cfg.context_length, backward=backward),
                         peak=reference_peak(case, measured, gpu_override), measured_peak=measured,
-                        loss_first=first, loss_last=loss_last, device_name=device_name(case.torch_device))
+                        loss_first=first, loss_last=loss_last, device_name=device_name(case.torch_device),
+                        first_step_seconds=first_seconds)
     _check_utilisation(record)
     return record
 

@@ -12,6 +12,7 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
+from ..cases import SETUP_STAGES
 from ..errors import SpikeflopsError
 from ..hardware import resolve_device
 from .conditions import make_initial_conditions
@@ -103,6 +104,35 @@ def measure_trials(case: SuperSpikeCase, repeats: int) -> TrialTimingRecord:
     return TrialTimingRecord(case=case, seconds_per_trial=tuple(walls),
                              kernel_seconds={k: tuple(v) for k, v in kernels.items()},
                              steps_per_trial=case.network.trial_timesteps)
+
+
+
+
+@dataclass(frozen=True)
+class SetupRecord:
+    """GeNN's one-off costs before the first trial, in seconds: code generation and compilation into an
+    empty cache, loading, GeNN's own init and init_sparse timers, and the initial feedback transpose."""
+
+    UNITS = {stage: "seconds" for stage in SETUP_STAGES}
+
+    case: SuperSpikeCase
+    seconds: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"case": self.case.to_dict(), "seconds": dict(self.seconds)}
+
+
+def measure_setup(case: SuperSpikeCase) -> SetupRecord:
+    """Build ``case``'s GeNN model from nothing (a fresh code cache) and time each one-off stage."""
+    import tempfile
+
+    if case.backend != "genn":
+        raise SpikeflopsError("one-off setup costs are measured for the GeNN backend (code generation and build)")
+    with tempfile.TemporaryDirectory(prefix="spikeflops-genn-build-") as cache:
+        model = prepare(case.with_(kernel_profiling=True), cache_dir=cache)
+        seconds = dict(model.setup_seconds)
+        del model
+    return SetupRecord(case=case, seconds={stage: seconds[stage] for stage in SETUP_STAGES})
 
 
 @dataclass(frozen=True)
