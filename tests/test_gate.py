@@ -406,3 +406,18 @@ def test_gate_history_on_the_committed_runs(tmp_path):
     assert "median of 2 runs" in proc.stdout
     same = copy_json(ASV_RUNS[-1], tmp_path / "asv" / folder.name / "same.json")
     assert gate(folder, same, "--history", "5", "--noise", "exact,seeds").returncode == 0
+
+
+@needs_asv_baseline
+def test_a_slower_step_is_attributed_to_the_part_that_grew(tmp_path):
+    """GPT steps 50 % slower because matmuls doubled: the verdict names matmul, not the whole step."""
+    src = ASV_RUNS[-1]
+    slower = scale_asv(src, tmp_path / "m" / "slow-step.json", "bench_gpt.GPTStep.time_step", 1.5)
+    cand = scale_asv(slower, tmp_path / "m" / "cand.json", "bench_gpt.GPTKernelBreakdown.track_matmul", 2.0)
+    md = tmp_path / "summary.md"
+    proc = gate(src, cand, "--markdown", md)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip().startswith("GPTStep.time_step(")]
+    assert lines and all("grew most in matmul" in ln for ln in lines), proc.stdout
+    assert "train" in lines[0] and not any("forward" in ln for ln in lines)   # the split is a training step's
+    assert "### Where it grew" in md.read_text() and "grew most in matmul" in md.read_text()

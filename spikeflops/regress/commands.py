@@ -79,6 +79,7 @@ def cmd_gate(args) -> int:
 
     from ..resultsio import write_json, write_text
     from .judge import compare, coverage_problem, exit_code, hardware_difference
+    from .attribution import attribute
     from .render import markdown_report, terminal_report
     from .rules import NOISE_MODELS, load_config
 
@@ -109,14 +110,20 @@ def cmd_gate(args) -> int:
         raise SpikeflopsError(f"nothing was compared: {problem}")
     header = (f"baseline {_describe(baseline)}\ncandidate {_describe(candidate)}"
               + (f"\nCROSS-HARDWARE: {difference}; only portable metrics are judged" if difference else ""))
-    print(terminal_report(verdicts, show_all=args.all, header=header))
+    attributions = attribute(verdicts, baseline, candidate)
+    print(terminal_report(verdicts, show_all=args.all, header=header, attributions=attributions))
     if args.markdown:
-        write_text(args.markdown, markdown_report(verdicts, header=header.replace("\n", "  \n")))
+        write_text(args.markdown, markdown_report(verdicts, header=header.replace("\n", "  \n"),
+                                                  attributions=attributions))
     if args.json_out:
         write_json(args.json_out, {"baseline": baseline.path, "candidate": candidate.path,
                                    "cross_hardware": difference, "config": config.source,
                                    "exit_code": exit_code(verdicts, args.fail_on_missing),
-                                   "verdicts": [_plain_json(asdict(v)) for v in verdicts]})
+                                   "verdicts": [_plain_json(asdict(v)) for v in verdicts],
+                                   "attributions": [{"metric": a.verdict.label, "family": a.family,
+                                                     "parts": [{"name": p.name, "baseline": p.baseline,
+                                                                "candidate": p.candidate} for p in a.parts]}
+                                                    for a in attributions]})
     return exit_code(verdicts, args.fail_on_missing)
 
 

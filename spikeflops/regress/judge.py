@@ -28,6 +28,7 @@ class Verdict:
     change: float | None          # relative change, candidate vs baseline (+0.10 = 10 % larger)
     threshold: float | None
     detail: str
+    params: tuple[tuple[str, str], ...] = ()     # the case's parameters (what attribution matches on)
 
 
 def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None:
@@ -227,7 +228,7 @@ def _verdict(m: Measurement, rule: Rule | None, status: str, b: Measurement | No
              change: float | None, detail: str) -> Verdict:
     return Verdict(m.label, m.metric, rule.name if rule else "-", rule.direction if rule else "none", m.unit,
                    status, b.value if b else None, c.value if c else None, change,
-                   rule.threshold if rule else None, detail)
+                   rule.threshold if rule else None, detail, m.params)
 
 
 def exit_code(verdicts: list[Verdict], fail_on_missing: bool = False) -> int:

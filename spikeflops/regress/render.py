@@ -57,7 +57,8 @@ def summary_line(verdicts: list[Verdict]) -> str:
     return f"{verdict}: " + ", ".join(parts)
 
 
-def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str = "") -> str:
+def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str = "",
+                    attributions=()) -> str:
     shown = [v for v in ordered(verdicts) if show_all or v.status not in ("unchanged", "not judged")]
     lines = [header] if header else []
     if shown:
@@ -65,11 +66,14 @@ def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str
     hidden = len(verdicts) - len(shown)
     if hidden:
         lines.append(f"({hidden} unchanged or untracked metrics not shown; --all shows them)")
+    if attributions:
+        lines.append("where it grew (the same runs' breakdown of the step):")
+        lines += [f"  {a.sentence()}" for a in attributions]
     lines.append(summary_line(verdicts))
     return "\n".join(lines)
 
 
-def markdown_report(verdicts: list[Verdict], header: str = "") -> str:
+def markdown_report(verdicts: list[Verdict], header: str = "", attributions=()) -> str:
     changed = [v for v in ordered(verdicts) if v.status not in ("unchanged", "not judged")]
     judged = [v for v in ordered(verdicts) if v.status != "not judged"]
     out = ["## spikeflops gate", "", f"**{summary_line(verdicts)}**", ""]
@@ -77,6 +81,8 @@ def markdown_report(verdicts: list[Verdict], header: str = "") -> str:
         out += [header, ""]
     if changed:
         out += [format_table(HEADERS, _rows(changed), markdown=True), ""]
+    if attributions:
+        out += ["### Where it grew", "", *(f"- {a.sentence()}" for a in attributions), ""]
     out += ["<details><summary>All judged metrics</summary>", "",
             format_table(HEADERS, _rows(judged), markdown=True) if judged else "(none)", "", "</details>", ""]
     return "\n".join(out)

@@ -1,0 +1,96 @@
+"""Which part of a step grew: a regressed time metric next to the breakdown the same run measured.
+
+A GPT training step's time (and the tokens/s and MFU derived from it) is split by the
+``GPTKernelBreakdown`` kinds (matmul, attention, normalisation, elementwise, loss, optimizer),
+a SuperSpike trial by ``SuperSpikeKernelTimes`` (GeNN's kernel timers). Both sides' parts are
+read from the same results files the verdict came from, for the same case.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .judge import Verdict
+from .records import ResultSet
+
+# whole-step metric -> (the family that splits it, the whole-step parameters that must match the part's,
+#                       parameter values the whole-step case must have for the split to describe it)
+SPLITS = {
+    "GPTStep.time_step": ("GPTKernelBreakdown", ("size", "variant", "dtype", "device", "batch"), {"mode": "train"}),
+    "GPTThroughput.tokens_per_s": ("GPTKernelBreakdown", ("size", "variant", "dtype", "device", "batch"), {}),
+    "GPTThroughput.mfu": ("GPTKernelBreakdown", ("size", "variant", "dtype", "device", "batch"), {}),
+    "SuperSpikeTrial.time_trial": ("SuperSpikeKernelTimes", ("backend", "device", "size"), {}),
+}
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    baseline: float
+    candidate: float
+
+    @property
+    def growth(self) -> float:
+        return self.candidate - self.baseline
+
+    @property
+    def change(self) -> float:
+        return self.growth / self.baseline if self.baseline else math.inf
+
+
+@dataclass(frozen=True)
+class Attribution:
+    verdict: Verdict
+    family: str
+    parts: tuple[Part, ...]                 # largest growth first
+
+    def sentence(self) -> str:
+        grown = [p for p in self.parts if p.growth > 0]
+        total = sum(p.growth for p in grown)
+        if not grown or total <= 0:
+            return f"{self.verdict.label}: no part of {self.family} grew (the whole grew outside the profiled ops)"
+        shown = ", ".join(f"{p.name} {_seconds(p.baseline)} -> {_seconds(p.candidate)} "
+                          f"({100 * p.change:+.0f}%, {100 * p.growth / total:.0f}% of the growth)"
+                          for p in grown[:3])
+        return f"{self.verdict.label}: grew most in {shown}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet) -> list[Attribution]:
+    """One attribution per regressed whole-step metric whose split both sides measured."""
+    out = []
+    base, cand = _parts_by_case(baseline), _parts_by_case(candidate)
+    for v in verdicts:
+        if v.status != "regressed" or v.metric not in SPLITS:
+            continue
+        family, shared, required = SPLITS[v.metric]
+        params = dict(v.params)
+        if any(params.get(k) != want for k, want in required.items()):
+            continue
+        key = (family, tuple(params.get(k) for k in shared))
+        b, c = base.get(key), cand.get(key)
+        if not b or not c:
+            continue
+        parts = [Part(name, b[name], c[name]) for name in b if name in c
+                 and math.isfinite(b[name]) and math.isfinite(c[name])]
+        parts.sort(key=lambda p: p.growth, reverse=True)
+        out.append(Attribution(v, family, tuple(parts)))
+    return out
+
+
+def _parts_by_case(results: ResultSet) -> dict:
+    """(family, values of its whole-step parameters) -> {part: seconds}."""
+    families = {family: shared for family, shared, _ in SPLITS.values()}
+    out: dict = {}
+    for m in results.measurements:
+        family, _, part = m.metric.partition(".")
+        if family not in families:
+            continue
+        params = dict(m.params)
+        key = (family, tuple(params.get(k) for k in families[family]))
+        out.setdefault(key, {})[part] = m.value
+    return out
