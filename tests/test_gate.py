@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import random
 import statistics
+import subprocess
+import sys
 
 import pytest
 
@@ -421,3 +423,37 @@ def test_a_slower_step_is_attributed_to_the_part_that_grew(tmp_path):
     assert lines and all("grew most in matmul" in ln for ln in lines), proc.stdout
     assert "train" in lines[0] and not any("forward" in ln for ln in lines)   # the split is a training step's
     assert "### Where it grew" in md.read_text() and "grew most in matmul" in md.read_text()
+
+
+@needs_asv_pair
+def test_calibration_silences_the_a_a_pair_and_still_catches_a_real_regression(tmp_path):
+    cal = tmp_path / "cal.json"
+    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "calibrate", ASV_RUNS[0], ASV_RUNS[1],
+                           "--out", cal], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and "A/A false alarms" in proc.stdout, proc.stdout + proc.stderr
+    data = json.loads(cal.read_text())
+    assert data["metrics"]["GPTFlops.forward_exact(gpt-nano, 4)"]["detectable"] == 0.0   # deterministic
+    # the real A/A pair, every metric judged (timings too): no alarm once calibrated
+    calibrated = gate(ASV_RUNS[0], ASV_RUNS[1], "--calibration", cal, "--all")
+    assert calibrated.returncode == 0 and "too noisy here" in calibrated.stdout, calibrated.stdout
+    # a change far beyond anything the A/A runs showed is still a regression; one within it is "too noisy"
+    worse = scale_asv(ASV_RUNS[1], tmp_path / "m" / "worse.json", "bench_gpt.GPTFlops.track_forward_exact", 1.01)
+    proc = gate(ASV_RUNS[0], worse, "--calibration", cal)
+    assert proc.returncode == 1 and "GPTFlops.forward_exact" in proc.stdout, proc.stdout
+    slower = scale_asv(ASV_RUNS[1], tmp_path / "m" / "slower.json", "bench_gpt.GPTStep.time_step", 1.2)
+    proc = gate(ASV_RUNS[1], slower, "--calibration", cal, "--all")
+    assert proc.returncode == 0 and "too noisy here" in proc.stdout, proc.stdout
+
+
+def test_calibration_input_errors_are_one_line(tmp_path):
+    if len(ASV_RUNS) < 1:
+        pytest.skip("no committed asv run")
+    for args, needle in (([ASV_RUNS[0]], "at least 2"), ([ASV_RUNS[0], ASV_RUNS[0]], "given twice"),
+                         (["--runs", "1"], "at least 2")):
+        proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "calibrate", *map(str, args),
+                               "--out", tmp_path / "c.json"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and needle in proc.stderr.strip().splitlines()[-1], proc.stderr
+    not_cal = tmp_path / "not.json"
+    not_cal.write_text("{}")
+    proc = gate(ASV_RUNS[0], ASV_RUNS[0], "--calibration", not_cal)
+    assert proc.returncode == 2 and "not a spikeflops calibration file" in proc.stderr

@@ -27,10 +27,28 @@ def add_parsers(subparsers) -> None:
                    help="BASELINE is a folder: judge the candidate against the median of its newest N results "
                         "(one noisy run can then neither cause nor hide a regression), with each metric's "
                         "threshold widened to the spread those runs show")
+    g.add_argument("--calibration", metavar="FILE", default=None,
+                   help="this machine's noise (from `spikeflops calibrate`): each metric is judged at the larger "
+                        "of its threshold and the change A/A runs here already showed; within that: too noisy")
     g.add_argument("--markdown", metavar="FILE", type=output_file, help="write a markdown summary (for a pull-request comment)")
     g.add_argument("--json", metavar="FILE", type=output_file, dest="json_out", help="write every verdict as JSON")
     g.add_argument("--all", action="store_true", help="show unchanged and untracked metrics too")
     g.set_defaults(func=cmd_gate)
+
+    c = subparsers.add_parser(
+        "calibrate", help="this machine's run-to-run noise per metric, from A/A runs, for the gate",
+        description="From two or more results files of the same code on this machine (or --runs N fresh "
+                    "`spikeflops run`s), write each metric's detectable change (the largest A/A difference) "
+                    "and print the gate's A/A false-alarm rate with and without it.")
+    c.add_argument("results", nargs="*", help="results files of A/A runs (asv, pytest-benchmark, spikeflops run)")
+    c.add_argument("--runs", type=positive_int, default=None,
+                   help="make this many `spikeflops run`s here first (at least 2) and calibrate from them")
+    c.add_argument("--families", nargs="+", default=None, metavar="FAMILY", help="with --runs: only these families")
+    c.add_argument("--profile", default=None, help="with --runs: the profile (default as `spikeflops run`)")
+    c.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
+    c.add_argument("--out", type=output_file, default=None,
+                   help="calibration file (default: results/calibration/<machine>-<harness>.json)")
+    c.set_defaults(func=cmd_calibrate)
     from .dashboard import add_parser as add_dashboard_parser
     from .report import add_parser as add_report_parser
 
@@ -80,6 +98,7 @@ def cmd_gate(args) -> int:
     from ..resultsio import write_json, write_text
     from .judge import compare, coverage_problem, exit_code, hardware_difference
     from .attribution import attribute
+    from .calibration import apply as calibration_apply
     from .render import markdown_report, terminal_report
     from .rules import NOISE_MODELS, load_config
 
@@ -110,6 +129,8 @@ def cmd_gate(args) -> int:
         raise SpikeflopsError(f"nothing was compared: {problem}")
     header = (f"baseline {_describe(baseline)}\ncandidate {_describe(candidate)}"
               + (f"\nCROSS-HARDWARE: {difference}; only portable metrics are judged" if difference else ""))
+    if args.calibration:
+        verdicts = calibration_apply(verdicts, _calibration_for(args.calibration, candidate))
     attributions = attribute(verdicts, baseline, candidate)
     print(terminal_report(verdicts, show_all=args.all, header=header, attributions=attributions))
     if args.markdown:
@@ -140,3 +161,70 @@ def _describe(rs) -> str:
     index = f"; names from the {rs.index_source}" if (rs.index_source or "").startswith("case table") else ""
     return (f"{rs.path} ({rs.harness}, commit {commit}, machine {m.get('machine')}, "
             f"{m.get('gpu') or m.get('cpu')}{index})")
+
+
+def _calibration_for(path: str, candidate) -> dict:
+    from ..resultsio import read_json
+    from .calibration import check
+    from .judge import HARDWARE_KEYS
+
+    calibration = check(read_json(path), path)
+    if calibration.get("harness") != candidate.harness:
+        raise SpikeflopsError(f"{path} calibrates {calibration.get('harness')} results, the candidate is "
+                              f"{candidate.harness} results")
+    for key in HARDWARE_KEYS:
+        mine, theirs = calibration.get("machine", {}).get(key), candidate.machine.get(key)
+        if mine != theirs:
+            raise SpikeflopsError(f"{path} was made on another machine ({key}: {mine!r}, candidate {theirs!r}): "
+                                  "noise is a property of a machine")
+    return calibration
+
+
+def cmd_calibrate(args) -> int:
+    import subprocess
+    import tempfile
+
+    from workloads.hardware import machine_name
+    from ..resultsio import write_json
+    from .calibration import calibrate
+    from .records import load
+    from .rules import load_config
+
+    config = load_config(args.config)
+    files = list(args.results)
+    if args.runs is not None:
+        if args.runs < 2:
+            raise SpikeflopsError("--runs must be at least 2: noise is a difference between runs")
+        folder = Path(tempfile.mkdtemp(prefix="spikeflops-calibrate-"))
+        for i in range(args.runs):
+            out = folder / f"run-{i}.json"
+            print(f"spikeflops calibrate: A/A run {i + 1} of {args.runs} ...", file=sys.stderr, flush=True)
+            cmd = [sys.executable, "-m", "spikeflops.cli", "run", "--out", str(out)]
+            cmd += ["--families", *args.families] if args.families else []
+            cmd += ["--profile", args.profile] if args.profile else []
+            proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            if proc.returncode != 0:
+                last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+                raise SpikeflopsError(f"A/A run {i + 1} failed: {last}")
+            files.append(str(out))
+    if len(files) < 2:
+        raise SpikeflopsError("calibrate needs at least 2 results files of A/A runs, or --runs N")
+    unique = list(dict.fromkeys(str(Path(f).resolve()) for f in files))
+    if len(unique) < len(files):
+        raise SpikeflopsError("the same results file was given twice: an A/A pair needs two runs")
+    runs = [load(f) for f in files]
+    result = calibrate(runs, config)
+    out = Path(args.out) if args.out else Path("results") / "calibration" / f"{machine_name()}-{result['harness']}.json"
+    write_json(out, result)
+    noisy = sorted(((e["detectable"], label) for label, e in result["metrics"].items()), reverse=True)
+    print(f"calibrated {len(result['metrics'])} metrics from {len(runs)} {result['harness']} runs -> {out}")
+    print("noisiest here (detectable change):")
+    for detectable, label in noisy[:8]:
+        print(f"  {100 * detectable:7.1f}%  {label}")
+    a = result["a_a"]
+    rate = lambda n, of: f"{n} of {of} judged comparisons ({100 * n / max(of, 1):.1f}%)"  # noqa: E731
+    print(f"A/A false alarms over {a['pairs']} pairs, both orders: "
+          f"{rate(a['false_alarms_at_thresholds'], a['judged_at_thresholds'])} at the configured thresholds; "
+          f"{rate(a['false_alarms_calibrated'], a['judged_calibrated'])} with this calibration (the same runs: "
+          "in-sample, a floor, not a promise)")
+    return 0
