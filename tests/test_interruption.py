@@ -20,6 +20,12 @@ COMMANDS = {
 }
 
 
+def _interruptible():
+    # a shell that runs this suite in the background starts it with SIGINT ignored, and children inherit
+    # that; a user's Ctrl-C reaches a foreground command, so the child starts with the default handler
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _digest(folder: Path) -> dict:
     return {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
 
@@ -36,7 +42,7 @@ def test_a_killed_command_keeps_earlier_results_and_leaves_no_partial_file(tmp_p
     args = [a.format(out=out) for a in COMMANDS[command]]
     env = {**os.environ, "SPIKEFLOPS_PROFILE": "ci", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "spikeflops.cli", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_interruptible)
     # wait until it is measuring (its first progress line), then interrupt it
     first = proc.stderr.readline()
     assert first, "the command printed no progress"
@@ -81,7 +87,8 @@ def test_a_killed_asv_run_keeps_earlier_results_and_leaves_only_readable_files(t
     proc = subprocess.Popen([shutil.which("asv"), "run", "--config", str(tmp_path / "asv.conf.json"),
                              "--python=same", "--quick", "--machine", machine, "--set-commit-hash", head,
                              "-b", "GPTFlops|GPTOpCount|GPTStep"], cwd=root, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=_interruptible)
     for line in proc.stdout:                              # wait until benchmarks are running
         if "%]" in line:
             break

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from gate_fixtures import RESULTS, committed_asv_runs, copy_json
 
 
@@ -67,3 +69,42 @@ def test_runs_of_one_commit_get_their_own_ticks_and_one_machine_counts_once():
     cells = [c.strip() for c in header.strip("|").split("|")]
     row = next(line for line in md.splitlines() if line.startswith("| GPTStep"))
     assert "unit" in cells and [c.strip() for c in row.strip("|").split("|")][cells.index("unit")] == "s"
+
+
+def test_step_detection_finds_a_lasting_move_and_ignores_one_wild_run():
+    from spikeflops.regress.steps import detect_step, is_worse
+
+    calm = [1.00, 1.02, 0.99, 1.01, 1.00, 1.02]
+    assert detect_step(calm, 0.05) is None
+    assert detect_step([1.0, 1.01, 0.99, 3.0, 1.0, 1.01], 0.05) is None           # one wild night
+    assert detect_step([1.0, 1.01, 0.99, 1.0, 1.3], 0.05) is None                 # one run after: not yet a step
+    step = detect_step([1.0, 1.01, 0.99, 1.0, 1.25, 1.24, 1.26], 0.05)
+    assert step is not None and step.index == 4 and step.change == pytest.approx(0.25, abs=0.01)
+    assert is_worse(step, "lower") and not is_worse(step, "higher")
+    assert detect_step([1.0, 1.3, 0.8, 1.2, 1.1, 1.4, 0.9], 0.05) is None          # noisier than the move
+
+
+def test_report_names_the_commit_where_a_metric_stepped(tmp_path):
+    runs = committed_asv_runs()
+    assert runs, "no committed asv CPU baseline"
+    src = tmp_path / "results" / "asv"
+    src.mkdir(parents=True)
+    (src / "benchmarks.json").write_text((RESULTS / "asv" / "benchmarks.json").read_text())
+    base = runs[-1]
+    for night in range(6):                        # six nightly runs; from the fourth on, MFU is 30 % lower
+        def nightly(data, night=night):
+            data["commit_hash"] = f"{night:x}" * 40
+            data["date"] += night * 86_400_000
+            if night >= 3:
+                cols = data["result_columns"]
+                for name, row in data["results"].items():
+                    if name.endswith("GPTThroughput.track_mfu"):
+                        i = cols.index("result")
+                        row[i] = [None if v is None else v * 0.7 for v in row[i]]
+        copy_json(base, src / base.parent.name / f"{night:x}" / "run.json", nightly)
+    out = tmp_path / "report"
+    proc = report(tmp_path / "results", "--out", out, "--match", "GPTThroughput.mfu")
+    assert proc.returncode == 0, proc.stderr
+    assert "step WORSE: GPTThroughput.mfu" in proc.stdout and "at commit 33333333" in proc.stdout, proc.stdout
+    md = (out / "report.md").read_text()
+    assert "## Steps in history" in md and "33333333" in md

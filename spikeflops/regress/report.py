@@ -13,6 +13,7 @@ from ..resultsio import write_text
 from ..tables import format_table
 from .history import Point, collect
 from .rules import load_config
+from .steps import detect_step, is_worse
 
 
 def add_parser(subparsers) -> None:
@@ -49,12 +50,34 @@ def cmd_report(args) -> int:
         print(f"spikeflops report: plot {i}/{len(by_metric)} {metric}", file=sys.stderr)
         plot_metric(out / "plots" / f"{_slug(metric)}.png", metric, {lb: tracked[lb][1] for lb in labels},
                     tracked[labels[0]][0])
-    write_text(out / "report.md", markdown(tracked, by_metric))
+    steps = find_steps(tracked, {label: config.rule_for(label.split("(", 1)[0]).threshold for label in tracked})
+    for line in steps_lines(steps):
+        print(line)
+    write_text(out / "report.md", markdown(tracked, by_metric, steps))
     print(f"wrote {out / 'report.md'} and {len(by_metric)} plots in {out / 'plots'}")
     return 0
 
 
-def markdown(tracked: dict, by_metric: dict[str, list[str]]) -> str:
+def find_steps(tracked: dict, thresholds: dict) -> list[tuple]:
+    """(label, machine, step, the step's first point, worse?) for every series whose level moved and stayed."""
+    found = []
+    for label in sorted(tracked):
+        direction, per_machine = tracked[label]
+        for machine, points in sorted(per_machine.items()):
+            points = [p for p in points if not math.isnan(p.value)]
+            step = detect_step([p.value for p in points], thresholds.get(label) or 0.0)
+            if step is not None:
+                found.append((label, machine, step, points[step.index], is_worse(step, direction)))
+    return found
+
+
+def steps_lines(steps: list[tuple]) -> list[str]:
+    return [f"step {'WORSE' if worse else 'better'}: {label} on {machine} at commit {point.commit}: "
+            f"{_fmt(step.before)} -> {_fmt(step.after)} ({100 * step.change:+.1f}%, runs moved "
+            f"{100 * step.spread:.1f}% within a level)" for label, machine, step, point, worse in steps]
+
+
+def markdown(tracked: dict, by_metric: dict[str, list[str]], steps: list[tuple] = ()) -> str:
     machines = sorted({m for _, per_machine in tracked.values() for m in per_machine})
     hosts = {m.split(" (", 1)[0] for m in machines}      # one machine measured by two harnesses is one machine
     lines = ["# spikeflops report", "",
@@ -76,6 +99,14 @@ def markdown(tracked: dict, by_metric: dict[str, list[str]]) -> str:
                          "lower" if direction == "lower" else "higher" if direction == "higher" else "equal"])
     lines.append(format_table(["metric", "machine", "latest", "unit", "commit", "runs", "first commit",
                                "change since first", "better"], rows, markdown=True))
+    lines += ["", "## Steps in history", ""]
+    if steps:
+        lines.append(format_table(
+            ["", "metric", "machine", "from commit", "before (median)", "after (median)", "change"],
+            [["worse" if worse else "better", label, machine, point.commit, _fmt(step.before), _fmt(step.after),
+              f"{100 * step.change:+.1f}%"] for label, machine, step, point, worse in steps], markdown=True))
+    else:
+        lines.append("No series moved to a new level and stayed there (a step needs two runs on each side).")
     lines += ["", "## Plots", ""]
     lines += [f"![{metric}](plots/{_slug(metric)}.png)" for metric in sorted(by_metric)]
     return "\n".join(lines) + "\n"

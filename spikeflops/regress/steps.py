@@ -1,0 +1,58 @@
+"""Step detection in a metric's history: where a series of nightly runs moved to a new level and stayed.
+
+The best single split of the series into a before and an after segment (the one that minimises the
+sum of absolute deviations from each segment's median, an L1 fit that one wild run cannot drag), kept
+only when the level really moved: the after segment has at least ``min_after`` runs (one run is an
+outlier, not a step), and the medians differ by more than the rule's threshold and by more than
+either segment's own spread.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int                 # first point of the after segment
+    before: float              # medians
+    after: float
+    spread: float              # the larger within-segment relative spread
+
+    @property
+    def change(self) -> float:
+        return self.after / self.before - 1 if self.before else float("inf")
+
+
+def _cost(values: list[float]) -> float:
+    med = statistics.median(values)
+    return sum(abs(v - med) for v in values)
+
+
+def _spread(values: list[float]) -> float:
+    med = statistics.median(values)
+    return max(abs(v - med) for v in values) / abs(med) if med else 0.0
+
+
+def detect_step(values: list[float], threshold: float, min_before: int = 2, min_after: int = 2) -> Step | None:
+    """The step in ``values`` (time order), or None when the series held its level."""
+    n = len(values)
+    best = None
+    for i in range(min_before, n - min_after + 1):
+        cost = _cost(values[:i]) + _cost(values[i:])
+        if best is None or cost < best[0]:
+            best = (cost, i)
+    if best is None:
+        return None
+    i = best[1]
+    before, after = values[:i], values[i:]
+    step = Step(i, statistics.median(before), statistics.median(after), max(_spread(before), _spread(after)))
+    if abs(step.change) <= max(threshold, step.spread):
+        return None
+    return step
+
+
+def is_worse(step: Step, direction: str) -> bool:
+    return step.after > step.before if direction == "lower" else (
+        step.after < step.before if direction == "higher" else step.after != step.before)
