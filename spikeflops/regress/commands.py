@@ -49,6 +49,22 @@ def add_parsers(subparsers) -> None:
     c.add_argument("--out", type=output_file, default=None,
                    help="calibration file (default: results/calibration/<machine>-<harness>.json)")
     c.set_defaults(func=cmd_calibrate)
+
+    from .bisect import cmd_bisect
+    b = subparsers.add_parser(
+        "bisect", help="the first commit between GOOD and BAD where a metric regressed (asv measures each probe)",
+        description="asv runs the metric's benchmark at GOOD, at BAD and then by binary search between them; "
+                    "the gate's rule for the metric decides whether each commit is worse than GOOD.")
+    b.add_argument("good", help="a commit where the metric was fine")
+    b.add_argument("bad", help="a later commit where it is worse")
+    b.add_argument("--metric", required=True, help="<Family>.<metric>, e.g. GPTStep.time_step, GPTOpCount.operators")
+    b.add_argument("--match", default=None, help="only the cases whose label contains this (e.g. 'fast, train')")
+    b.add_argument("--quick", action="store_true", help="asv --quick: one sample per benchmark (not for timings)")
+    b.add_argument("--repo", default=".", help="the git checkout to bisect (default: here)")
+    b.add_argument("--machine", default=None, help="asv machine name (default: this machine's, registered)")
+    b.add_argument("--work", default=None, help="folder for asv's environment and results (default: a temp folder)")
+    b.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
+    b.set_defaults(func=cmd_bisect)
     from .dashboard import add_parser as add_dashboard_parser
     from .report import add_parser as add_report_parser
 

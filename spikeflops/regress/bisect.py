@@ -1,0 +1,176 @@
+"""`spikeflops bisect GOOD BAD --metric NAME`: the first commit where a metric regressed.
+
+asv measures each probed commit (``asv run <sha>^!`` into a scratch results folder: asv builds
+that commit's wheel into its environment), and the gate's rule for the metric decides whether the
+commit is worse than GOOD. Both ends are measured first: GOOD is the reference, and BAD must
+really be worse, or there is nothing to look for. Then a binary search over the commits between
+them (``git rev-list --ancestry-path``), printing each commit's value and verdict on the way.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from workloads.errors import SpikeflopsError
+from .judge import Verdict, compare
+from .records import ResultSet, load
+from .rules import GateConfig
+
+
+@dataclass
+class Probe:
+    commit: str
+    subject: str
+    verdicts: list[Verdict]
+    results: ResultSet | None = None
+
+    @property
+    def bad(self) -> bool:
+        return any(v.status in ("regressed", "failed", "missing") for v in self.verdicts)
+
+    def describe(self, unit_fmt=None) -> str:
+        values = ", ".join(f"{'-' if v.candidate is None else f'{v.candidate:.6g}'}" for v in self.verdicts)
+        worst = next((v for v in self.verdicts if v.status in ("regressed", "failed", "missing")), None)
+        status = (f"BAD ({worst.status}: {worst.label} {_pct(worst.change)})" if worst else "good")
+        return f"{self.commit[:10]} {self.subject[:50]:50s} {values:>16s}  {status}"
+
+
+def _pct(change) -> str:
+    return "" if change is None else f"{100 * change:+.1f}%"
+
+
+def _git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise SpikeflopsError(f"git {' '.join(args)}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")
+    return proc.stdout.strip()
+
+
+def commits_between(repo: Path, good: str, bad: str) -> list[str]:
+    """Full hashes from GOOD (first) to BAD (last) along the ancestry path."""
+    good_sha, bad_sha = _git(repo, "rev-parse", "--verify", f"{good}^{{commit}}"), \
+        _git(repo, "rev-parse", "--verify", f"{bad}^{{commit}}")
+    if subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", good_sha, bad_sha]).returncode != 0:
+        raise SpikeflopsError(f"{good} is not an ancestor of {bad}: nothing to bisect between them")
+    path = _git(repo, "rev-list", "--reverse", "--ancestry-path", f"{good_sha}..{bad_sha}").split()
+    if not path:
+        raise SpikeflopsError(f"{good} and {bad} are the same commit")
+    return [good_sha, *path]
+
+
+def benchmark_regex(metric: str) -> str:
+    """asv's ``-b`` pattern for the benchmark that records ``metric`` (``<Family>.<metric>``)."""
+    from workloads.cases import FAMILIES
+
+    family, _, name = metric.partition(".")
+    if family not in FAMILIES or name not in {m.name for m in FAMILIES[family].metrics}:
+        raise SpikeflopsError(f"unknown metric {metric!r}: use <Family>.<metric>, e.g. GPTStep.time_step, "
+                              "GPTOpCount.operators")
+    method = name if FAMILIES[family].metric(name).timed else f"track_{name}"
+    return rf"\.{re.escape(family)}\.{re.escape(method)}$|\.{re.escape(family)}\.{re.escape(method)}\("
+
+
+class Bisector:
+    def __init__(self, repo: Path, metric: str, config: GateConfig, work: Path, machine: str,
+                 match: str | None = None, quick: bool = False, asv_config: Path | None = None, say=print):
+        self.repo, self.metric, self.config, self.work = repo, metric, config, work
+        self.machine, self.match, self.quick, self.say = machine, match, quick, say
+        self.regex = benchmark_regex(metric)
+        self.asv_config = self._scratch_config(asv_config or repo / "asv.conf.json")
+        self.reference: ResultSet | None = None
+
+    def _scratch_config(self, src: Path) -> Path:
+        import json
+
+        try:
+            conf = json.loads(src.read_text())
+        except (OSError, ValueError) as exc:
+            raise SpikeflopsError(f"{src}: cannot read asv's configuration ({exc})") from None
+        conf.update(repo=str(self.repo), benchmark_dir=str(self.repo / conf.get("benchmark_dir", "benchmarks")),
+                    env_dir=str(self.work / "env"), results_dir=str(self.work / "results"),
+                    html_dir=str(self.work / "html"))
+        out = self.work / "asv.conf.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(conf))
+        return out
+
+    def measure(self, commit: str) -> ResultSet:
+        import shutil
+
+        asv = shutil.which("asv")
+        if asv is None:
+            raise SpikeflopsError("bisect runs asv, which is not installed (pip install -e '.[test]')")
+        cmd = [asv, "run", "--config", str(self.asv_config), "--machine", self.machine, "-b", self.regex,
+               "--record-samples", f"{commit}^!"] + (["--quick"] if self.quick else [])
+        proc = subprocess.run(cmd, cwd=self.repo, capture_output=True, text=True)
+        files = [p for p in (self.work / "results" / self.machine).glob(f"{commit[:8]}-*.json")]
+        if proc.returncode != 0 or not files:
+            tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
+            raise SpikeflopsError(f"asv could not measure {commit[:10]}: {' / '.join(tail) or 'no output'}")
+        return load(max(files, key=lambda p: p.stat().st_mtime))
+
+    def judge(self, commit: str) -> Probe:
+        subject = _git(self.repo, "log", "-1", "--format=%s", commit)
+        results = self.measure(commit)
+        if self.reference is None:
+            verdicts = [v for v in compare(results, results, self.config) if self._wanted(v)]
+        else:
+            verdicts = [v for v in compare(self.reference, results, self.config) if self._wanted(v)]
+        if not verdicts:
+            raise SpikeflopsError(f"{commit[:10]} recorded no {self.metric}"
+                                  + (f" matching {self.match!r}" if self.match else ""))
+        probe = Probe(commit, subject, verdicts, results)
+        self.say(probe.describe())
+        return probe
+
+    def _wanted(self, v: Verdict) -> bool:
+        return v.metric == self.metric and (self.match is None or self.match in v.label)
+
+    def run(self, good: str, bad: str) -> Probe:
+        commits = commits_between(self.repo, good, bad)
+        self.say(f"bisecting {len(commits) - 1} commits after {commits[0][:10]} on {self.metric} "
+                 f"(the gate's rule: {self.config.rule_for(self.metric).name})")
+        first = self.judge(commits[0])
+        self.reference = first.results
+        last = self.judge(commits[-1])
+        if not last.bad:
+            raise SpikeflopsError(f"{bad} is not worse than {good} on {self.metric}: nothing to bisect")
+        lo, hi = 0, len(commits) - 1
+        found = last
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            probe = self.judge(commits[mid])
+            if probe.bad:
+                hi, found = mid, probe
+            else:
+                lo = mid
+        return found
+
+
+def cmd_bisect(args) -> int:
+    import tempfile
+
+    from ..asvmachine import register
+    from .rules import load_config
+
+    config = load_config(args.config)
+    benchmark_regex(args.metric)                     # an unknown metric is refused before anything runs
+    rule = config.rule_for(args.metric)
+    if rule is None or rule.direction == "none":
+        raise SpikeflopsError(f"{args.metric} has no gate rule with a direction: there is no 'worse' to find")
+    repo = Path(_git(Path(args.repo), "rev-parse", "--show-toplevel"))
+    machine, _ = register(args.machine)
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="spikeflops-bisect-"))
+
+    def say(text):
+        print(text, flush=True)
+
+    bisector = Bisector(repo, args.metric, config, work, machine, match=args.match, quick=args.quick, say=say)
+    found = bisector.run(args.good, args.bad)
+    print(f"first bad commit: {found.commit} {found.subject}")
+    print(f"(asv results of every probe: {work / 'results'})", file=sys.stderr)
+    return 0

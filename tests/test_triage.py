@@ -1,0 +1,88 @@
+"""Regression triage end to end, with real commits: a scratch clone of this repository gets commits that
+each change one thing, asv measures them, and `spikeflops bisect` finds the one that made a step costlier
+in a range of four; `spikeflops gate` on the probes' results names the metric."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+WASTED_FORWARD = ("        logits = model(inputs)\n",
+                  "        with torch.no_grad():\n"
+                  "            model(inputs)                  # injected: a wasted forward pass, same outputs\n"
+                  "        logits = model(inputs)\n")
+
+
+def _git(repo, *args):
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _commit(repo, message, path=None, old=None, new=None):
+    if path is None:
+        with open(repo / "README.md", "a") as f:
+            f.write(f"\n{message}\n")
+    else:
+        text = (repo / path).read_text()
+        assert text.count(old) == 1, f"{path}: the injection point moved"
+        (repo / path).write_text(text.replace(old, new))
+    _git(repo, "commit", "-qam", message)
+    return _git(repo, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="module")
+def scratch_repo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("triage")
+    repo = tmp / "repo"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)], check=True)
+    _git(repo, "config", "user.email", "triage@test")
+    _git(repo, "config", "user.name", "triage test")
+    good = _git(repo, "rev-parse", "HEAD")
+    commits = [_commit(repo, "docs: a neutral change"),
+               _commit(repo, "steps: a wasted forward pass", "workloads/gpt/steps.py", *WASTED_FORWARD),
+               _commit(repo, "docs: another neutral change"),
+               _commit(repo, "docs: a third neutral change")]
+    return {"tmp": tmp, "repo": repo, "good": good, "commits": commits}
+
+
+@pytest.mark.slow
+def test_bisect_finds_the_commit_that_made_the_step_costlier_and_the_gate_names_the_metric(scratch_repo):
+    tmp, repo = scratch_repo["tmp"], scratch_repo["repo"]
+    env = {**os.environ, "HOME": str(tmp), "SPIKEFLOPS_PROFILE": "ci"}
+    work = tmp / "work"
+    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "bisect", scratch_repo["good"],
+                           scratch_repo["commits"][-1], "--metric", "GPTOpCount.operators", "--match", "fast, train",
+                           "--quick", "--repo", str(repo), "--work", str(work), "--machine", "triage-test"],
+                          capture_output=True, text=True, env=env, timeout=1500)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    culprit = scratch_repo["commits"][1]
+    assert f"first bad commit: {culprit}" in proc.stdout, proc.stdout
+    probes = [ln for ln in proc.stdout.splitlines() if ln[:10] in {c[:10] for c in
+                                                                    [scratch_repo["good"], *scratch_repo["commits"]]}]
+    assert 3 <= len(probes) <= 4, proc.stdout           # GOOD, BAD and a binary search of 4: never a linear walk
+    assert all(" BAD " in ln or ln.endswith("good") for ln in probes)
+    # every probe was measured: asv wrote a result for each, and the gate reads GOOD vs the culprit
+    results = work / "results" / "triage-test"
+    good_file = next(results.glob(f"{scratch_repo['good'][:8]}-*.json"))
+    bad_file = next(results.glob(f"{culprit[:8]}-*.json"))
+    gate = subprocess.run([sys.executable, "-m", "spikeflops.cli", "gate", good_file, bad_file],
+                          capture_output=True, text=True, timeout=300)
+    assert gate.returncode == 1, gate.stdout + gate.stderr
+    regressed = [ln for ln in gate.stdout.splitlines() if ln.startswith("FAIL")]
+    assert regressed and all("GPTOpCount.operators" in ln for ln in regressed), gate.stdout
+
+
+def test_bisect_refuses_bad_arguments_in_one_line(tmp_path):
+    for args, needle in ((["HEAD~1", "HEAD", "--metric", "GPTStep.nothing"], "unknown metric"),
+                         (["HEAD", "HEAD~1", "--metric", "GPTOpCount.operators"], "not an ancestor"),
+                         (["HEAD", "HEAD", "--metric", "GPTOpCount.operators"], "same commit"),
+                         (["nope", "HEAD", "--metric", "GPTOpCount.operators"], "git rev-parse")):
+        proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "bisect", *args, "--work", str(tmp_path / "w"),
+                               "--machine", "bisect-args-test"], capture_output=True, text=True, cwd=ROOT,
+                              env={**os.environ, "HOME": str(tmp_path)}, timeout=120)
+        assert proc.returncode == 2 and needle in proc.stderr.strip().splitlines()[-1], (args, proc.stderr)
