@@ -86,3 +86,39 @@ def test_bisect_refuses_bad_arguments_in_one_line(tmp_path):
                                "--machine", "bisect-args-test"], capture_output=True, text=True, cwd=ROOT,
                               env={**os.environ, "HOME": str(tmp_path)}, timeout=120)
         assert proc.returncode == 2 and needle in proc.stderr.strip().splitlines()[-1], (args, proc.stderr)
+
+
+def test_paired_rounds_see_a_slowdown_through_drift_and_stay_calm_without_one():
+    from spikeflops.regress.interleave import judge_pairs, rounds_needed, sign_test
+    from spikeflops.regress.rules import load_config
+
+    config = load_config(None)
+    rule = config.rule_for("GPTStep.time_step")
+    drift = [1.0, 1.6, 0.8, 2.0, 1.2, 1.5]                # the machine's speed moves 2.5x between rounds
+    slower = [(d, d * 1.10) for d in drift]                # the candidate is 10 % slower in every round
+    calm = [(d, d * (1.0 + (0.01 if i % 2 else -0.01))) for i, d in enumerate(drift)]
+    args = ("GPTStep.time_step(x)", "GPTStep.time_step", "seconds", ())
+    assert judge_pairs(*args, slower, rule, config.alpha).status == "regressed"
+    assert judge_pairs(*args, calm, rule, config.alpha).status == "unchanged"
+    assert judge_pairs(*args, [(d * 1.1, d) for d in drift], rule, config.alpha).status == "improved"
+    assert judge_pairs(*args, slower[:3], rule, config.alpha).status == "not judged"   # 3 rounds: p >= 1/8
+    # unpaired, the same numbers would be hopeless: the baseline's own spread is 2.5x
+    assert max(drift) / min(drift) > 2
+    assert sign_test(5, 5) == 1 / 32 and sign_test(0, 4) == 1.0 and rounds_needed(0.05) == 5
+
+
+@pytest.mark.slow
+def test_compare_runs_both_commits_alternately_and_names_the_metric(scratch_repo):
+    tmp, repo = scratch_repo["tmp"], scratch_repo["repo"]
+    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "compare", scratch_repo["good"],
+                           scratch_repo["commits"][1], "--rounds", "2", "--families", "GPTOpCount",
+                           "--repo", str(repo)], capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "SPIKEFLOPS_PROFILE": "ci"})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.stderr.count("round 1/2") == 2 and proc.stderr.count("round 2/2") == 2, proc.stderr
+    # ABBA: the second round starts with the candidate
+    order = [ln.split(":")[1].split()[0] for ln in proc.stderr.splitlines() if ln.startswith("round ")]
+    assert order == ["baseline", "candidate", "candidate", "baseline"], order
+    failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")]
+    assert failed and all("GPTOpCount.operators" in ln and "train" in ln for ln in failed), proc.stdout
+    assert _git(repo, "worktree", "list").count("\n") == 0, "the worktrees were not removed"

@@ -65,6 +65,24 @@ def add_parsers(subparsers) -> None:
     b.add_argument("--work", default=None, help="folder for asv's environment and results (default: a temp folder)")
     b.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
     b.set_defaults(func=cmd_bisect)
+
+    from .interleave import cmd_compare
+    i = subparsers.add_parser(
+        "compare", help="run two commits alternately on this machine and judge timings on the paired rounds",
+        description="Each round runs BASE and CAND back to back (ABBA order) from their own git worktrees with "
+                    "`spikeflops run`; timings are judged on the rounds' ratios (median beyond the threshold and "
+                    "a one-sided sign test), deterministic metrics as the gate does. Exit 1 on a regression.")
+    i.add_argument("base", help="baseline commit (e.g. origin/main)")
+    i.add_argument("cand", help="candidate commit (e.g. HEAD)")
+    i.add_argument("--rounds", type=positive_int, default=5,
+                   help="rounds of both commits (default 5: the fewest a sign test can call at alpha 0.05)")
+    i.add_argument("--families", nargs="+", default=None, metavar="FAMILY", help="only these metric families")
+    i.add_argument("--profile", default=None, help="the profile (default as `spikeflops run`)")
+    i.add_argument("--repo", default=".", help="the git checkout (default: here)")
+    i.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
+    i.add_argument("--markdown", metavar="FILE", type=output_file, help="write a markdown summary")
+    i.add_argument("--all", action="store_true", help="show unchanged metrics too")
+    i.set_defaults(func=cmd_compare)
     from .dashboard import add_parser as add_dashboard_parser
     from .report import add_parser as add_report_parser
 
