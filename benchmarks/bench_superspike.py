@@ -32,3 +32,11 @@ class SuperSpikeSetup(TrackedFamily):
 
     def setup_cache(self):
         return cache_family("SuperSpikeSetup")
+
+
+@bind
+class SuperSpikeOpCount(TrackedFamily):
+    family = "SuperSpikeOpCount"
+
+    def setup_cache(self):
+        return cache_family("SuperSpikeOpCount")

@@ -50,9 +50,41 @@ def test_operator_counts_are_deterministic_and_see_the_whole_step():
         return measure_op_count(case)
 
     book_train = count("book", "train")
-    assert book_train.operators == count("book", "train").operators              # deterministic
+    again = count("book", "train")
+    assert (book_train.operators, book_train.bytes_allocated) == (again.operators, again.bytes_allocated)
     book_forward = count("book", "forward")
     assert book_train.operators > 2 * book_forward.operators                     # backward and optimizer counted
     assert any("mm" in op for op in book_train.by_operator)
-    assert count("fast", "forward").operators < book_forward.operators           # fused attention, fewer ops
+    fast_forward = count("fast", "forward")
+    assert fast_forward.operators < book_forward.operators                       # fused attention, fewer ops
+    # the book's attention materialises (batch, heads, T, T) scores; SDPA does not
+    scores = 2 * 4 * 128 * 128 * 4                                               # batch 2, 4 heads, fp32
+    assert book_forward.bytes_allocated - fast_forward.bytes_allocated > 2 * scores  # nano has 2 layers
+    logits = 2 * 128 * 2048 * 4
+    assert fast_forward.bytes_allocated > logits                                 # at least the output
     assert book_train.distinct_operators == len(book_train.by_operator)
+
+
+def test_bytes_allocated_ignores_views_and_in_place_results():
+    import torch
+
+    from workloads.opcount import OpCounter
+
+    x = torch.ones(256, 256)
+    with OpCounter() as c:
+        y = x + 1                     # new: 256 KiB
+        y.add_(1)                     # in place: nothing new
+        y.view(-1)                    # a view: nothing new
+        y.t()
+    assert c.bytes_allocated == 256 * 256 * 4 and c.operators == 4
+
+
+def test_superspike_step_operator_counts_are_deterministic():
+    from workloads.superspike.case import SuperSpikeCase
+    from workloads.superspike.workload import measure_op_count
+
+    a = measure_op_count(SuperSpikeCase("torch", "cpu", "ci"))
+    b = measure_op_count(SuperSpikeCase("torch", "cpu", "ci", seed=1))    # other weights, same program
+    assert (a.operators_per_step, a.bytes_per_step, a.operators_per_update) == \
+        (b.operators_per_step, b.bytes_per_step, b.operators_per_update)
+    assert a.operators_per_step > 20 and a.bytes_per_step > 0 and a.operators_per_update > 0

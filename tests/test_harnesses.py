@@ -127,7 +127,8 @@ def pytest_benchmark_table_run(tmp_path_factory):
 
 
 # Families whose values are deterministic for a case: they must agree exactly between the harnesses.
-DETERMINISTIC = ("GPTFlops.", "GPTOpCount.", "GPTMaxBatch.", "SuperSpikeConvergence.")
+DETERMINISTIC = ("GPTFlops.", "GPTOpCount.", "GPTMaxBatch.", "SuperSpikeConvergence.", "SuperSpikeOpCount.",
+                 "SuperSpikeSetup.generated_code_bytes")
 
 
 @pytest.mark.slow

@@ -81,6 +81,7 @@ def test_genn_one_off_costs_are_measured_from_an_empty_cache():
     assert all(v >= 0 for v in s.values()), s
     assert s["build"] > 1.0, s            # generating and compiling C++ from nothing takes seconds
     assert s["build"] > s["load"] and s["build"] > s["initial_transpose"], s
+    assert rec.generated_code_bytes > 10_000                 # the model's generated C++ sources
 
 
 @pytest.mark.genn

@@ -175,8 +175,10 @@ FAMILIES = {f.name: f for f in (
                                               "train_analytic")) + (Metric("parameters", "parameters"),),
            "FLOPs per forward pass and training step, three ways, and the parameter count (deterministic)."),
     Family("GPTOpCount", "gpt", ("size", "variant", "mode", "batch"),
-           (Metric("operators", "operators"), Metric("distinct_operators", "operators")),
-           "aten operators one step dispatches, counted on a CPU: deterministic, judged exactly on any runner."),
+           (Metric("operators", "operators"), Metric("distinct_operators", "operators"),
+            Metric("bytes_allocated", "bytes")),
+           "aten operators one step dispatches and the bytes their outputs newly allocate, counted on a CPU: "
+           "deterministic, judged exactly on any runner."),
     Family("GPTMaxBatch", "gpt", ("size", "variant", "dtype", "device", "mode"), (Metric("max_batch", "sequences"),),
            "Largest batch of a no-grad forward / a training step (CPU: under the profile's memory budget)."),
     Family("GPTKernelBreakdown", "gpt", ("size", "variant", "dtype", "device", "batch"),
@@ -194,8 +196,14 @@ FAMILIES = {f.name: f for f in (
            (Metric("final_error", "van Rossum error"), Metric("final_running_error", "van Rossum error"),
             Metric("trials_to_target", "trials")),
            "Error after a seeded training run and trials until half of trial 0's error (NaN: never)."),
+    Family("SuperSpikeOpCount", "superspike", ("backend", "device", "size"),
+           (Metric("operators_per_step", "operators"), Metric("bytes_per_step", "bytes"),
+            Metric("operators_per_update", "operators")),
+           "aten operators of one torch simulation step (and the bytes they newly allocate) and of one weight "
+           "update, counted on a CPU: deterministic, judged exactly on any runner."),
     Family("SuperSpikeSetup", "superspike", ("backend", "device", "size"),
-           tuple(Metric(f"{stage}_seconds", "seconds") for stage in SETUP_STAGES),
+           tuple(Metric(f"{stage}_seconds", "seconds") for stage in SETUP_STAGES)
+           + (Metric("generated_code_bytes", "bytes"),),
            "GeNN's one-off costs: code generation + build into an empty cache, load, init, init_sparse and "
            "the initial transpose (per-trial timings never see them)."),
     Family("SuperSpikeKernelTimes", "superspike", ("backend", "device", "size"),
@@ -262,6 +270,8 @@ def _superspike_rows(line: SuperSpikeLine):
     yield Row("SuperSpikeTrial", timing, line.profiles)
     for seed in SEEDS:
         yield Row("SuperSpikeConvergence", base.with_(seed=seed), line.profiles)
+    if line.backend == "torch":             # the model's ops, counted on a CPU whatever the line's device
+        yield Row("SuperSpikeOpCount", timing.with_(device="cpu", compile=False), line.profiles)
     if line.backend == "genn":
         yield Row("SuperSpikeKernelTimes", timing.with_(kernel_profiling=True), line.profiles)
         yield Row("SuperSpikeSetup", timing, line.profiles)

@@ -55,7 +55,8 @@ def track(row: Row, profile: Profile) -> dict[str, Value]:
         from .gpt.workload import measure_op_count
 
         rec = measure_op_count(case)
-        return {"operators": Value(float(rec.operators)), "distinct_operators": Value(float(rec.distinct_operators))}
+        return {"operators": Value(float(rec.operators)), "distinct_operators": Value(float(rec.distinct_operators)),
+                "bytes_allocated": Value(float(rec.bytes_allocated))}
     if family == "GPTMaxBatch":
         from .gpt.workload import measure_max_batch
 
@@ -82,11 +83,19 @@ def track(row: Row, profile: Profile) -> dict[str, Value]:
         rec = measure_convergence(case)
         return {"final_error": Value(rec.final_error), "final_running_error": Value(rec.final_running_error),
                 "trials_to_target": Value(_nan_if_none(rec.trials_to_target))}
+    if family == "SuperSpikeOpCount":
+        from .superspike.workload import measure_op_count
+
+        rec = measure_op_count(case)
+        return {"operators_per_step": Value(float(rec.operators_per_step)),
+                "bytes_per_step": Value(float(rec.bytes_per_step)),
+                "operators_per_update": Value(float(rec.operators_per_update))}
     if family == "SuperSpikeSetup":
         from .superspike.workload import measure_setup
 
         rec = measure_setup(case)
-        return {f"{stage}_seconds": Value(seconds) for stage, seconds in rec.seconds.items()}
+        return {**{f"{stage}_seconds": Value(seconds) for stage, seconds in rec.seconds.items()},
+                "generated_code_bytes": Value(float(rec.generated_code_bytes))}
     if family == "SuperSpikeKernelTimes":
         from .superspike.workload import measure_trials
 

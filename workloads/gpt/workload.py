@@ -301,16 +301,18 @@ def _check_utilisation(record: StepRecord) -> None:
 class OpCountRecord:
     """Operators one step dispatches: a cost a shared CPU runner can judge without timing noise."""
 
-    UNITS = {"operators": "operators", "distinct_operators": "operators"}
+    UNITS = {"operators": "operators", "distinct_operators": "operators", "bytes_allocated": "bytes"}
 
     case: GPTCase
     operators: int                           # aten operator calls in one step (forward, loss, backward, optimizer)
     distinct_operators: int
+    bytes_allocated: int                     # bytes of the outputs those calls newly allocated
     by_operator: dict[str, int]
 
     def to_dict(self) -> dict:
         return {"case": self.case.to_dict(), "operators": self.operators,
-                "distinct_operators": self.distinct_operators, "by_operator": dict(self.by_operator)}
+                "distinct_operators": self.distinct_operators, "bytes_allocated": self.bytes_allocated,
+                "by_operator": dict(self.by_operator)}
 
 
 def measure_op_count(case: GPTCase) -> OpCountRecord:
@@ -320,27 +322,15 @@ def measure_op_count(case: GPTCase) -> OpCountRecord:
     exactly; run on a CPU, where autograd runs the backward on the calling thread, so the dispatch
     mode sees every op of the step.
     """
-    import collections
-
-    from torch.utils._python_dispatch import TorchDispatchMode
+    from ..opcount import OpCounter
 
     if case.torch_device.type != "cpu":
         raise SpikeflopsError("operator counts are taken on a CPU (the count is the model's, not the device's)")
-
-    class _Count(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.calls = collections.Counter()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.calls[str(func.overloadpacket)] += 1
-            return func(*args, **(kwargs or {}))
-
     with prepare(case, warmup=1) as step:
-        with _Count() as counter:
+        with OpCounter() as counter:
             step()
-    return OpCountRecord(case=case, operators=sum(counter.calls.values()), distinct_operators=len(counter.calls),
-                         by_operator=dict(sorted(counter.calls.items())))
+    return OpCountRecord(case=case, operators=counter.operators, distinct_operators=len(counter.calls),
+                         bytes_allocated=counter.bytes_allocated, by_operator=dict(sorted(counter.calls.items())))
 
 
 def measure_flops(case: GPTCase) -> FlopRecord:

@@ -254,6 +254,9 @@ class GeNNSuperSpike:
         if backend == "cuda":
             self.hidden_output.vars["w"].pull_from_device()     # the transpose is done when this returns
         t3 = time.perf_counter()
+        code = cache / f"{model.name}_CODE"        # what GeNN generated: deterministic for a GeNN version
+        self.generated_code_bytes = sum(f.stat().st_size for f in code.glob("*")
+                                        if f.suffix in (".cc", ".cpp", ".cu", ".h")) if code.is_dir() else 0
         self.setup_seconds = {"build": t1 - t0, "load": t2 - t1, "initial_transpose": t3 - t2,
                               "init": model.init_time if kernel_profiling else math.nan,
                               "init_sparse": model.init_sparse_time if kernel_profiling else math.nan}

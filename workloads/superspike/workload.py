@@ -113,13 +113,15 @@ class SetupRecord:
     """GeNN's one-off costs before the first trial, in seconds: code generation and compilation into an
     empty cache, loading, GeNN's own init and init_sparse timers, and the initial feedback transpose."""
 
-    UNITS = {stage: "seconds" for stage in SETUP_STAGES}
+    UNITS = {**{stage: "seconds" for stage in SETUP_STAGES}, "generated_code_bytes": "bytes"}
 
     case: SuperSpikeCase
     seconds: dict[str, float]
+    generated_code_bytes: int                 # GeNN's generated sources: a deterministic cost of the model
 
     def to_dict(self) -> dict:
-        return {"case": self.case.to_dict(), "seconds": dict(self.seconds)}
+        return {"case": self.case.to_dict(), "seconds": dict(self.seconds),
+                "generated_code_bytes": self.generated_code_bytes}
 
 
 def measure_setup(case: SuperSpikeCase) -> SetupRecord:
@@ -130,9 +132,49 @@ def measure_setup(case: SuperSpikeCase) -> SetupRecord:
         raise SpikeflopsError("one-off setup costs are measured for the GeNN backend (code generation and build)")
     with tempfile.TemporaryDirectory(prefix="spikeflops-genn-build-") as cache:
         model = prepare(case.with_(kernel_profiling=True), cache_dir=cache)
-        seconds = dict(model.setup_seconds)
+        seconds, code_bytes = dict(model.setup_seconds), model.generated_code_bytes
         del model
-    return SetupRecord(case=case, seconds={stage: seconds[stage] for stage in SETUP_STAGES})
+    if code_bytes <= 0:
+        raise SpikeflopsError(f"{case.label()}: GeNN generated no code in the build folder")
+    return SetupRecord(case=case, seconds={stage: seconds[stage] for stage in SETUP_STAGES},
+                       generated_code_bytes=code_bytes)
+
+
+@dataclass(frozen=True)
+class StepOpCountRecord:
+    """aten operators (and bytes newly allocated) of one torch simulation step and of one weight update."""
+
+    UNITS = {"operators_per_step": "operators", "bytes_per_step": "bytes", "operators_per_update": "operators"}
+
+    case: SuperSpikeCase
+    operators_per_step: int
+    bytes_per_step: int
+    operators_per_update: int
+    by_operator: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return {"case": self.case.to_dict(), "operators_per_step": self.operators_per_step,
+                "bytes_per_step": self.bytes_per_step, "operators_per_update": self.operators_per_update,
+                "by_operator": dict(self.by_operator)}
+
+
+def measure_op_count(case: SuperSpikeCase) -> StepOpCountRecord:
+    """Count one simulation step's and one update's operators in the torch backend, on a CPU."""
+    from ..opcount import OpCounter
+    from .torch_backend import r_max_prop, superspike_step
+
+    if case.backend != "torch" or case.device != "cpu":
+        raise SpikeflopsError("operator counts are taken of the torch backend on a CPU")
+    model = prepare(case)
+    state = model.state
+    with OpCounter() as step_ops:
+        superspike_step(state, model.input_raster[0], model.target_raster[0])
+    with OpCounter() as update_ops:
+        r_max_prop(state, "ih", learning_rate(0), case.network.update_timesteps)
+        r_max_prop(state, "ho", learning_rate(0), case.network.update_timesteps)
+    return StepOpCountRecord(case=case, operators_per_step=step_ops.operators,
+                             bytes_per_step=step_ops.bytes_allocated, operators_per_update=update_ops.operators,
+                             by_operator=dict(sorted(step_ops.calls.items())))
 
 
 @dataclass(frozen=True)
