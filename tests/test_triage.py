@@ -1,6 +1,7 @@
 """Regression triage end to end, with real commits: a scratch clone of this repository gets commits that
 each change one thing, asv measures them, and `spikeflops bisect` finds the one that made a step costlier
-in a range of four; `spikeflops gate` on the probes' results names the metric."""
+in a range of four; `spikeflops gate` on the probes' results names the metric, and `spikeflops compare`
+names the bytes a step allocates when a later commit holds an extra copy of the logits."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+EXTRA_COPY = ("        loss.backward()\n",
+              "        held = logits.detach().clone()     # injected: a copy of the logits held through backward\n"
+              "        loss.backward()\n"
+              "        del held\n")
 WASTED_FORWARD = ("        logits = model(inputs)\n",
                   "        with torch.no_grad():\n"
                   "            model(inputs)                  # injected: a wasted forward pass, same outputs\n"
@@ -45,8 +50,8 @@ def scratch_repo(tmp_path_factory):
     good = _git(repo, "rev-parse", "HEAD")
     commits = [_commit(repo, "docs: a neutral change"),
                _commit(repo, "steps: a wasted forward pass", "workloads/gpt/steps.py", *WASTED_FORWARD),
-               _commit(repo, "docs: another neutral change"),
-               _commit(repo, "docs: a third neutral change")]
+               _commit(repo, "steps: hold a copy of the logits", "workloads/gpt/steps.py", *EXTRA_COPY),
+               _commit(repo, "docs: another neutral change")]
     return {"tmp": tmp, "repo": repo, "good": good, "commits": commits}
 
 
@@ -110,8 +115,8 @@ def test_paired_rounds_see_a_slowdown_through_drift_and_stay_calm_without_one():
 @pytest.mark.slow
 def test_compare_runs_both_commits_alternately_and_names_the_metric(scratch_repo):
     tmp, repo = scratch_repo["tmp"], scratch_repo["repo"]
-    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "compare", scratch_repo["good"],
-                           scratch_repo["commits"][1], "--rounds", "2", "--families", "GPTOpCount",
+    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "compare", scratch_repo["commits"][1],
+                           scratch_repo["commits"][2], "--rounds", "2", "--families", "GPTOpCount",
                            "--repo", str(repo)], capture_output=True, text=True, timeout=900,
                           env={**os.environ, "SPIKEFLOPS_PROFILE": "ci"})
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -120,5 +125,6 @@ def test_compare_runs_both_commits_alternately_and_names_the_metric(scratch_repo
     order = [ln.split(":")[1].split()[0] for ln in proc.stderr.splitlines() if ln.startswith("round ")]
     assert order == ["baseline", "candidate", "candidate", "baseline"], order
     failed = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")]
-    assert failed and all("GPTOpCount.operators" in ln and "train" in ln for ln in failed), proc.stdout
+    assert any("GPTOpCount.bytes_allocated" in ln for ln in failed), proc.stdout
+    assert all("train" in ln for ln in failed), proc.stdout          # the forward pass did not change
     assert _git(repo, "worktree", "list").count("\n") == 0, "the worktrees were not removed"
