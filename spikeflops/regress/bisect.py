@@ -1,8 +1,8 @@
 """`spikeflops bisect GOOD BAD --metric NAME`: the first commit where a metric regressed.
 
-asv measures each probed commit (``asv run <sha>^!`` into a scratch results folder: asv builds
-that commit's wheel into its environment), and the gate's rule for the metric decides whether the
-commit is worse than GOOD. Both ends are measured first: GOOD is the reference, and BAD must
+asv measures each probed commit (``asv run --python=same --set-commit-hash <sha>`` from a git
+worktree of that commit, into a scratch results folder), and the gate's rule for the metric decides
+whether the commit is worse than GOOD. Both ends are measured first: GOOD is the reference, and BAD must
 really be worse, or there is nothing to look for. Then a binary search over the commits between
 them (``git rev-list --ancestry-path``), printing each commit's value and verdict on the way.
 """
@@ -81,32 +81,45 @@ class Bisector:
         self.machine, self.match, self.quick, self.say = machine, match, quick, say
         self.regex = benchmark_regex(metric)
         self.asv_config = self._scratch_config(asv_config or repo / "asv.conf.json")
+        self.work.mkdir(parents=True, exist_ok=True)
         self.reference: ResultSet | None = None
 
-    def _scratch_config(self, src: Path) -> Path:
+    def _scratch_config(self, src: Path) -> dict:
         import json
 
         try:
-            conf = json.loads(src.read_text())
+            return json.loads(src.read_text())
         except (OSError, ValueError) as exc:
             raise SpikeflopsError(f"{src}: cannot read asv's configuration ({exc})") from None
-        conf.update(repo=str(self.repo), benchmark_dir=str(self.repo / conf.get("benchmark_dir", "benchmarks")),
-                    env_dir=str(self.work / "env"), results_dir=str(self.work / "results"),
-                    html_dir=str(self.work / "html"))
-        out = self.work / "asv.conf.json"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(conf))
-        return out
 
     def measure(self, commit: str) -> ResultSet:
+        """asv runs the metric's benchmark at ``commit``: that commit's benchmarks and code, from a worktree.
+
+        ``--python=same`` with the worktree on asv's ``ASV_PYTHONPATH``: the commit's own packages are
+        imported in this environment (its torch, its pygenn), with no wheel to build per commit.
+        """
+        import json
+        import os
         import shutil
 
         asv = shutil.which("asv")
         if asv is None:
             raise SpikeflopsError("bisect runs asv, which is not installed (pip install -e '.[test]')")
-        cmd = [asv, "run", "--config", str(self.asv_config), "--machine", self.machine, "-b", self.regex,
-               "--record-samples", f"{commit}^!"] + (["--quick"] if self.quick else [])
-        proc = subprocess.run(cmd, cwd=self.repo, capture_output=True, text=True)
+        tree = self.work / "trees" / commit[:12]
+        _git(self.repo, "worktree", "add", "--detach", "-f", str(tree), commit)
+        try:
+            conf = dict(self.asv_config, repo=str(self.repo), benchmark_dir=str(tree / "benchmarks"),
+                        env_dir=str(self.work / "env"), results_dir=str(self.work / "results"),
+                        html_dir=str(self.work / "html"))
+            conf_path = self.work / f"asv-{commit[:12]}.json"
+            conf_path.write_text(json.dumps(conf))
+            cmd = [asv, "run", "--config", str(conf_path), "--python=same", "--set-commit-hash", commit,
+                   "--machine", self.machine, "-b", self.regex, "--record-samples"] + (["--quick"] if self.quick else [])
+            env = {**os.environ, "ASV_PYTHONPATH": str(tree)}
+            proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+        finally:
+            subprocess.run(["git", "-C", str(self.repo), "worktree", "remove", "--force", str(tree)],
+                           capture_output=True)
         files = [p for p in (self.work / "results" / self.machine).glob(f"{commit[:8]}-*.json")]
         if proc.returncode != 0 or not files:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
