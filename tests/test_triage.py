@@ -86,7 +86,9 @@ def test_bisect_refuses_bad_arguments_in_one_line(tmp_path):
     for args, needle in ((["HEAD~1", "HEAD", "--metric", "GPTStep.nothing"], "unknown metric"),
                          (["HEAD", "HEAD~1", "--metric", "GPTOpCount.operators"], "not an ancestor"),
                          (["HEAD", "HEAD", "--metric", "GPTOpCount.operators"], "same commit"),
-                         (["nope", "HEAD", "--metric", "GPTOpCount.operators"], "git rev-parse")):
+                         (["nope", "HEAD", "--metric", "GPTOpCount.operators"], "git rev-parse"),
+                         (["HEAD~1", "HEAD", "--metric", "GPTOpCount.operators", "--match", "gpt-huge"],
+                          "no case of GPTOpCount matches")):
         proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "bisect", *args, "--work", str(tmp_path / "w"),
                                "--machine", "bisect-args-test"], capture_output=True, text=True, cwd=ROOT,
                               env={**os.environ, "HOME": str(tmp_path)}, timeout=120)
@@ -114,7 +116,7 @@ def test_paired_rounds_see_a_slowdown_through_drift_and_stay_calm_without_one():
 
 @pytest.mark.slow
 def test_compare_runs_both_commits_alternately_and_names_the_metric(scratch_repo):
-    tmp, repo = scratch_repo["tmp"], scratch_repo["repo"]
+    repo = scratch_repo["repo"]
     proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "compare", scratch_repo["commits"][1],
                            scratch_repo["commits"][2], "--rounds", "2", "--families", "GPTOpCount",
                            "--repo", str(repo)], capture_output=True, text=True, timeout=900,

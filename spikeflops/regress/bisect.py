@@ -62,16 +62,25 @@ def commits_between(repo: Path, good: str, bad: str) -> list[str]:
     return [good_sha, *path]
 
 
-def benchmark_regex(metric: str) -> str:
-    """asv's ``-b`` pattern for the benchmark that records ``metric`` (``<Family>.<metric>``)."""
-    from workloads.cases import FAMILIES
+def benchmark_regex(metric: str, match: str | None = None) -> str:
+    """asv's ``-b`` pattern for the benchmark that records ``metric`` (``<Family>.<metric>``): only the
+    parameter combinations of the case table whose label contains ``match`` (asv starts a process per
+    combination, so the others are left out)."""
+    from workloads.cases import FAMILIES, all_rows
 
     family, _, name = metric.partition(".")
     if family not in FAMILIES or name not in {m.name for m in FAMILIES[family].metrics}:
         raise SpikeflopsError(f"unknown metric {metric!r}: use <Family>.<metric>, e.g. GPTStep.time_step, "
                               "GPTOpCount.operators")
     method = name if FAMILIES[family].metric(name).timed else f"track_{name}"
-    return rf"\.{re.escape(family)}\.{re.escape(method)}$|\.{re.escape(family)}\.{re.escape(method)}\("
+    combos = []
+    for row in all_rows(family):
+        values = row.param_values()
+        if match is None or match in ", ".join(str(v) for v in values):
+            combos.append(re.escape(", ".join(repr(v) for v in values)))
+    if not combos:
+        raise SpikeflopsError(f"no case of {family} matches {match!r}")
+    return rf"\.{re.escape(family)}\.{re.escape(method)}\(({'|'.join(combos)})\)$"
 
 
 class Bisector:
@@ -79,7 +88,7 @@ class Bisector:
                  match: str | None = None, quick: bool = False, asv_config: Path | None = None, say=print):
         self.repo, self.metric, self.config, self.work = repo, metric, config, work
         self.machine, self.match, self.quick, self.say = machine, match, quick, say
-        self.regex = benchmark_regex(metric)
+        self.regex = benchmark_regex(metric, match)
         self.asv_config = self._scratch_config(asv_config or repo / "asv.conf.json")
         self.work.mkdir(parents=True, exist_ok=True)
         self.reference: ResultSet | None = None
@@ -171,7 +180,7 @@ def cmd_bisect(args) -> int:
     from .rules import load_config
 
     config = load_config(args.config)
-    benchmark_regex(args.metric)                     # an unknown metric is refused before anything runs
+    benchmark_regex(args.metric, args.match)        # an unknown metric or case is refused before anything runs
     rule = config.rule_for(args.metric)
     if rule is None or rule.direction == "none":
         raise SpikeflopsError(f"{args.metric} has no gate rule with a direction: there is no 'worse' to find")

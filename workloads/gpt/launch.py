@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..errors import SpikeflopsError
 from ..memory import SearchResult, find_max_batch
 from .scale import ScaleCase, ScaleRecord, world_sizes
-from .scale_rank import ERROR_MARK, OOM_EXIT_CODE, OOM_MARK
+from .scale_rank import ERROR_MARK, OOM_MARK
 
 LAUNCH_TAG = "SPIKEFLOPS_LAUNCH_ID"
 
