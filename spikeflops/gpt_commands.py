@@ -42,6 +42,10 @@ def add_parser(subparsers) -> None:
         p.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                        help="default: bfloat16 on a GPU, float32 on a CPU (whose bf16 matmuls are slow paths)")
         p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
+        p.add_argument("--precision", choices=("pure", "autocast"), default="pure",
+                       help="pure: the model in --dtype (the seed's); autocast: fp32 weights, --dtype compute")
+        p.add_argument("--pad-vocab", action="store_true",
+                       help="pad the vocabulary to a multiple of 64 (another model; labelled in the results)")
         if name == "max-batch":
             p.add_argument("--mode", choices=(*MODES, "both"), default="both")
             p.add_argument("--memory-limit", default=None,
@@ -114,7 +118,8 @@ def cmd_max_batch(args) -> int:
     modes = MODES if args.mode == "both" else (args.mode,)
     records, rows = [], []
     cases = {(size, mode): GPTCase(size, args.variant, args.dtype, str(device), mode, batch=1,
-                                   context_length=args.context_length) for size in args.sizes for mode in modes}
+                                   context_length=args.context_length, precision=args.precision,
+                                   pad_vocab=args.pad_vocab) for size in args.sizes for mode in modes}
     for size in args.sizes:
         row = [size]
         for mode in modes:
@@ -136,7 +141,8 @@ def cmd_mfu(args) -> int:
         require_gpu(args.gpu)
     # every bad name or number fails before any timing starts
     cases = [GPTCase(size, args.variant, args.dtype, str(device), args.mode, args.batch, args.compile,
-                     context_length=args.context_length) for size in args.sizes]
+                     context_length=args.context_length, precision=args.precision, pad_vocab=args.pad_vocab)
+             for size in args.sizes]
     records, rows = [], []
     for case in cases:
         print(f"  timing {case.label()} ...", file=sys.stderr, flush=True)

@@ -58,6 +58,8 @@ CASES = [
     ("gpt max-batch --sizes gpt-nano --device cpu --memory-limit -5GiB", "memory"),
     ("gpt max-batch --sizes gpt-nano --device cpu --memory-limit 0", "memory"),
     ("gpt max-batch --sizes gpt-nano --device cpu --memory-limit lots", "cannot read memory size"),
+    ("gpt mfu --sizes gpt-nano --device cpu --precision autocast", "autocast needs a lower-precision dtype"),
+    ("gpt mfu --sizes gpt-nano --device cpu --precision half", "--precision: invalid choice"),
     ("gpt scale --nproc 0 --device cpu", "--nproc: must be a whole number >= 1"),
     ("gpt scale --nproc 2 --device cpu --local-batch -2", "--local-batch: must be a whole number >= 1"),
     ("gpt scale --nproc 2 --device cpu --strategy zero", "--strategy: invalid choice"),

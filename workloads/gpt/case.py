@@ -10,6 +10,8 @@ from .config import GPTConfig, get_config
 VARIANTS = ("book", "fast")
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 MODES = ("train", "forward")
+PRECISIONS = ("pure", "autocast")
+VOCAB_MULTIPLE = 64
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class GPTCase:
     compile: bool = False               # torch.compile the fast variant
     seed: int = 0                       # weights and tokens
     context_length: int | None = None   # None: the preset's
+    precision: str = "pure"             # "pure": the model in dtype (the seed's); "autocast": fp32 weights, dtype compute
+    pad_vocab: bool = False             # vocabulary padded to a multiple of 64 (another model: labelled)
 
     def __post_init__(self):
         get_config(self.size, self.context_length)            # unknown size / bad context: one line
@@ -40,10 +44,33 @@ class GPTCase:
             raise SpikeflopsError(f"batch must be a whole number >= 1, got {self.batch!r}")
         if self.compile and self.variant != "fast":
             raise SpikeflopsError("torch.compile is offered for the fast variant only")
+        if self.precision not in PRECISIONS:
+            raise SpikeflopsError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.precision == "autocast" and self.dtype == "float32":
+            raise SpikeflopsError("autocast needs a lower-precision dtype (bfloat16 or float16) to compute in")
 
     @property
     def config(self) -> GPTConfig:
         return get_config(self.size, self.context_length)
+
+    @property
+    def model_config(self) -> GPTConfig:
+        """The model that runs: the book's, or with its vocabulary padded up to a multiple of 64."""
+        cfg = self.config
+        if not self.pad_vocab:
+            return cfg
+        return replace(cfg, vocab_size=-(-cfg.vocab_size // VOCAB_MULTIPLE) * VOCAB_MULTIPLE)
+
+    @property
+    def param_dtype(self):
+        """What the weights are stored in: fp32 master weights under autocast, else the case's dtype."""
+        import torch
+
+        return torch.float32 if self.precision == "autocast" else self.torch_dtype
+
+    @property
+    def autocast_dtype(self):
+        return self.torch_dtype if self.precision == "autocast" else None
 
     @property
     def seq_len(self) -> int:
@@ -72,5 +99,6 @@ class GPTCase:
         return asdict(self)
 
     def label(self) -> str:
-        extra = " compiled" if self.compile else ""
+        extra = (" compiled" if self.compile else "") + (" autocast" if self.precision == "autocast" else "") + (
+            f" padded-vocab {self.model_config.vocab_size}" if self.pad_vocab else "")
         return f"{self.size} {self.variant} {self.mode} {self.dtype} b{self.batch} {self.device}{extra}"

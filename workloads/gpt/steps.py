@@ -6,6 +6,7 @@ seeded random tokens (never zeros); targets are the inputs shifted by one.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -31,29 +32,58 @@ def random_tokens(vocab_size: int, batch: int, seq_len: int, device, seed: int =
     return tokens[:, :-1].contiguous(), tokens[:, 1:].contiguous()
 
 
-def make_optimizer(model) -> torch.optim.Optimizer:
-    # foreach=True: the multi-tensor kernels a tuned trainer uses; fused is CUDA-only on older torch.
-    return torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, foreach=True)
+def optimizer_options(device: torch.device | str) -> dict:
+    """AdamW's implementation for a device: the fused CUDA kernel (one launch for every parameter), else
+    the multi-tensor foreach kernels a tuned CPU trainer uses."""
+    return {"fused": True} if torch.device(device).type == "cuda" else {"foreach": True}
 
 
-def make_forward(model, inputs):
-    """A no-grad forward pass (inference, as the seed's "forward only" maximum)."""
+def make_optimizer(model, fused: bool | None = None) -> torch.optim.Optimizer:
+    """AdamW as the book trains GPT-2; ``fused``: None picks by the parameters' device."""
+    device = next(model.parameters()).device
+    options = optimizer_options(device) if fused is None else ({"fused": True} if fused else {"foreach": True})
+    return torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, **options)
+
+
+def _autocast(device, dtype):
+    """bf16/fp16 autocast over fp32 master weights, or nothing (the model runs in its own dtype)."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def make_forward(model, inputs, vocab: int | None = None, autocast_dtype=None):
+    """A no-grad forward pass (inference, as the seed's "forward only" maximum).
+
+    ``vocab``: a model with a padded vocabulary returns only the real vocabulary's logits.
+    """
     model.eval()
 
     def forward():
-        with torch.no_grad():
-            return model(inputs)
+        with torch.no_grad(), _autocast(inputs.device, autocast_dtype):
+            logits = model(inputs)
+        return logits if vocab is None else logits[..., :vocab]
 
     return forward
 
 
-def make_train_step(model, optimizer, inputs, targets):
-    """One training step; returns the loss tensor (not synchronised)."""
+def make_train_step(model, optimizer, inputs, targets, upcast_logits: bool = True, vocab: int | None = None,
+                    autocast_dtype=None):
+    """One training step; returns the loss tensor (not synchronised).
+
+    ``upcast_logits``: the book's loss on an fp32 copy of the logits (batch x context x vocab x 4 bytes:
+    3.3 GB for gpt-small at batch 16); False lets cross_entropy read the logits as they are (it
+    accumulates in fp32 internally). ``vocab``: the real vocabulary of a padded model.
+    """
     model.train()
 
     def train_step():
-        logits = model(inputs)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        with _autocast(inputs.device, autocast_dtype):
+            logits = model(inputs)
+        if vocab is not None:
+            logits = logits[..., :vocab]
+        flat = logits.flatten(0, 1)
+        loss = F.cross_entropy(flat.float() if upcast_logits else flat, targets.flatten())
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -73,19 +73,22 @@ def prepare(case: GPTCase, warmup: int = 1) -> PreparedStep:
     a forward pass's logits finite. Raises :class:`DoesNotFit` when the device runs out of memory.
     """
     cfg, device = case.config, case.torch_device
+    vocab = cfg.vocab_size if case.pad_vocab else None          # a padded model's logits are cut back to it
     model = optimizer = inputs = targets = None
     try:
-        model = build_model(cfg, case.variant, device=device, dtype=case.torch_dtype, compile=case.compile,
-                            seed=case.seed)
+        model = build_model(case.model_config, case.variant, device=device, dtype=case.param_dtype,
+                            compile=case.compile, seed=case.seed)
         inputs, targets = random_tokens(cfg.vocab_size, case.batch, cfg.context_length, device, seed=case.seed)
         first_start = time.perf_counter()
         if case.mode == "train":
             optimizer = make_optimizer(model)
-            fn = make_train_step(model, optimizer, inputs, targets)
+            # the book's loss reads an fp32 copy of the logits; the fast variant lets cross_entropy read them
+            fn = make_train_step(model, optimizer, inputs, targets, upcast_logits=case.variant == "book",
+                                 vocab=vocab, autocast_dtype=case.autocast_dtype)
             first_loss = float(fn().item())          # compiles, allocates optimizer state
             check_initial_loss(first_loss, cfg.vocab_size)
         else:
-            fn = make_forward(model, inputs)
+            fn = make_forward(model, inputs, vocab=vocab, autocast_dtype=case.autocast_dtype)
             # a sum, not isfinite(logits).all(): the check must not double the memory a max-batch probe sees
             if not math.isfinite(float(fn().sum(dtype=torch.float32))):
                 raise SpikeflopsError(f"{case.label()}: the forward pass produced non-finite logits")
@@ -269,7 +272,7 @@ def measure_step(case: GPTCase, warmup: int = 2, repeats: int = 10, with_measure
         raise SpikeflopsError(f"{case.label()}: loss did not fall over {warmup + repeats + 2} steps "
                               f"({first:.3f} -> {loss_last:.3f})")
     backward = case.mode == "train"
-    cfg = case.config
+    cfg = case.model_config                  # the FLOPs of the model that ran (a padded head is wider)
     record = StepRecord(case=case, seconds_per_step=stats,
                         flops_per_step=analytic_flops(cfg, case.batch, cfg.context_length, backward=backward),
                         flops_per_step_exact=exact_flops(cfg, case.batch, cfg.context_length, backward=backward),
