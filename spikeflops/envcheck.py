@@ -1,6 +1,7 @@
-"""Run by asv after it installs the project wheel (without dependencies) into a benchmark environment.
+"""Run by asv (``envcheck asv``) and tox (``envcheck tox``) after they install the project without
+dependencies into an environment of their own.
 
-asv's virtualenv sees the *base* interpreter's site-packages. Where torch lives in a venv or a
+Their virtualenvs see the *base* interpreter's site-packages. Where torch lives in a venv or a
 conda env instead, that environment has no torch, and installing the wheel with its dependencies
 would pull the newest torch build (several GB of CUDA libraries). So the wheel goes in with
 ``--no-deps`` and this check ends the install with one line saying what to do instead.
@@ -18,13 +19,18 @@ def missing_packages() -> list[str]:
     return [name for name in REQUIRED if importlib.util.find_spec(name) is None]
 
 
-def main() -> int:
+INSTEAD = {"asv": "run `asv run --python=same ...` inside the environment that has torch (a venv, a conda env)",
+           "tox": "run `python -m pytest` inside the environment that has torch (a venv, a conda env)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    tool = argv[0] if argv and argv[0] in INSTEAD else "asv"
     missing = missing_packages()
     if missing:
-        print(f"spikeflops: error: this asv environment ({sys.prefix}) cannot see {', '.join(missing)}; "
-              "spikeflops never installs torch for asv: run `asv run --python=same ...` inside the "
-              "environment that has torch (a venv, a conda env), or install torch into the base "
-              "interpreter that asv's virtualenv inherits", file=sys.stderr)
+        print(f"spikeflops: error: this {tool} environment ({sys.prefix}) cannot see {', '.join(missing)}; "
+              f"spikeflops never installs torch for {tool}: {INSTEAD[tool]}, or install torch into the base "
+              f"interpreter that {tool}'s virtualenv inherits", file=sys.stderr)
         return 1
     return 0
 

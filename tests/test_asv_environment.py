@@ -52,3 +52,27 @@ def test_an_asv_environment_without_torch_stops_at_install_and_downloads_nothing
     installed = list((tmp_path / "env").rglob("site-packages/torch"))
     assert installed == [], installed
     assert not list((tmp_path / "results").rglob("*-*.json")), "nothing may be recorded from a broken env"
+
+
+def test_tox_never_resolves_torch():
+    import configparser
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    env = tox["testenv"]
+    assert env.getboolean("skip_install") and env.getboolean("sitepackages")
+    deps = env["deps"].lower()
+    assert "torch" not in deps and "thop" not in deps and "spikeflops" not in deps
+    pre = [line.strip() for line in env["commands_pre"].strip().splitlines()]
+    assert all("--no-deps" in line for line in pre if "pip install" in line)
+    assert any("spikeflops.envcheck" in line for line in pre)
+
+
+def test_the_check_names_the_tool_and_what_to_do_instead(monkeypatch, capsys):
+    import spikeflops.envcheck as envcheck
+
+    monkeypatch.setattr(envcheck, "missing_packages", lambda: ["torch"])
+    for tool, advice in (("asv", "asv run --python=same"), ("tox", "python -m pytest")):
+        assert envcheck.main([tool]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"this {tool} environment" in err and advice in err
