@@ -18,10 +18,10 @@ EXTRA_COPY = ("        loss.backward()\n",
               "        held = logits.detach().clone()     # injected: a copy of the logits held through backward\n"
               "        loss.backward()\n"
               "        del held\n")
-WASTED_FORWARD = ("        logits = model(inputs)\n",
+WASTED_FORWARD = ("        flat = logits.flatten(0, 1)\n",
                   "        with torch.no_grad():\n"
                   "            model(inputs)                  # injected: a wasted forward pass, same outputs\n"
-                  "        logits = model(inputs)\n")
+                  "        flat = logits.flatten(0, 1)\n")
 
 
 def _git(repo, *args):
