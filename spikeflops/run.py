@@ -93,6 +93,50 @@ def measure_rows(rows, profile, progress=_say) -> list[dict]:
     return entries
 
 
+def seed_tables(entries: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The seeds' tables, corrected, from this run's entries: GPT per size and variant, SuperSpike per backend."""
+    def metric(family, name, **params):
+        for e in entries:
+            if e["family"] == family and "error" not in e and all(e["params"].get(k) == str(v)
+                                                                    for k, v in params.items()):
+                value = e["metrics"].get(name)
+                if value is not None:
+                    return value
+        return None
+
+    gpt_rows = []
+    for e in entries:
+        if e["family"] != "GPTThroughput" or "error" in e:
+            continue
+        p = e["params"]
+        size, variant, batch = p["size"], p["variant"], p["batch"]
+        mfu = e["metrics"].get("mfu")
+        gpt_rows.append([size, variant, p["dtype"], p["device"], batch,
+                         _num(metric("GPTFlops", "forward_exact", size=size, batch=batch), "FLOP"),
+                         _num(metric("GPTFlops", "train_exact", size=size, batch=batch), "FLOP"),
+                         _num(metric("GPTMaxBatch", "max_batch", size=size, variant="fast", dtype=p["dtype"],
+                                     device=p["device"], mode="forward"), ""),
+                         _num(metric("GPTMaxBatch", "max_batch", size=size, variant="fast", dtype=p["dtype"],
+                                     device=p["device"], mode="train"), ""),
+                         _num(e["metrics"].get("tokens_per_s"), "tokens/s"), _num(mfu, "percent")])
+    spike_rows = [[e["params"]["backend"], e["params"]["device"], e["params"]["size"],
+                   _num(e["metrics"].get("time_trial"), "seconds")]
+                  for e in entries if e["family"] == "SuperSpikeTrial" and "error" not in e]
+    tables = []
+    if gpt_rows:
+        tables.append(("GPT-2 (the seed's tables, corrected: exact FLOPs, max batch of the fast variant, MFU vs "
+                       "the datasheet peak, else the measured one)",
+                       ["size", "variant", "dtype", "device", "batch", "fwd FLOPs", "train FLOPs",
+                        "max batch fwd", "max batch train", "tokens/s", "MFU"], gpt_rows))
+    if spike_rows:
+        tables.append(("SuperSpike: seconds per trial", ["backend", "device", "size", "s/trial"], spike_rows))
+    return tables
+
+
+def _num(value, unit) -> str:
+    return "-" if value is None else _fmt(value, unit)
+
+
 def _fmt_load(value) -> str:
     return "?" if value is None else f"{value:.2f}"
 
@@ -163,5 +207,8 @@ def cmd_run(args) -> int:
               f"1-min load average {_fmt_load(load['load_before'])} -> {_fmt_load(load['load_after'])} "
               f"on {load['cores']} cores")
         print(format_table(["case", "metric", "value (median)", "range"], table))
+        for title, headers, rows in seed_tables(entries):
+            print(f"\n{title}")
+            print(format_table(headers, rows))
     _say(f"results: {out}")
     return 1 if any("error" in e for e in entries) else 0

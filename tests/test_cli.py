@@ -103,3 +103,27 @@ def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
     steps = [m for m in rs.measurements if m.metric == "GPTStep.time_step"]
     assert len(steps) == 4 and all(len(m.samples) == 5 and m.value > 0 for m in steps)
     assert any(m.metric == "GPTFlops.forward_exact" and m.value > 0 for m in rs.measurements)
+
+
+def test_run_prints_the_seed_tables_from_its_entries():
+    from spikeflops.run import seed_tables
+
+    def entry(family, params, metrics, error=None):
+        e = {"family": family, "params": {k: str(v) for k, v in params.items()}, "metrics": metrics}
+        return {**e, "error": error} if error else e
+
+    step = dict(size="gpt-small", variant="fast", dtype="bfloat16", device="cuda", mode="train", batch=8,
+                compile=False)
+    entries = [entry("GPTThroughput", step, {"tokens_per_s": 150000.0, "mfu": 41.5}),
+               entry("GPTThroughput", {**step, "variant": "book"}, {}, error="does not fit"),
+               entry("GPTFlops", dict(size="gpt-small", batch=8), {"forward_exact": 1.2e12, "train_exact": 3.6e12}),
+               entry("GPTMaxBatch", dict(size="gpt-small", variant="fast", dtype="bfloat16", device="cuda",
+                                         mode="forward"), {"max_batch": 512.0}),
+               entry("SuperSpikeTrial", dict(backend="genn", device="cuda", size="full", compile=False),
+                     {"time_trial": 0.21})]
+    (title, headers, rows), (_, _, spike) = seed_tables(entries)
+    assert len(rows) == 1                                   # the failed case is in the main table, not here
+    row = dict(zip(headers, rows[0]))
+    assert row["fwd FLOPs"] == "1.200e+12" and row["max batch fwd"] == "512" and row["max batch train"] == "-"
+    assert row["tokens/s"] == "150,000" and row["MFU"] == "41.5 %"
+    assert spike == [["genn", "cuda", "full", "210.00 ms"]]
