@@ -35,6 +35,14 @@ class SuperSpikeSetup(TrackedFamily):
 
 
 @bind
+class SuperSpikePhaseTimes(TrackedFamily):
+    family = "SuperSpikePhaseTimes"
+
+    def setup_cache(self):
+        return cache_family("SuperSpikePhaseTimes")
+
+
+@bind
 class SuperSpikeOpCount(TrackedFamily):
     family = "SuperSpikeOpCount"
 

@@ -457,3 +457,20 @@ def test_calibration_input_errors_are_one_line(tmp_path):
     not_cal.write_text("{}")
     proc = gate(ASV_RUNS[0], ASV_RUNS[0], "--calibration", not_cal)
     assert proc.returncode == 2 and "not a spikeflops calibration file" in proc.stderr
+
+
+def test_a_slower_torch_trial_is_attributed_to_its_phase():
+    from spikeflops.regress.attribution import attribute
+
+    def rs(trial, step, update):
+        params = (("backend", "torch"), ("device", "cpu"), ("size", "ci"))
+        return ResultSet("x", "spikeflops-run", {}, "c", 0.0, [
+            Measurement("SuperSpikeTrial.time_trial", params + (("compile", "False"),), "seconds", trial),
+            Measurement("SuperSpikePhaseTimes.step", params, "seconds", step),
+            Measurement("SuperSpikePhaseTimes.gradient_learn", params, "seconds", update)])
+
+    base, cand = rs(2.0, 1.9, 0.1), rs(3.0, 1.95, 1.05)       # the updates grew, the steps did not
+    verdicts = compare(base, cand, load_config())
+    found = attribute(verdicts, base, cand)
+    assert len(found) == 1 and found[0].family == "SuperSpikePhaseTimes"
+    assert found[0].parts[0].name == "gradient_learn" and "grew most in gradient_learn" in found[0].sentence()

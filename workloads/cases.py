@@ -124,6 +124,7 @@ KERNEL_TIMERS = ("neuron_update", "presynaptic_update", "postsynaptic_update", "
                  "custom_update_GradientLearn", "custom_update_GradientLearn_transpose",
                  "custom_update_CalculateTranspose", "custom_update_CalculateTranspose_transpose")
 SETUP_STAGES = ("build", "load", "init", "init_sparse", "initial_transpose")     # GeNN's one-off costs
+TORCH_PHASES = ("step", "gradient_learn")      # the torch backend's phase timers (synchronised)
 BREAKDOWN_KINDS = ("matmul", "attention", "normalisation", "elementwise", "loss", "optimizer")
 
 
@@ -196,6 +197,10 @@ FAMILIES = {f.name: f for f in (
            (Metric("final_error", "van Rossum error"), Metric("final_running_error", "van Rossum error"),
             Metric("trials_to_target", "trials")),
            "Error after a seeded training run and trials until half of trial 0's error (NaN: never)."),
+    Family("SuperSpikePhaseTimes", "superspike", ("backend", "device", "size"),
+           tuple(Metric(p, "seconds") for p in TORCH_PHASES),
+           "The torch backend's phases, seconds per trial (median over the profile's timing trials): the "
+           "simulation steps and the weight updates, each synchronised."),
     Family("SuperSpikeOpCount", "superspike", ("backend", "device", "size"),
            (Metric("operators_per_step", "operators"), Metric("bytes_per_step", "bytes"),
             Metric("operators_per_update", "operators")),
@@ -270,6 +275,8 @@ def _superspike_rows(line: SuperSpikeLine):
     yield Row("SuperSpikeTrial", timing, line.profiles)
     for seed in SEEDS:
         yield Row("SuperSpikeConvergence", base.with_(seed=seed), line.profiles)
+    if line.backend == "torch":
+        yield Row("SuperSpikePhaseTimes", timing.with_(kernel_profiling=True), line.profiles)
     if line.backend == "torch":             # the model's ops, counted on a CPU whatever the line's device
         yield Row("SuperSpikeOpCount", timing.with_(device="cpu", compile=False), line.profiles)
     if line.backend == "genn":

@@ -96,7 +96,7 @@ def track(row: Row, profile: Profile) -> dict[str, Value]:
         rec = measure_setup(case)
         return {**{f"{stage}_seconds": Value(seconds) for stage, seconds in rec.seconds.items()},
                 "generated_code_bytes": Value(float(rec.generated_code_bytes))}
-    if family == "SuperSpikeKernelTimes":
+    if family in ("SuperSpikeKernelTimes", "SuperSpikePhaseTimes"):
         from .superspike.workload import measure_trials
 
         rec = measure_trials(case, profile.superspike_timing_trials)

@@ -2,7 +2,8 @@
 
 A GPT training step's time (and the tokens/s and MFU derived from it) is split by the
 ``GPTKernelBreakdown`` kinds (matmul, attention, normalisation, elementwise, loss, optimizer),
-a SuperSpike trial by ``SuperSpikeKernelTimes`` (GeNN's kernel timers). Both sides' parts are
+a SuperSpike trial by ``SuperSpikeKernelTimes`` (GeNN's kernel timers) or ``SuperSpikePhaseTimes``
+(the torch backend's steps and weight updates). Both sides' parts are
 read from the same results files the verdict came from, for the same case.
 """
 
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 from .judge import Verdict
 from .records import ResultSet
 
-# whole-step metric -> (the family that splits it, the whole-step parameters that must match the part's,
-#                       parameter values the whole-step case must have for the split to describe it)
+_GPT = ("size", "variant", "dtype", "device", "batch")
+_SPIKE = ("backend", "device", "size")
+# whole-step metric -> its splits: (the family that splits it, the whole-step parameters that must match the
+# part's, parameter values the whole-step case must have for that split to describe it)
 SPLITS = {
-    "GPTStep.time_step": ("GPTKernelBreakdown", ("size", "variant", "dtype", "device", "batch"), {"mode": "train"}),
-    "GPTThroughput.tokens_per_s": ("GPTKernelBreakdown", ("size", "variant", "dtype", "device", "batch"), {}),
-    "GPTThroughput.mfu": ("GPTKernelBreakdown", ("size", "variant", "dtype", "device", "batch"), {}),
-    "SuperSpikeTrial.time_trial": ("SuperSpikeKernelTimes", ("backend", "device", "size"), {}),
+    "GPTStep.time_step": (("GPTKernelBreakdown", _GPT, {"mode": "train"}),),
+    "GPTThroughput.tokens_per_s": (("GPTKernelBreakdown", _GPT, {}),),
+    "GPTThroughput.mfu": (("GPTKernelBreakdown", _GPT, {}),),
+    "SuperSpikeTrial.time_trial": (("SuperSpikeKernelTimes", _SPIKE, {"backend": "genn"}),
+                                   ("SuperSpikePhaseTimes", _SPIKE, {"backend": "torch"})),
 }
 
 
@@ -67,14 +71,18 @@ def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet
     for v in verdicts:
         if v.status != "regressed" or v.metric not in SPLITS:
             continue
-        family, shared, required = SPLITS[v.metric]
         params = dict(v.params)
-        if any(params.get(k) != want for k, want in required.items()):
+        found = None
+        for family, shared, required in SPLITS[v.metric]:
+            if any(params.get(k) != want for k, want in required.items()):
+                continue
+            key = (family, tuple(params.get(k) for k in shared))
+            if base.get(key) and cand.get(key):
+                found = family, base[key], cand[key]
+                break
+        if found is None:
             continue
-        key = (family, tuple(params.get(k) for k in shared))
-        b, c = base.get(key), cand.get(key)
-        if not b or not c:
-            continue
+        family, b, c = found
         parts = [Part(name, b[name], c[name]) for name in b if name in c
                  and math.isfinite(b[name]) and math.isfinite(c[name])]
         parts.sort(key=lambda p: p.growth, reverse=True)
@@ -84,7 +92,7 @@ def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet
 
 def _parts_by_case(results: ResultSet) -> dict:
     """(family, values of its whole-step parameters) -> {part: seconds}."""
-    families = {family: shared for family, shared, _ in SPLITS.values()}
+    families = {family: shared for splits in SPLITS.values() for family, shared, _ in splits}
     out: dict = {}
     for m in results.measurements:
         family, _, part = m.metric.partition(".")
