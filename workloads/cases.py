@@ -277,7 +277,7 @@ def _superspike_rows(line: SuperSpikeLine):
         yield Row("SuperSpikeConvergence", base.with_(seed=seed), line.profiles)
     if line.backend == "torch":
         yield Row("SuperSpikePhaseTimes", timing.with_(kernel_profiling=True), line.profiles)
-    if line.backend == "torch":             # the model's ops, counted on a CPU whatever the line's device
+        # the model's ops, counted on a CPU whatever the line's device
         yield Row("SuperSpikeOpCount", timing.with_(device="cpu", compile=False), line.profiles)
     if line.backend == "genn":
         yield Row("SuperSpikeKernelTimes", timing.with_(kernel_profiling=True), line.profiles)

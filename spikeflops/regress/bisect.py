@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from .gitrepo import git, resolve, worktree
 from .judge import Verdict, compare
 from .records import ResultSet, load
 from .rules import GateConfig
@@ -32,7 +33,7 @@ class Probe:
     def bad(self) -> bool:
         return any(v.status in ("regressed", "failed", "missing") for v in self.verdicts)
 
-    def describe(self, unit_fmt=None) -> str:
+    def describe(self) -> str:
         values = ", ".join(f"{'-' if v.candidate is None else f'{v.candidate:.6g}'}" for v in self.verdicts)
         worst = next((v for v in self.verdicts if v.status in ("regressed", "failed", "missing")), None)
         status = (f"BAD ({worst.status}: {worst.label} {_pct(worst.change)})" if worst else "good")
@@ -43,20 +44,12 @@ def _pct(change) -> str:
     return "" if change is None else f"{100 * change:+.1f}%"
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60)
-    if proc.returncode != 0:
-        raise SpikeflopsError(f"git {' '.join(args)}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")
-    return proc.stdout.strip()
-
-
 def commits_between(repo: Path, good: str, bad: str) -> list[str]:
     """Full hashes from GOOD (first) to BAD (last) along the ancestry path."""
-    good_sha, bad_sha = _git(repo, "rev-parse", "--verify", f"{good}^{{commit}}"), \
-        _git(repo, "rev-parse", "--verify", f"{bad}^{{commit}}")
+    good_sha, bad_sha = resolve(repo, good), resolve(repo, bad)
     if subprocess.run(["git", "-C", str(repo), "merge-base", "--is-ancestor", good_sha, bad_sha]).returncode != 0:
         raise SpikeflopsError(f"{good} is not an ancestor of {bad}: nothing to bisect between them")
-    path = _git(repo, "rev-list", "--reverse", "--ancestry-path", f"{good_sha}..{bad_sha}").split()
+    path = git(repo, "rev-list", "--reverse", "--ancestry-path", f"{good_sha}..{bad_sha}").split()
     if not path:
         raise SpikeflopsError(f"{good} and {bad} are the same commit")
     return [good_sha, *path]
@@ -89,11 +82,12 @@ class Bisector:
         self.repo, self.metric, self.config, self.work = repo, metric, config, work
         self.machine, self.match, self.quick, self.say = machine, match, quick, say
         self.regex = benchmark_regex(metric, match)
-        self.asv_config = self._scratch_config(asv_config or repo / "asv.conf.json")
+        self.asv_config = self._read_asv_config(asv_config or repo / "asv.conf.json")
         self.work.mkdir(parents=True, exist_ok=True)
         self.reference: ResultSet | None = None
 
-    def _scratch_config(self, src: Path) -> dict:
+    @staticmethod
+    def _read_asv_config(src: Path) -> dict:
         import json
 
         try:
@@ -114,9 +108,7 @@ class Bisector:
         asv = shutil.which("asv")
         if asv is None:
             raise SpikeflopsError("bisect runs asv, which is not installed (pip install -e '.[test]')")
-        tree = self.work / "trees" / commit[:12]
-        _git(self.repo, "worktree", "add", "--detach", "-f", str(tree), commit)
-        try:
+        with worktree(self.repo, commit, self.work / "trees" / commit[:12]) as tree:
             conf = dict(self.asv_config, repo=str(self.repo), benchmark_dir=str(tree / "benchmarks"),
                         env_dir=str(self.work / "env"), results_dir=str(self.work / "results"),
                         html_dir=str(self.work / "html"))
@@ -126,9 +118,6 @@ class Bisector:
                    "--machine", self.machine, "-b", self.regex, "--record-samples"] + (["--quick"] if self.quick else [])
             env = {**os.environ, "ASV_PYTHONPATH": str(tree)}
             proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
-        finally:
-            subprocess.run(["git", "-C", str(self.repo), "worktree", "remove", "--force", str(tree)],
-                           capture_output=True)
         files = [p for p in (self.work / "results" / self.machine).glob(f"{commit[:8]}-*.json")]
         if proc.returncode != 0 or not files:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
@@ -136,7 +125,7 @@ class Bisector:
         return load(max(files, key=lambda p: p.stat().st_mtime))
 
     def judge(self, commit: str) -> Probe:
-        subject = _git(self.repo, "log", "-1", "--format=%s", commit)
+        subject = git(self.repo, "log", "-1", "--format=%s", commit)
         results = self.measure(commit)
         if self.reference is None:
             verdicts = [v for v in compare(results, results, self.config) if self._wanted(v)]
@@ -184,7 +173,7 @@ def cmd_bisect(args) -> int:
     rule = config.rule_for(args.metric)
     if rule is None or rule.direction == "none":
         raise SpikeflopsError(f"{args.metric} has no gate rule with a direction: there is no 'worse' to find")
-    repo = Path(_git(Path(args.repo), "rev-parse", "--show-toplevel"))
+    repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))
     machine, _ = register(args.machine)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="spikeflops-bisect-"))
 

@@ -55,8 +55,9 @@ def calibrate(runs: list[ResultSet], config: GateConfig) -> dict:
                                            "detectable": detectable}
     if not metrics:
         raise SpikeflopsError("the calibration runs share no metric measured at least twice")
-    before, judged = false_alarms(runs, config, None)
-    after, judged_after = false_alarms(runs, config, {"metrics": metrics})
+    pairs = [compare(a, b, config) for a, b in itertools.permutations(runs, 2)]   # every flag is false
+    before, judged = false_alarms(pairs)
+    after, judged_after = false_alarms([apply(verdicts, {"metrics": metrics}) for verdicts in pairs])
     return {"format": CALIBRATION_FORMAT, "harness": runs[0].harness, "machine": dict(runs[0].machine),
             "runs": [r.path for r in runs], "commits": sorted({r.commit or "?" for r in runs}),
             "metrics": metrics,
@@ -65,16 +66,11 @@ def calibrate(runs: list[ResultSet], config: GateConfig) -> dict:
                     "false_alarms_calibrated": after}}
 
 
-def false_alarms(runs: list[ResultSet], config: GateConfig, calibration: dict | None) -> tuple[int, int]:
-    """(regressions flagged, metrics judged) over every ordered pair of A/A runs: every flag is false."""
-    flagged = judged = 0
-    for a, b in itertools.permutations(runs, 2):
-        verdicts = compare(a, b, config)
-        if calibration is not None:
-            verdicts = apply(verdicts, calibration)
-        judged += sum(v.status in ("regressed", "improved", "unchanged") for v in verdicts)
-        flagged += sum(v.status == "regressed" for v in verdicts)
-    return flagged, judged
+def false_alarms(pairs: list[list[Verdict]]) -> tuple[int, int]:
+    """(regressions flagged, metrics judged) over the verdicts of A/A pairs."""
+    verdicts = [v for pair in pairs for v in pair]
+    return (sum(v.status == "regressed" for v in verdicts),
+            sum(v.status in ("regressed", "improved", "unchanged") for v in verdicts))
 
 
 def apply(verdicts: list[Verdict], calibration: dict) -> list[Verdict]:

@@ -11,6 +11,7 @@ Deterministic metrics are judged as the gate judges them.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import subprocess
@@ -18,6 +19,7 @@ import sys
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from .gitrepo import git, resolve, worktree
 from .judge import Verdict
 from .records import ResultSet, load
 from .rules import GateConfig, Rule
@@ -76,20 +78,11 @@ def judge_pairs(label: str, metric: str, unit: str, params, pairs: list[tuple[fl
     return verdict("unchanged", change, detail)
 
 
-def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        raise SpikeflopsError(f"git {' '.join(args)}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")
-    return proc.stdout.strip()
-
-
 class Side:
     """One commit checked out in its own worktree, run through its own `spikeflops run`."""
 
-    def __init__(self, repo: Path, commit: str, where: Path):
-        self.repo, self.commit = repo, _git(repo, "rev-parse", "--verify", f"{commit}^{{commit}}")
-        self.tree = where
-        _git(repo, "worktree", "add", "--detach", "-f", str(where), self.commit)
+    def __init__(self, commit: str, tree: Path):
+        self.commit, self.tree = commit, tree
 
     def run(self, out: Path, families: list[str] | None, profile: str | None) -> ResultSet:
         import os
@@ -106,19 +99,16 @@ class Side:
             raise SpikeflopsError(f"{self.commit[:10]}: spikeflops run failed: {last}")
         return load(out)
 
-    def remove(self) -> None:
-        subprocess.run(["git", "-C", str(self.repo), "worktree", "remove", "--force", str(self.tree)],
-                       capture_output=True)
-
 
 def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: GateConfig, work: Path,
                         families: list[str] | None = None, profile: str | None = None, say=print) -> list[Verdict]:
     if rounds < 1:
         raise SpikeflopsError("--rounds must be at least 1")
     work.mkdir(parents=True, exist_ok=True)
-    sides = []
-    try:
-        sides = [Side(repo, base, work / "base"), Side(repo, cand, work / "cand")]
+    commits = resolve(repo, base), resolve(repo, cand)
+    with contextlib.ExitStack() as trees:
+        sides = [Side(c, trees.enter_context(worktree(repo, c, work / name)))
+                 for c, name in zip(commits, ("base", "cand"))]
         values: dict = {}
         for i in range(rounds):
             order = (0, 1) if i % 2 == 0 else (1, 0)         # ABBA: a drift within a round hits both sides
@@ -129,9 +119,6 @@ def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: G
                 for m in rs.measurements:
                     entry = values.setdefault(m.key, {"m": m, "rounds": {}})
                     entry["rounds"].setdefault(i, [math.nan, math.nan])[which] = m.value
-    finally:
-        for side in sides:
-            side.remove()
     verdicts = []
     for key, entry in sorted(values.items()):
         m = entry["m"]
@@ -154,7 +141,7 @@ def cmd_compare(args) -> int:
     from ..resultsio import write_text
 
     config = load_config(args.config)
-    repo = Path(_git(Path(args.repo), "rev-parse", "--show-toplevel"))
+    repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))
     work = Path(tempfile.mkdtemp(prefix="spikeflops-compare-"))
     verdicts = compare_interleaved(repo, args.base, args.cand, args.rounds, config, work, args.families,
                                    args.profile, say=lambda t: print(t, file=sys.stderr, flush=True))

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..errors import SpikeflopsError
 from ..memory import SearchResult, find_max_batch
@@ -113,7 +113,6 @@ class Launch:
     case: ScaleCase
     seconds: float
     record: ScaleRecord | None = None
-    command: list[str] = field(default_factory=list)
 
 
 def launch(case: ScaleCase, port: int | None = None, warmup: int = 2, repeats: int = 5,
@@ -178,7 +177,7 @@ def launch(case: ScaleCase, port: int | None = None, warmup: int = 2, repeats: i
         if out:
             with open(out) as f:
                 record = ScaleRecord.from_dict(json.load(f))
-    return Launch(case=case, seconds=seconds, record=record, command=cmd)
+    return Launch(case=case, seconds=seconds, record=record)
 
 
 def measure_scaling(case: ScaleCase, nproc: int | None = None, port: int | None = None, warmup: int = 2,

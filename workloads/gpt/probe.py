@@ -29,11 +29,16 @@ def _address_space_bytes() -> int:
     raise RuntimeError("VmSize not found in /proc/self/status")
 
 
-def _child(case: GPTCase, budget: int, report_fd: int) -> int:
+def cap_address_space(budget: int) -> None:
+    """Let this process grow by ``budget`` bytes from here: the CPU allocator then fails as a GPU runs out."""
     # Start the thread pool and allocator arenas first so they are part of the baseline.
     (torch.randn(64, 64) @ torch.randn(64, 64)).sum().item()
     limit = _address_space_bytes() + budget
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _child(case: GPTCase, budget: int, report_fd: int) -> int:
+    cap_address_space(budget)
     try:
         with prepare(case, warmup=0):
             pass

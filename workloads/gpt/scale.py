@@ -56,12 +56,12 @@ class ScaleCase:
         return self.local_batch * self.world_size
 
     @property
-    def seq_len(self) -> int:
-        return get_config(self.size, self.context_length).context_length
-
-    @property
     def config(self):
         return get_config(self.size, self.context_length)
+
+    @property
+    def seq_len(self) -> int:
+        return self.config.context_length
 
     def with_(self, **changes) -> "ScaleCase":
         return replace(self, **changes)

@@ -29,11 +29,11 @@ from torch.nn import functional as F
 
 from ..errors import SpikeflopsError
 from ..memory import is_oom_error
+from .maxbatch import OOM_EXIT_CODE
 from .scale import ScaleCase, ScaleRecord
 
 ERROR_MARK = "spikeflops-rank-error:"
 OOM_MARK = "spikeflops-rank-oom:"
-OOM_EXIT_CODE = 3
 # Collective ops as torch.profiler names them: c10d's ops on the CPU side (gloo runs them on the CPU),
 # NCCL's kernels on the GPU side.
 _CPU_COLLECTIVES = ("allreduce", "all_reduce", "allgather", "all_gather", "reduce_scatter", "broadcast",
@@ -270,24 +270,16 @@ def _parse(argv):
     return p.parse_args(argv)
 
 
-def _cap_address_space(budget: int) -> None:
-    import resource
-
-    from .probe import _address_space_bytes
-
-    (torch.randn(64, 64) @ torch.randn(64, 64)).sum().item()    # thread pool and arenas in the baseline
-    limit = _address_space_bytes() + budget
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
 def main(argv=None) -> int:
     args = _parse(argv)
     rank = os.environ.get("RANK", "?")
     try:
         case = ScaleCase(**json.loads(args.case))
         if args.cpu_memory_budget:
+            from .probe import cap_address_space
+
             init_group(case)                    # before the cap: gloo's buffers are not the model's
-            _cap_address_space(args.cpu_memory_budget)
+            cap_address_space(args.cpu_memory_budget)
         record = run_rank(case, warmup=args.warmup, repeats=args.repeats, fail_on_rank=args.fail_on_rank,
                           probe_only=args.probe)
         if record is not None and args.out:

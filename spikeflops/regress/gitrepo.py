@@ -1,0 +1,31 @@
+"""The git a triage command needs: one-line errors, and a commit checked out beside the repository."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from pathlib import Path
+
+from workloads.errors import SpikeflopsError
+
+
+def git(repo: Path, *args: str) -> str:
+    """``git -C repo args``'s output; a failure is one line naming the command."""
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise SpikeflopsError(f"git {' '.join(args)}: {(proc.stderr.strip().splitlines() or ['failed'])[-1]}")
+    return proc.stdout.strip()
+
+
+def resolve(repo: Path, rev: str) -> str:
+    return git(repo, "rev-parse", "--verify", f"{rev}^{{commit}}")
+
+
+@contextlib.contextmanager
+def worktree(repo: Path, commit: str, where: Path):
+    """``commit`` checked out (detached) at ``where`` while the block runs, removed after it."""
+    git(repo, "worktree", "add", "--detach", "-f", str(where), commit)
+    try:
+        yield where
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(where)], capture_output=True)
