@@ -35,6 +35,9 @@ def add_parser(subparsers) -> None:
                    help="time-to-target threshold on the per-trial error (default: half of trial 0's)")
     p.add_argument("--kernel-profiling", action="store_true", help="print per-kernel (GeNN) or per-phase times")
     p.add_argument("--compile", action="store_true", help="torch.compile the PyTorch step")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="torch: run the steps between weight updates as CUDA graph replays of fixed-length "
+                        "chunks (on a CPU the same chunks run eagerly; the results are identical)")
     p.add_argument("--save-data", action="store_true", help="write recorded spikes as CSV (as the seed)")
     p.add_argument("--out-dir", default="spikeflops-out/superspike", help="where records and plots go")
     p.add_argument("--json", action="store_true", help="print the result record as JSON")
@@ -76,7 +79,7 @@ def cmd_superspike(args) -> int:
         raise SpikeflopsError("--save-data writes the spikes of recorded trials: add --record-trial N [N ...]")
     args.size = choose_size(args.size, args.target_file)
     case = SuperSpikeCase(backend=args.backend, device=args.device, size=args.size, seed=args.seed,
-                          trials=args.num_trials, compile=args.compile,
+                          trials=args.num_trials, compile=args.compile, cuda_graph=args.cuda_graph,
                           kernel_profiling=args.kernel_profiling or args.backend == "genn", target_file=args.target_file)
     started = time.time()
     result = run_training(case, sorted(args.record_trial), args.target_error, progress=_progress)

@@ -119,11 +119,17 @@ def test_run_prints_the_seed_tables_from_its_entries():
                entry("GPTFlops", dict(size="gpt-small", batch=8), {"forward_exact": 1.2e12, "train_exact": 3.6e12}),
                entry("GPTMaxBatch", dict(size="gpt-small", variant="fast", dtype="bfloat16", device="cuda",
                                          mode="forward"), {"max_batch": 512.0}),
-               entry("SuperSpikeTrial", dict(backend="genn", device="cuda", size="full", compile=False),
-                     {"time_trial": 0.21})]
-    (title, headers, rows), (_, _, spike) = seed_tables(entries)
+               entry("SuperSpikeTrial", dict(backend="genn", device="cuda", size="full", compile=False,
+                                             cuda_graph=False), {"time_trial": 0.21}),
+               entry("SuperSpikeTrial", dict(backend="torch", device="cuda", size="full", compile=True,
+                                             cuda_graph=True), {"time_trial": 0.35})]
+    (title, headers, rows), (_, _, spike), (_, _, targets) = seed_tables(entries)
     assert len(rows) == 1                                   # the failed case is in the main table, not here
     row = dict(zip(headers, rows[0]))
     assert row["fwd FLOPs"] == "1.200e+12" and row["max batch fwd"] == "512" and row["max batch train"] == "-"
     assert row["tokens/s"] == "150,000" and row["MFU"] == "41.5 %"
-    assert spike == [["genn", "cuda", "full", "210.00 ms"]]
+    assert spike == [["genn", "cuda", "full", "eager", "210.00 ms"],
+                     ["torch", "cuda", "full", "compiled + cuda graph", "350.00 ms"]]
+    assert targets == [["gpt-small training MFU (fast) >= 55 % of the dense bf16 peak", "41.5 %", "missed"],
+                       ["SuperSpike torch, CUDA graph: full trial <= 0.1 s", "350.00 ms", "missed"],
+                       ["SuperSpike torch, CUDA graph: no slower than GeNN CUDA", "350.00 ms vs 210.00 ms", "missed"]]

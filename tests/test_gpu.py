@@ -89,3 +89,24 @@ def test_genn_cuda_matches_torch_cuda_on_trial_zero_and_its_timers_fit_in_the_tr
     for i, wall in enumerate(rec.seconds_per_trial):
         kernels = [v[i] for v in rec.kernel_seconds.values()]
         assert any(k > 0 for k in kernels) and sum(kernels) <= wall
+
+
+@pytest.mark.parametrize("compile", [False, True], ids=["eager-step", "compiled-step"])
+def test_graphed_superspike_on_cuda_equals_the_step_loop(compile):
+    from workloads.superspike.case import SuperSpikeCase
+    from workloads.superspike.training import learning_rate
+    from workloads.superspike.workload import prepare
+
+    plain = prepare(SuperSpikeCase("torch", CUDA, "ci", compile=compile))
+    graphed = prepare(SuperSpikeCase("torch", CUDA, "ci", compile=compile, cuda_graph=True))
+    assert graphed.chunked.use_graphs
+    for trial in range(3):                 # trials 1 and 2 start with a weight update
+        a = plain.run_trial(learning_rate(trial), record=trial == 2)
+        b = graphed.run_trial(learning_rate(trial), record=trial == 2)
+        assert a.spike_counts == b.spike_counts and a.sum_sq_error == b.sum_sq_error
+        assert a.avg_sqr_err_sum == b.avg_sqr_err_sum
+    for pop in ("hidden", "output"):
+        assert (a.recorded[pop][0] == b.recorded[pop][0]).all() and (a.recorded[pop][1] == b.recorded[pop][1]).all()
+    for name, value in plain.state.items():
+        assert torch.equal(value, graphed.state[name]), name
+    assert graphed.chunked.graphs, "no CUDA graph was captured"

@@ -84,6 +84,7 @@ class SuperSpikeLine:
     trials: int                          # trials of a convergence run
     profiles: tuple[str, ...]
     compile: bool = False
+    cuda_graph: bool = False             # torch: steps as CUDA graph replays of chunks
 
 
 GPT_TABLE = (
@@ -116,6 +117,10 @@ SUPERSPIKE_TABLE = (
     SuperSpikeLine("genn",  "cuda", "full", 60,     ("regular",)),
     SuperSpikeLine("torch", "cuda", "full", 600,    ("full",)),
     SuperSpikeLine("genn",  "cuda", "full", 600,    ("full",)),
+    # the fast paths of the same model: timed only (convergence and counts are the eager lines')
+    SuperSpikeLine("torch", "cuda", "ci",   6,      ("ci",),              cuda_graph=True),
+    SuperSpikeLine("torch", "cuda", "full", 60,     ("regular", "full"),  cuda_graph=True),
+    SuperSpikeLine("torch", "cuda", "full", 60,     ("regular", "full"),  compile=True, cuda_graph=True),
 )
 
 GPT_VARIANTS = ("book", "fast")
@@ -190,7 +195,7 @@ FAMILIES = {f.name: f for f in (
             Metric("mfu", "percent"), Metric("scaling_efficiency", "percent"), Metric("collective_share", "percent")),
            "Training under torchrun (DDP or FSDP2) on world_size ranks, weak scaling: tokens/s, MFU per device, "
            "efficiency against one rank measured in the same run, and the share of step time in collectives."),
-    Family("SuperSpikeTrial", "superspike", ("backend", "device", "size", "compile"),
+    Family("SuperSpikeTrial", "superspike", ("backend", "device", "size", "compile", "cuda_graph"),
            (Metric("time_trial", "seconds", timed=True),),
            "Wall time of one trial after a warm-up trial (ends with a device->host pull)."),
     Family("SuperSpikeConvergence", "superspike", ("backend", "device", "size", "trials", "seed"),
@@ -270,9 +275,11 @@ def _superspike_rows(line: SuperSpikeLine):
     from .superspike.case import SuperSpikeCase
 
     base = SuperSpikeCase(backend=line.backend, device=line.device, size=line.size, trials=line.trials,
-                          compile=line.compile)
+                          compile=line.compile, cuda_graph=line.cuda_graph)
     timing = base.with_(trials=1)           # a timing runs its own trials: the run length is not its key
     yield Row("SuperSpikeTrial", timing, line.profiles)
+    if line.compile or line.cuda_graph:     # another way to run the same model: only its speed is new
+        return
     for seed in SEEDS:
         yield Row("SuperSpikeConvergence", base.with_(seed=seed), line.profiles)
     if line.backend == "torch":

@@ -108,7 +108,9 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
         cols = dict(zip(columns, row))
         metric = canonical_asv_name(name)
         n_params = len(cols.get("params") or [])
-        info = meta.get(name) or _table_meta(metric, n_params)
+        info = meta.get(name)
+        if not info or len(info.get("param_names") or []) != n_params:
+            info = _table_meta(metric, n_params) or {"unit": (info or {}).get("unit")}  # an index of another version
         unit = info.get("unit") or _default_unit(name)
         values = cols.get("result")
         samples = cols.get("samples")

@@ -20,6 +20,7 @@ class SuperSpikeCase:
     seed: int = 0                       # input spikes and initial weights
     trials: int = 6                     # trials of a training run (convergence); timing ignores it
     compile: bool = False               # torch.compile the PyTorch step
+    cuda_graph: bool = False            # torch: steps in chunks, each one CUDA graph replay (CPU: chunks run eagerly)
     kernel_profiling: bool = False      # GeNN kernel timers / PyTorch phase timers (they cost time)
     target_file: str | None = None      # a .ras target; None: the built-in picture
 
@@ -33,6 +34,8 @@ class SuperSpikeCase:
             raise SpikeflopsError(f"number of trials must be a whole number >= 1, got {self.trials!r}")
         if self.compile and self.backend != "torch":
             raise SpikeflopsError("--compile applies to the torch backend only")
+        if self.cuda_graph and self.backend != "torch":
+            raise SpikeflopsError("--cuda-graph applies to the torch backend only (GeNN launches its own kernels)")
 
     @property
     def network(self) -> NetworkSize:
@@ -45,5 +48,6 @@ class SuperSpikeCase:
         return asdict(self)
 
     def label(self) -> str:
-        extra = (" compiled" if self.compile else "") + (" profiled" if self.kernel_profiling else "")
+        extra = ((" compiled" if self.compile else "") + (" cuda-graph" if self.cuda_graph else "")
+                 + (" profiled" if self.kernel_profiling else ""))
         return f"{self.backend} {self.size} {self.device} seed {self.seed}{extra}"

@@ -20,6 +20,7 @@ from ..timing import Stopwatch
 from . import params as P
 from .backend import TrialOutput
 from .conditions import InitialConditions
+from .graphed import ChunkedTrials, trial_segments
 from .params import NetworkSize
 from .targets import SpikeTrains, spike_source_raster
 
@@ -166,7 +167,7 @@ class TorchSuperSpike:
 
     def __init__(self, size: NetworkSize, conditions: InitialConditions, target: SpikeTrains,
                  device: str | torch.device = "cpu", profile_phases: bool = False, compile: bool = False,
-                 threads: int | None = None):
+                 cuda_graph: bool = False, threads: int | None = None):
         self.size = size
         self.device = str(device)
         # CPU: a fixed intra-op thread count, recorded with the results (see CPU_THREADS)
@@ -181,12 +182,17 @@ class TorchSuperSpike:
         self.step_fn = _compiled_step() if compile else superspike_step
         self.global_step = 0
         self.stopwatch = Stopwatch(dev)
+        # cuda_graph: steps in chunks, each a CUDA graph replay (on a CPU the same chunks run eagerly)
+        self.chunked = (ChunkedTrials(self.state, self.step_fn, self.input_raster, self.target_raster)
+                        if cuda_graph else None)
 
     def run_trial(self, r0: float, record: bool = False) -> TrialOutput:
         with intra_op_threads(self.threads):
             return self._run_trial(r0, record)
 
     def _run_trial(self, r0: float, record: bool) -> TrialOutput:
+        if self.chunked is not None:
+            return self._run_trial_chunked(r0, record)
         size, s, step_fn = self.size, self.state, self.step_fn
         steps, update_every = size.trial_timesteps, size.update_timesteps
         sw = self.stopwatch
@@ -211,17 +217,41 @@ class TorchSuperSpike:
                 timed("gradient_learn", lambda: (r_max_prop(s, "ih", r0, update_every),
                                                  r_max_prop(s, "ho", r0, update_every)))
             self.global_step += 1
-        recorded = None
+        rasters = (torch.stack(recorded_hidden), torch.stack(recorded_output)) if record else None
+        return self._trial_output(sum_sq, hidden_count, output_count, rasters)
+
+    def _run_trial_chunked(self, r0: float, record: bool) -> TrialOutput:
+        """The same trial as the step loop, run by :class:`ChunkedTrials` between the weight updates."""
+        size, chunked, sw = self.size, self.chunked, self.stopwatch
+        sw.reset()
+        chunked.reset_sums()
+        rasters = None
         if record:
-            recorded = {"input": _events(self.input_raster),
-                        "hidden": _events(torch.stack(recorded_hidden)),
-                        "output": _events(torch.stack(recorded_output))}
+            dev = self.input_raster.device
+            rasters = (torch.zeros(size.trial_timesteps, size.num_hidden, dtype=F32, device=dev),
+                       torch.zeros(size.trial_timesteps, size.num_output, dtype=F32, device=dev))
+        timed = (lambda phase, fn: sw.time(phase, fn)) if self.profile_phases else (lambda phase, fn: fn())
+        update_every = size.update_timesteps
+        for begin, steps, update_after in trial_segments(self.global_step, size.trial_timesteps, update_every):
+            timed("step", lambda: chunked.run_segment(begin, steps, record, *(rasters or ())))
+            if update_after:
+                timed("gradient_learn", lambda: chunked.update(lambda s: (r_max_prop(s, "ih", r0, update_every),
+                                                                         r_max_prop(s, "ho", r0, update_every))))
+        self.global_step += size.trial_timesteps
+        return self._trial_output(chunked.sum_sq, chunked.hidden_count, chunked.output_count, rasters)
+
+    def _trial_output(self, sum_sq, hidden_count, output_count, rasters) -> TrialOutput:
+        """The trial's record; its .item() calls pull from the device, so a clock around the trial is honest."""
+        recorded = None
+        if rasters is not None:
+            recorded = {"input": _events(self.input_raster), "hidden": _events(rasters[0]),
+                        "output": _events(rasters[1])}
         return TrialOutput(
             spike_counts={"input": int(self.input_raster.sum().item()), "hidden": int(hidden_count.sum().item()),
                           "output": int(output_count.sum().item())},
             sum_sq_error=float(sum_sq.sum().item()),
-            avg_sqr_err_sum=float(s["avg_sq_err"].sum().item()),
-            kernel_seconds=dict(sw.totals),
+            avg_sqr_err_sum=float(self.state["avg_sq_err"].sum().item()),
+            kernel_seconds=dict(self.stopwatch.totals),
             recorded=recorded,
         )
 

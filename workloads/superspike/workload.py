@@ -38,7 +38,8 @@ def prepare(case: SuperSpikeCase, cache_dir=None):
         from .torch_backend import TorchSuperSpike
 
         return TorchSuperSpike(size, conditions, target, resolve_device(case.device),
-                               profile_phases=case.kernel_profiling, compile=case.compile)
+                               profile_phases=case.kernel_profiling, compile=case.compile,
+                               cuda_graph=case.cuda_graph)
     from .genn_backend import GeNNSuperSpike, detect_genn_backend, pygenn_available
 
     if not pygenn_available():
