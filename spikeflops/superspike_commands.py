@@ -82,7 +82,8 @@ def cmd_superspike(args) -> int:
                           trials=args.num_trials, compile=args.compile, cuda_graph=args.cuda_graph,
                           kernel_profiling=args.kernel_profiling or args.backend == "genn", target_file=args.target_file)
     started = time.time()
-    result = run_training(case, sorted(args.record_trial), args.target_error, progress=_progress)
+    target = load_target(get_size(args.size), args.target_file)      # read once: training and plots share it
+    result = run_training(case, sorted(args.record_trial), args.target_error, progress=_progress, target=target)
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # one run, one set of files: the trial count and the start time keep earlier runs' outputs
@@ -99,7 +100,7 @@ def cmd_superspike(args) -> int:
     write_text(out / f"{stem}-convergence.csv", table.getvalue())
     plot_convergence(result, out / f"{stem}-convergence.png")
     if result.recorded_spikes:
-        plot_rasters(result, out / f"{stem}-rasters.png", target=load_target(get_size(args.size), args.target_file))
+        plot_rasters(result, out / f"{stem}-rasters.png", target=target)
         if args.save_data:
             write_spike_csvs(result, out / f"{stem}-spikes")
 

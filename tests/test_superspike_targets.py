@@ -67,3 +67,16 @@ def test_spike_source_raster_follows_genns_rule():
     r = spike_source_raster(t, num_steps=30, dt_ms=0.1)
     assert list(np.nonzero(r[:, 0])[0]) == [3, 4]
     assert list(np.nonzero(r[:, 1])[0]) == [0]      # 5.0 ms is past 30 steps
+
+
+def test_the_cli_parses_a_target_file_once(tmp_path, monkeypatch):
+    # the network is chosen from the file's extent; training and the raster plot share one parsed target
+    import workloads.superspike.workload as workload
+    from spikeflops.cli import main
+
+    target = write(tmp_path, "".join(f"{0.02 + 0.01 * (i % 40):.3f} {1 + i % 50}\n" for i in range(200)))
+    parsed = []
+    monkeypatch.setattr(workload, "read_ras", lambda *a, **k: parsed.append(a) or read_ras(*a, **k))
+    rc = main(["superspike", "--backend", "torch", "--device", "cpu", "--target-file", str(target), "--num-trials", "1",
+               "--record-trial", "0", "--out-dir", str(tmp_path / "out")])
+    assert rc == 0 and len(parsed) == 1

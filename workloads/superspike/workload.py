@@ -29,10 +29,12 @@ def load_target(size: NetworkSize, target_file: str | None = None) -> SpikeTrain
     return default_target(size.num_output, size.trial_ms)  # the picture is fixed, not per-seed
 
 
-def prepare(case: SuperSpikeCase, cache_dir=None):
-    """A ready-to-run backend of ``case`` (GeNN: code generated, built and loaded), before its first trial."""
+def prepare(case: SuperSpikeCase, cache_dir=None, target: SpikeTrains | None = None):
+    """A ready-to-run backend of ``case`` (GeNN: code generated, built and loaded), before its first trial.
+
+    ``target``: the case's target already loaded (a caller that needs it too reads the file once)."""
     size = case.network
-    target = load_target(size, case.target_file)
+    target = target if target is not None else load_target(size, case.target_file)
     conditions = make_initial_conditions(size, case.seed)
     if case.backend == "torch":
         from .torch_backend import TorchSuperSpike
@@ -210,12 +212,12 @@ def measure_convergence(case: SuperSpikeCase) -> ConvergenceRecord:
 
 
 def run_training(case: SuperSpikeCase, record_trials=(), target_error: float | None = None,
-                 progress=None) -> TrainingResult:
+                 progress=None, target: SpikeTrains | None = None) -> TrainingResult:
     """The seed's training loop over ``case.trials`` trials (what `spikeflops superspike` runs)."""
     bad = [t for t in record_trials if not 0 <= t < case.trials]
     if bad:
         raise SpikeflopsError(f"--record-trial {bad[0]} outside 0..{case.trials - 1}")
     size = case.network
-    target = load_target(size, case.target_file)
-    model = prepare(case)
+    target = target if target is not None else load_target(size, case.target_file)
+    model = prepare(case, target=target)
     return train(model, size, target, case.trials, case.seed, record_trials, target_error, progress)
