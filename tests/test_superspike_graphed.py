@@ -102,4 +102,48 @@ def test_the_table_times_the_graphed_path_and_keeps_one_convergence_per_model():
     graphed = [r for r in all_rows("SuperSpikeTrial") if r.case.cuda_graph]
     assert {(r.case.size, r.case.compile) for r in graphed} == {("ci", False), ("full", False), ("full", True)}
     assert all(r.case.device == "cuda" for r in graphed)
-    assert not [r for r in all_rows() if r.family != "SuperSpikeTrial" and getattr(r.case, "cuda_graph", False)]
+    # torch on a GPU trains through the graphs (bit-identical to the loop), never through compiled steps
+    torch_gpu = [r.case for r in all_rows("SuperSpikeConvergence") if r.case.backend == "torch"
+                 and r.case.device == "cuda"]
+    assert torch_gpu and all(c.cuda_graph and not c.compile for c in torch_gpu)
+    assert {c.trials for c in torch_gpu if c.size == "full"} == {20, 600}
+    # every profile times the step loop beside the graphs it is compared with
+    for profile in ("ci", "regular", "full"):
+        timed = {(r.case.size, r.case.compile, r.case.cuda_graph) for r in all_rows("SuperSpikeTrial")
+                 if r.case.backend == "torch" and r.case.device == "cuda" and profile in r.profiles}
+        assert any(not c and not g for _, c, g in timed) and any(g for _, _, g in timed), profile
+    assert not [r for r in all_rows() if r.family not in ("SuperSpikeTrial", "SuperSpikeConvergence")
+                and getattr(r.case, "cuda_graph", False)]
+
+
+class _RecordedChunk:
+    """Stands in for a CUDA graph on a CPU: capture records the chunk without running it; replay runs it."""
+
+    def __init__(self, fn):
+        self.fn, self.replays = fn, 0
+
+    def replay(self):
+        self.replays += 1
+        self.fn()
+
+
+def test_capture_bookkeeping_warm_up_leaves_the_network_unchanged():
+    # the GPU path on a CPU: each chunk length is warmed up (which runs steps), the state put back, captured
+    # once and replayed; a warm-up that advanced the network, or a capture per replay, would show here
+    size = NetworkSize("odd", 12, 10, 8, 730.0)
+    plain, graphed = _pair(size, sizes=(1000, 7, 1))
+    warm_ups = []
+    graphed.chunked = ChunkedTrials(graphed.state, graphed.step_fn, graphed.input_raster, graphed.target_raster,
+                                    sizes=(1000, 7, 1), capture=_RecordedChunk,
+                                    warm_up=lambda fn: (warm_ups.append(fn), fn()))
+    assert graphed.chunked.use_graphs
+    for trial in range(2):
+        a = plain.run_trial(learning_rate(trial), record=trial == 1)
+        b = graphed.run_trial(learning_rate(trial), record=trial == 1)
+        assert (a.spike_counts, a.sum_sq_error, a.avg_sqr_err_sum) == (b.spike_counts, b.sum_sq_error,
+                                                                        b.avg_sqr_err_sum)
+    graphs = graphed.chunked.graphs
+    assert set(graphs) == {(1000, False), (7, False), (1, False), (1000, True), (7, True), (1, True)}
+    assert len(warm_ups) == len(graphs) and sum(g.replays for g in graphs.values()) > len(graphs)
+    for name, value in plain.state.items():
+        assert torch.equal(value, graphed.state[name]), name

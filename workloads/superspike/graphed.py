@@ -53,6 +53,23 @@ def chunk_lengths(steps: int, sizes=CHUNK_STEPS) -> list[int]:
     return out
 
 
+def capture_cuda_graph(fn) -> "torch.cuda.CUDAGraph":
+    """``fn``'s kernels recorded (not run) into a CUDA graph; ``replay()`` runs them."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph
+
+
+def on_side_stream(fn) -> None:
+    """Run ``fn`` on a side stream, ordered after and before the current stream's work (torch's warm-up recipe)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        fn()
+    torch.cuda.current_stream().wait_stream(side)
+
+
 def _commit(static: dict, updated: dict) -> None:
     """Copy the values a functional update produced back into the static tensors."""
     for name, value in updated.items():
@@ -64,13 +81,17 @@ class ChunkedTrials:
     """Runs a TorchSuperSpike's trials chunk by chunk: CUDA graphs on a GPU, the same chunks eagerly on a CPU."""
 
     def __init__(self, state: dict, step_fn, input_raster: torch.Tensor, target_raster: torch.Tensor,
-                 sizes=CHUNK_STEPS):
+                 sizes=CHUNK_STEPS, capture=None, warm_up=None):
+        """``capture``/``warm_up``: how a chunk is captured and warmed up (default on a GPU: a CUDA graph,
+        a side stream); given on a CPU, they stand in for the GPU's so the bookkeeping around them is tested."""
         if sizes[-1] != 1:
             raise ValueError("the chunk sizes must end with 1, so every run of steps decomposes")
         self.state, self.step_fn, self.sizes = state, step_fn, tuple(sizes)
         self.input_raster, self.target_raster = input_raster, target_raster
         device = input_raster.device
-        self.use_graphs = device.type == "cuda"
+        self.use_graphs = device.type == "cuda" or capture is not None
+        self.capture = capture or capture_cuda_graph
+        self.warm_up = warm_up or on_side_stream
         longest = max(sizes)
         num_hidden, num_output = state["v_h"].shape[0], state["v_o"].shape[0]
 
@@ -81,7 +102,7 @@ class ChunkedTrials:
         self.target_window = empty(longest, target_raster.shape[1])
         self.hidden_window, self.output_window = empty(longest, num_hidden), empty(longest, num_output)
         self.sum_sq, self.hidden_count, self.output_count = empty(num_output), empty(num_hidden), empty(num_output)
-        self.graphs: dict[tuple[int, bool], torch.cuda.CUDAGraph] = {}
+        self.graphs: dict[tuple[int, bool], object] = {}     # (steps, record) -> captured graph
 
     def _chunk(self, steps: int, record: bool) -> None:
         """``steps`` steps from the windows' first rows; state and per-trial sums updated in place."""
@@ -101,18 +122,13 @@ class ChunkedTrials:
         if key not in self.graphs:
             # Warm-up outside the capture (cuBLAS handles, compiled kernels), on a side stream as
             # torch's recipe asks, then the state and sums put back: a warm-up must not advance the network.
+            # Two steps: the second sees its previous input as a view of the window (aliased inputs), which
+            # a compiled step may compile anew; nothing may compile inside a capture.
             saved = {k: v.clone() for k, v in self._all_static().items()}
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                self._chunk(1, record)
-            torch.cuda.current_stream().wait_stream(side)
+            self.warm_up(lambda: self._chunk(min(2, len(self.input_window)), record))
             for k, v in self._all_static().items():
                 v.copy_(saved[k])
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self._chunk(steps, record)
-            self.graphs[key] = graph
+            self.graphs[key] = self.capture(lambda: self._chunk(steps, record))
         return self.graphs[key]
 
     def _all_static(self) -> dict:
