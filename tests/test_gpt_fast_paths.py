@@ -70,3 +70,12 @@ def test_default_cases_are_unchanged_by_the_options():
         if isinstance(row.case, GPTCase):
             assert row.case.precision == "pure" and not row.case.pad_vocab
             assert row.case.model_config == row.case.config
+
+
+def test_the_compiled_fast_path_is_timed_in_the_full_profile_only():
+    from workloads.cases import all_rows
+
+    compiled = [r for r in all_rows() if isinstance(r.case, GPTCase) and r.case.compile]
+    assert {r.family for r in compiled} == {"GPTStep", "GPTThroughput", "GPTMemory"}
+    assert all(r.case.variant == "fast" and r.profiles == ("full",) for r in compiled)
+    assert any(r.family == "GPTThroughput" and r.case.size == "gpt-small" for r in compiled)
