@@ -147,3 +147,17 @@ def test_capture_bookkeeping_warm_up_leaves_the_network_unchanged():
     assert len(warm_ups) == len(graphs) and sum(g.replays for g in graphs.values()) > len(graphs)
     for name, value in plain.state.items():
         assert torch.equal(value, graphed.state[name]), name
+
+
+def test_a_compiled_step_in_chunks_trains_like_the_step_loop():
+    # the GPU fast path's program (torch.compile'd step, run in chunks) on a CPU: inductor may round
+    # differently, so the first trial is compared within float tolerance, the spikes exactly
+    from workloads.superspike.params import get_size
+
+    size = get_size("ci")
+    conditions = make_initial_conditions(size, 0)
+    target = default_target(size.num_output, size.trial_ms)
+    fast = TorchSuperSpike(size, conditions, target, compile=True, cuda_graph=True).run_trial(learning_rate(0))
+    loop = TorchSuperSpike(size, conditions, target).run_trial(learning_rate(0))
+    assert fast.spike_counts == loop.spike_counts and loop.spike_counts["hidden"] > 0
+    assert fast.sum_sq_error == pytest.approx(loop.sum_sq_error, rel=1e-4)
