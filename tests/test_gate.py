@@ -225,6 +225,17 @@ def test_asv_file_copied_without_its_index_still_compares(tmp_path):
 
 
 @needs_asv_baseline
+def test_an_asv_file_named_from_its_own_folder_finds_its_index(monkeypatch):
+    # `spikeflops gate a.json b.json` typed inside the machine folder: the index two levels up still names it
+    base = ASV_RUNS[-1]
+    monkeypatch.chdir(base.parent)
+    from pathlib import Path
+
+    rs = load(Path(base.name))
+    assert rs.index_source and rs.index_source.endswith("benchmarks.json")
+
+
+@needs_asv_baseline
 def test_a_gate_that_compared_nothing_fails_loudly(tmp_path):
     base = ASV_RUNS[-1]
 

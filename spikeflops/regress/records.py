@@ -181,6 +181,7 @@ def _asv_benchmark_meta(path: Path) -> tuple[dict, str]:
     """Units and parameter names from the benchmarks.json asv keeps beside the machine folders,
     and where they came from. A results file copied out of its folder has no index beside it:
     then the case table of this checkout names its parameters and units (:func:`_table_meta`)."""
+    path = path.resolve()                     # "run.json" typed in its folder: its parents are the real ones
     for candidate in (path.parent.parent / "benchmarks.json", path.parent / "benchmarks.json"):
         if candidate.is_file():
             return _read_benchmark_index(str(candidate.resolve()), candidate.stat().st_mtime_ns), str(candidate)
