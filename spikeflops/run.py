@@ -139,7 +139,9 @@ def seed_tables(entries: list[dict]) -> list[tuple[str, list[str], list[list[str
 
 
 def _execution(params: dict) -> str:
-    """How the torch SuperSpike step ran: eager, compiled, and/or as CUDA graph replays."""
+    """How the torch SuperSpike step ran: eager, compiled, and/or as CUDA graph replays (GeNN: its own code)."""
+    if params.get("backend") == "genn":
+        return "generated code"
     parts = [name for name, key in (("compiled", "compile"), ("cuda graph", "cuda_graph")) if params.get(key) == "True"]
     return " + ".join(parts) or "eager"
 

@@ -128,7 +128,7 @@ def test_run_prints_the_seed_tables_from_its_entries():
     row = dict(zip(headers, rows[0]))
     assert row["fwd FLOPs"] == "1.200e+12" and row["max batch fwd"] == "512" and row["max batch train"] == "-"
     assert row["tokens/s"] == "150,000" and row["MFU"] == "41.5 %"
-    assert spike == [["genn", "cuda", "full", "eager", "210.00 ms"],
+    assert spike == [["genn", "cuda", "full", "generated code", "210.00 ms"],
                      ["torch", "cuda", "full", "compiled + cuda graph", "350.00 ms"]]
     assert targets == [["gpt-small training MFU (fast) >= 55 % of the dense bf16 peak", "41.5 %", "missed"],
                        ["SuperSpike torch, CUDA graph: full trial <= 0.1 s", "350.00 ms", "missed"],
