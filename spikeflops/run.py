@@ -88,6 +88,13 @@ def measure_rows(rows, profile, progress=_say) -> list[dict]:
         except SpikeflopsError as exc:
             entry["error"] = str(exc)
             progress(f"    failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - recorded, printed, and the run exits 1: never swallowed
+            # A crash in one case (a kernel this GPU lacks, a capture torch refuses) must not cost the
+            # other cases of a long GPU run their results; the traceback goes to stderr for the report.
+            import traceback
+
+            entry["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            progress(f"    crashed: {entry['error']}\n{traceback.format_exc()}")
         entry["wall_s"] = time.perf_counter() - t0
         entries.append(entry)
     return entries

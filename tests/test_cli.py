@@ -105,6 +105,28 @@ def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
     assert any(m.metric == "GPTFlops.forward_exact" and m.value > 0 for m in rs.measurements)
 
 
+def test_run_records_a_crashed_case_and_measures_the_rest(monkeypatch):
+    # one case that crashes (not a SpikeflopsError) must not lose the others' results of a long GPU run
+    import workloads.measure as measure
+    from spikeflops.run import measure_rows
+    from workloads.cases import get_profile, select
+
+    rows = select("GPTFlops", "ci")[:1] + select("GPTOpCount", "ci")[:1]
+    real_track = measure.track
+
+    def track(row, profile):
+        if row.family == "GPTFlops":
+            raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
+        return real_track(row, profile)
+
+    monkeypatch.setattr(measure, "track", track)
+    said = []
+    crashed, measured = measure_rows(rows, get_profile("ci"), progress=said.append)
+    assert crashed["error"] == "RuntimeError: CUDA error: operation not permitted when stream is capturing"
+    assert "error" not in measured and measured["metrics"]["operators"] > 0
+    assert any("Traceback" in line for line in said)
+
+
 def test_run_prints_the_seed_tables_from_its_entries():
     from spikeflops.run import seed_tables
 
