@@ -58,8 +58,8 @@ def _pair(size: NetworkSize, sizes):
 
 
 def test_chunked_trials_equal_the_step_loop_bit_for_bit_across_weight_updates():
-    # 7,300 steps a trial against updates every 5,000: trial 1 updates in its middle, at its step 2,699
-    size = NetworkSize("odd", 12, 10, 8, 730.0)
+    # 2,600 steps a trial against updates every 5,000: trial 1 updates in its middle, after its step 2,400
+    size = NetworkSize("odd", 12, 10, 8, 260.0)
     plain, chunked = _pair(size, sizes=(1000, 7, 1))
     assert not chunked.chunked.use_graphs          # a CPU: the chunks run eagerly
     for trial in range(2):
@@ -80,12 +80,12 @@ def test_chunked_trials_equal_the_step_loop_bit_for_bit_across_weight_updates():
 
 
 def test_chunked_phase_timers_cover_steps_and_updates():
-    size = NetworkSize("odd", 12, 10, 8, 730.0)
+    size = NetworkSize("odd", 12, 10, 8, 260.0)
     conditions = make_initial_conditions(size, 0)
     model = TorchSuperSpike(size, conditions, default_target(size.num_output, size.trial_ms), profile_phases=True,
                             cuda_graph=True)
     model.run_trial(1.0)
-    out = model.run_trial(1.0)             # global steps 7,300..14,599: an update at 10,000
+    out = model.run_trial(1.0)             # global steps 2,600..5,199: an update at 5,000
     assert out.kernel_seconds["step"] > 0 and out.kernel_seconds["gradient_learn"] > 0
 
 
@@ -130,7 +130,7 @@ class _RecordedChunk:
 def test_capture_bookkeeping_warm_up_leaves_the_network_unchanged():
     # the GPU path on a CPU: each chunk length is warmed up (which runs steps), the state put back, captured
     # once and replayed; a warm-up that advanced the network, or a capture per replay, would show here
-    size = NetworkSize("odd", 12, 10, 8, 730.0)
+    size = NetworkSize("odd", 12, 10, 8, 260.0)
     plain, graphed = _pair(size, sizes=(1000, 7, 1))
     warm_ups = []
     graphed.chunked = ChunkedTrials(graphed.state, graphed.step_fn, graphed.input_raster, graphed.target_raster,
