@@ -102,6 +102,8 @@ CASES = [
     ("superspike --target-file {d}/long.ras", "fit no network size"),
     ("superspike --size ci --target-file {d}/seed.ras", "use --size full"),
     ("superspike --save-data --num-trials 1", "--save-data writes the spikes of recorded trials"),
+    ("superspike --backend genn --cuda-graph --num-trials 1", "--cuda-graph applies to the torch backend only"),
+    ("superspike --backend genn --compile --num-trials 1", "--compile applies to the torch backend only"),
     ("gate {d}/missing.json {d}/missing.json", "no such file or folder"),
     ("gate {d}/empty.json {d}/empty.json", "not valid JSON"),
     ("gate {d}/binary.json {d}/binary.json", "cannot read"),
