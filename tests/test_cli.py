@@ -155,3 +155,18 @@ def test_run_prints_the_seed_tables_from_its_entries():
     assert targets == [["gpt-small training MFU (fast) >= 55 % of the dense bf16 peak", "41.5 %", "missed"],
                        ["SuperSpike torch, CUDA graph: full trial <= 0.1 s", "350.00 ms", "missed"],
                        ["SuperSpike torch, CUDA graph: no slower than GeNN CUDA", "350.00 ms vs 210.00 ms", "missed"]]
+
+
+@pytest.mark.genn
+def test_genn_build_output_stays_off_stdout_so_json_parses(tmp_path):
+    # GeNN runs make and a compiler whose lines went to stdout, before the --json record
+    import shutil
+
+    shutil.rmtree(tmp_path / "cache", ignore_errors=True)
+    env_cache = {"SPIKEFLOPS_CACHE": str(tmp_path / "cache")}    # an empty cache: GeNN builds, make prints
+    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "superspike", "--backend", "genn",
+                           "--num-trials", "1", "--json", "--out-dir", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=900, env={**os.environ, **env_cache})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["backend"] == "genn"
+    assert "make" in proc.stderr                  # the build's lines are still shown, on stderr

@@ -11,8 +11,10 @@ device-to-host pull (CUDA's step_time does not synchronise).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -28,6 +30,21 @@ from .targets import SpikeTrains
 GENN_BACKENDS = ("cuda", "single_threaded_cpu")
 KERNEL_TIMERS = ("neuron_update", "presynaptic_update", "postsynaptic_update", "synapse_dynamics")
 CUSTOM_UPDATES = ("GradientLearn", "CalculateTranspose")
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """Send what child processes print to stdout (GeNN's make and compiler) to stderr for a while:
+    stdout carries the commands' JSON and tables."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def pygenn_available() -> bool:
@@ -246,9 +263,10 @@ class GeNNSuperSpike:
         cache.mkdir(parents=True, exist_ok=True)
         # One-off costs, each its own metric (SuperSpikeSetup): the per-trial differences never see them.
         t0 = time.perf_counter()
-        model.build(path_to_model=str(cache))       # GeNN reuses the code while the model hash is unchanged
-        t1 = time.perf_counter()
-        model.load(num_recording_timesteps=size.trial_timesteps)
+        with _stdout_to_stderr():
+            model.build(path_to_model=str(cache))   # GeNN reuses the code while the model hash is unchanged
+            t1 = time.perf_counter()
+            model.load(num_recording_timesteps=size.trial_timesteps)
         t2 = time.perf_counter()
         model.custom_update("CalculateTranspose")
         if backend == "cuda":
