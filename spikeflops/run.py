@@ -138,7 +138,7 @@ def seed_tables(entries: list[dict]) -> list[tuple[str, list[str], list[list[str
     if spike_rows:
         tables.append(("SuperSpike: seconds per trial", ["backend", "device", "size", "execution", "s/trial"],
                        spike_rows))
-    target_rows = _target_rows(metric, entries)
+    target_rows = _target_rows(entries)
     if target_rows:
         tables.append(("Targets (set for an H100; a benchmark's figure, not a test)",
                        ["target", "reached", "verdict"], target_rows))
@@ -153,7 +153,7 @@ def _execution(params: dict) -> str:
     return " + ".join(parts) or "eager"
 
 
-def _target_rows(metric, entries) -> list[list[str]]:
+def _target_rows(entries) -> list[list[str]]:
     """The GPU fast paths' targets, where this run measured them."""
     rows = []
     for size, goal in (("gpt-small", 55.0), ("gpt-xl", 60.0)):

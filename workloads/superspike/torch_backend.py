@@ -195,15 +195,13 @@ class TorchSuperSpike:
             return self._run_trial_chunked(r0, record)
         size, s, step_fn = self.size, self.state, self.step_fn
         steps, update_every = size.trial_timesteps, size.update_timesteps
-        sw = self.stopwatch
-        sw.reset()
+        self.stopwatch.reset()
         dev = self.input_raster.device
         sum_sq = torch.zeros(size.num_output, dtype=F32, device=dev)
         hidden_count = torch.zeros(size.num_hidden, dtype=F32, device=dev)
         output_count = torch.zeros(size.num_output, dtype=F32, device=dev)
         recorded_hidden, recorded_output = [], []
-        # Phase timers synchronise the device around every call: on only when asked for.
-        timed = (lambda phase, fn: sw.time(phase, fn)) if self.profile_phases else (lambda phase, fn: fn())
+        timed = self._phase_timer()
         for step in range(steps):
             hidden_spikes, output_spikes, sq = timed(
                 "step", lambda: step_fn(s, self.input_raster[step], self.target_raster[step]))
@@ -214,31 +212,39 @@ class TorchSuperSpike:
                 recorded_hidden.append(hidden_spikes)
                 recorded_output.append(output_spikes)
             if self.global_step != 0 and self.global_step % update_every == 0:
-                timed("gradient_learn", lambda: (r_max_prop(s, "ih", r0, update_every),
-                                                 r_max_prop(s, "ho", r0, update_every)))
+                timed("gradient_learn", lambda: self._learn(s, r0))
             self.global_step += 1
         rasters = (torch.stack(recorded_hidden), torch.stack(recorded_output)) if record else None
         return self._trial_output(sum_sq, hidden_count, output_count, rasters)
 
     def _run_trial_chunked(self, r0: float, record: bool) -> TrialOutput:
         """The same trial as the step loop, run by :class:`ChunkedTrials` between the weight updates."""
-        size, chunked, sw = self.size, self.chunked, self.stopwatch
-        sw.reset()
+        size, chunked = self.size, self.chunked
+        self.stopwatch.reset()
         chunked.reset_sums()
         rasters = None
         if record:
             dev = self.input_raster.device
             rasters = (torch.zeros(size.trial_timesteps, size.num_hidden, dtype=F32, device=dev),
                        torch.zeros(size.trial_timesteps, size.num_output, dtype=F32, device=dev))
-        timed = (lambda phase, fn: sw.time(phase, fn)) if self.profile_phases else (lambda phase, fn: fn())
-        update_every = size.update_timesteps
-        for begin, steps, update_after in trial_segments(self.global_step, size.trial_timesteps, update_every):
+        timed = self._phase_timer()
+        for begin, steps, update_after in trial_segments(self.global_step, size.trial_timesteps,
+                                                         size.update_timesteps):
             timed("step", lambda: chunked.run_segment(begin, steps, record, *(rasters or ())))
             if update_after:
-                timed("gradient_learn", lambda: chunked.update(lambda s: (r_max_prop(s, "ih", r0, update_every),
-                                                                         r_max_prop(s, "ho", r0, update_every))))
+                timed("gradient_learn", lambda: chunked.update(lambda s: self._learn(s, r0)))
         self.global_step += size.trial_timesteps
         return self._trial_output(chunked.sum_sq, chunked.hidden_count, chunked.output_count, rasters)
+
+    def _phase_timer(self):
+        """``timed(phase, fn)``: phase timers synchronise the device around every call, so on only when asked for."""
+        sw = self.stopwatch
+        return (lambda phase, fn: sw.time(phase, fn)) if self.profile_phases else (lambda phase, fn: fn())
+
+    def _learn(self, s: dict, r0: float) -> None:
+        """Both plastic projections' weight update (r_max_prop) at learning rate r0."""
+        r_max_prop(s, "ih", r0, self.size.update_timesteps)
+        r_max_prop(s, "ho", r0, self.size.update_timesteps)
 
     def _trial_output(self, sum_sq, hidden_count, output_count, rasters) -> TrialOutput:
         """The trial's record; its .item() calls pull from the device, so a clock around the trial is honest."""
