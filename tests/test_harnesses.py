@@ -9,7 +9,6 @@ import functools
 import http.server
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -220,11 +219,9 @@ def test_pytest_benchmark_compare_reads_the_saved_files(pytest_benchmark_storage
 
 
 @pytest.mark.slow
-def test_quick_run_passes_the_deterministic_gate_against_the_committed_cpu_baseline(asv_quick_run, tmp_path):
-    """What the hosted CPU job does: FLOP counts, max batch under the ci budget and seeded convergence
-    of this commit against the committed baseline."""
-    from spikeflops.regress.records import load
-
+def test_quick_run_passes_the_deterministic_gate_against_the_committed_cpu_baseline(asv_quick_run):
+    """What the hosted CPU job does: FLOP counts, max batch under the ci budget (same CPU model only) and
+    seeded convergence of this commit against the committed baseline."""
     from gate_fixtures import committed_asv_runs
 
     runs = committed_asv_runs()
@@ -232,14 +229,8 @@ def test_quick_run_passes_the_deterministic_gate_against_the_committed_cpu_basel
     baseline_dir = runs[-1].parent
     args = [sys.executable, "-m", "spikeflops.cli", "gate", str(baseline_dir), str(asv_quick_run["result"]),
             "--noise", "exact,seeds", "--cross-hardware"]
-    baseline_cpu = load(runs[-1]).machine["cpu"]
-    if load(asv_quick_run["result"]).machine["cpu"] != baseline_cpu:
-        # another CPU model: oneDNN's scratch buffers move the address-space boundary by a sequence or so
-        shipped = (ROOT / "spikeflops" / "regress" / "gate.toml").read_text()
-        relaxed, n = re.subn(r'(match = \["\*\.track_max_batch".*?\nthreshold = )[0-9.]+', r"\g<1>0.05", shipped,
-                             flags=re.S)
-        assert n == 1, "the max batch rule of gate.toml was not found"
-        (tmp_path / "gate.toml").write_text(relaxed)
-        args += ["--config", str(tmp_path / "gate.toml")]
+    # On another CPU model the gate sees different hardware and judges only the portable metrics (FLOPs,
+    # operator counts, seeded convergence); max batch under a CPU budget is shown, not judged, so the
+    # shipped rules hold on any CPU without a relaxed copy.
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
