@@ -54,36 +54,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(no_gpu)
         if "genn" in item.keywords and not pygenn_available():
             item.add_marker(no_genn)
-    _leave_the_table_to_the_twin_run(config, items)
-
-
-TWIN_FIXTURE = "pytest_benchmark_table_run"
-
-
-def _leave_the_table_to_the_twin_run(config, items):
-    """A plain run that also runs the twin test needs the table once, not twice.
-
-    The twin test's fixture runs tests/test_benchmarks.py under --benchmark-only in a child pytest and
-    fails unless every one of them passes, so running them here too would prove nothing more: it
-    would only measure every case of the table a third time (after asv's run). Selecting
-    tests/test_benchmarks.py alone still runs them here.
-    """
-    if config.pluginmanager.hasplugin("benchmark") and not config.option.benchmark_disable:
-        return                                  # a timed run: the table is what it is for
-    if not any(TWIN_FIXTURE in getattr(item, "fixturenames", ()) for item in items):
-        return
-    table = [item for item in items if item.nodeid.startswith("tests/test_benchmarks.py")]
-    if table:
-        config.hook.pytest_deselected(items=table)
-        items[:] = [item for item in items if item not in table]
-        config._spikeflops_table_deselected = len(table)
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    n = getattr(config, "_spikeflops_table_deselected", 0)
-    if n:
-        terminalreporter.write_line(f"tests/test_benchmarks.py: {n} cases deselected here; the twin test's child "
-                                    f"run ({TWIN_FIXTURE}) runs them under --benchmark-only and requires every one to pass")
 
 
 @pytest.fixture(scope="session")

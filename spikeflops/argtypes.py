@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from workloads.errors import SpikeflopsError
+
 
 def whole_number(minimum: int):
     def parse(text: str) -> int:
@@ -44,3 +46,19 @@ def output_file(text: str) -> str:
     except SpikeflopsError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
+
+
+def parse_bytes(text: str) -> int:
+    """'4GiB', '512MiB', '2G', '1000000' -> bytes."""
+    units = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
+             "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
+    s = text.strip().lower()
+    num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = s[len(num):].strip()
+    try:
+        value = float(num)
+    except ValueError:
+        raise SpikeflopsError(f"cannot read memory size {text!r} (try 4GiB or 512MiB)") from None
+    if unit not in units or not value > 0:
+        raise SpikeflopsError(f"cannot read memory size {text!r} (try 4GiB or 512MiB)")
+    return int(value * units[unit])

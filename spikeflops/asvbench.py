@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from workloads.cases import Profile, select
+from workloads.profiles import Profile
+from workloads.registry import select
 
 
 def asv_bench_regex(profile: Profile) -> str:

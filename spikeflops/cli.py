@@ -15,54 +15,22 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# Every command, in the order `spikeflops --help` lists them: each module registers itself with
+# add_parser(subparsers) and imports what its work needs (torch, pygenn) only when it runs.
+COMMAND_MODULES = ("spikeflops.run", "spikeflops.info_command", "spikeflops.gpt_commands",
+                   "spikeflops.superspike_commands", "spikeflops.regress.commands", "spikeflops.regress.report",
+                   "spikeflops.regress.dashboard")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from . import gpt_commands, run, superspike_commands
-    from .regress import commands as regress_commands
+    import importlib
 
     parser = _Parser(prog="spikeflops", description="GPU workload benchmarks: GPT-2 FLOPs/MFU and SuperSpike")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
-                                metavar="{run,info,gpt,superspike,gate,report,dashboard}")
-    run.add_parser(sub)
-    info = sub.add_parser("info", help="this machine's facts (GPU, driver, CUDA, torch, pygenn) as JSON")
-    info.add_argument("--machine-name", action="store_true",
-                      help="print only the machine label (carries the GPU model; used as asv's machine name)")
-    info.add_argument("--asv-bench", action="store_true",
-                      help="print the `asv run -b` pattern selecting what the SPIKEFLOPS_PROFILE profile runs here")
-    info.add_argument("--register-asv-machine", nargs="?", const="", metavar="NAME",
-                      help="write this machine (GPU included) into ~/.asv-machine.json under NAME "
-                           "(default: the machine label) and print the name")
-    info.set_defaults(func=_cmd_info)
-    gpt_commands.add_parser(sub)
-    superspike_commands.add_parser(sub)
-    regress_commands.add_parsers(sub)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    sub.metavar = "{" + ",".join(sub.choices) + "}"          # the usage line lists what is registered
     return parser
-
-
-def _cmd_info(args) -> int:
-    import json
-
-    from workloads.hardware import machine_facts, machine_name
-
-    if args.machine_name:
-        print(machine_name())
-        return 0
-    if args.register_asv_machine is not None:
-        from .asvmachine import register
-
-        name, entry = register(args.register_asv_machine or None)
-        print(name)
-        print(f"registered with asv: {entry}", file=sys.stderr)
-        return 0
-    if args.asv_bench:
-        from workloads.cases import get_profile
-
-        from .asvbench import asv_bench_regex
-
-        print(asv_bench_regex(get_profile()))
-        return 0
-    json.dump({"machine_name": machine_name(), **machine_facts()}, sys.stdout, indent=2)
-    print()
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,12 +7,9 @@ import sys
 
 from workloads.gpt.case import MODES, GPTCase
 from workloads.gpt.config import BOOK_SIZES
-from workloads.gpt.maxbatch import parse_bytes
-from workloads.gpt.workload import measure_flops, measure_max_batch, measure_step
-from workloads.hardware import machine_facts, require_gpu, resolve_device
 
 from . import scale_commands
-from .argtypes import non_negative_int, output_file, positive_int
+from .argtypes import non_negative_int, output_file, parse_bytes, positive_int
 from .resultsio import write_json
 from .tables import format_table, percent, si
 
@@ -76,6 +73,8 @@ def _device_defaults(args, device) -> None:
 
 
 def _emit(args, records, headers, rows, title):
+    from workloads.hardware import machine_facts
+
     if args.out:
         write_json(args.out, {"machine": machine_facts(), "records": records})
     if args.json:
@@ -87,6 +86,8 @@ def _emit(args, records, headers, rows, title):
 
 
 def cmd_flops(args) -> int:
+    from workloads.gpt.workload import measure_flops
+
     args.sizes = args.sizes or list(BOOK_SIZES)       # counted on meta tensors: the book's sizes anywhere
     records, rows = [], []
     cases = [GPTCase(size, batch=args.batch, context_length=args.context_length) for size in args.sizes]
@@ -112,6 +113,9 @@ def _progress(size, mode):
 
 
 def cmd_max_batch(args) -> int:
+    from workloads.gpt.maxbatch import measure_max_batch
+    from workloads.hardware import resolve_device
+
     device = resolve_device(args.device)
     _device_defaults(args, device)
     limit = parse_bytes(args.memory_limit) if args.memory_limit else None
@@ -135,6 +139,9 @@ def cmd_max_batch(args) -> int:
 
 
 def cmd_mfu(args) -> int:
+    from workloads.gpt.workload import measure_step
+    from workloads.hardware import require_gpu, resolve_device
+
     device = resolve_device(args.device)
     _device_defaults(args, device)
     if args.gpu:

@@ -15,9 +15,9 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workloads.cases import FAMILIES, PROFILE_ENV_VAR, PROFILES, case_id, get_profile, select
+from workloads.profiles import PROFILE_ENV_VAR, PROFILES, get_profile
+from workloads.registry import FAMILIES, case_id, select
 from workloads.errors import SpikeflopsError
-from workloads.hardware import machine_facts, machine_name
 
 from .argtypes import output_file
 from .resultsio import write_json
@@ -207,6 +207,8 @@ def _fmt(value, unit) -> str:
 
 
 def cmd_run(args) -> int:
+    from workloads.hardware import machine_facts, machine_name
+
     profile = get_profile(args.profile or os.environ.get(PROFILE_ENV_VAR)
                           or ("regular" if select("GPTStep", "regular") else "ci"))
     families = args.families or list(FAMILIES)

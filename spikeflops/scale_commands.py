@@ -48,7 +48,7 @@ def add_parser(gpt_subparsers) -> None:
 def _device(name: str) -> str:
     if name != "auto":
         return name
-    from workloads.cases import device_available
+    from workloads.registry import device_available
 
     return "cuda" if device_available("cuda") else "cpu"
 
@@ -59,7 +59,7 @@ def _say(text: str) -> None:
 
 def cmd_scale(args) -> int:
     from workloads.gpt.launch import max_local_batch, measure_scaling
-    from workloads.gpt.maxbatch import parse_bytes
+    from .argtypes import parse_bytes
     from workloads.hardware import machine_facts, machine_name
 
     device = _device(args.device)

@@ -10,14 +10,13 @@ import sys
 import time
 from pathlib import Path
 
-from workloads.hardware import machine_facts
 from workloads.errors import SpikeflopsError
 from workloads.superspike.params import SIZES, describe_sizes, get_size, size_for_target
 from workloads.superspike.targets import ras_extent
 from .argtypes import non_negative_int, positive_int, positive_number
 from .resultsio import write_json, write_text
 from .tables import format_table
-from workloads.superspike.workload import BACKENDS, SuperSpikeCase, load_target, run_training
+from workloads.superspike.case import BACKENDS, SuperSpikeCase
 
 
 def add_parser(subparsers) -> None:
@@ -73,6 +72,9 @@ def choose_size(size: str | None, target_file: str | None) -> str:
 
 
 def cmd_superspike(args) -> int:
+    from workloads.hardware import machine_facts
+    from workloads.superspike.workload import load_target, run_training
+
     from .superspike_plots import plot_convergence, plot_rasters, write_spike_csvs
 
     if args.save_data and not args.record_trial:

@@ -32,8 +32,9 @@ def bad_files(tmp_path_factory):
     (d / "seed.ras").write_text("0.1 197\n1.5 3\n")      # the seed's network: 200 outputs over 1.89 s
     (d / "folder").mkdir()
     (d / "empty_results").mkdir()
-    (d / "bad.toml").write_text("[[metric]]\nmatch = '*'\ndirection = 'lower'\nnoise = 'vibes'\n")
+    (d / "bad.toml").write_text("[threshold.time]\nthreshold = -1\n")
     (d / "bad_direction.toml").write_text("[[metric]]\nmatch = '*'\ndirection = 'sideways'\n")
+    (d / "no_time.toml").write_text("[threshold.'FLOP count']\nthreshold = 0\n")
     (d / "not.toml").write_text("this is = = not toml\n")
     return d
 
@@ -108,8 +109,9 @@ CASES = [
     ("gate {d}/empty.json {d}/empty.json", "not valid JSON"),
     ("gate {d}/binary.json {d}/binary.json", "cannot read"),
     ("gate {d}/empty_results {d}/empty_results", "no results files in this folder"),
-    ("gate {asv} {asv} --config {d}/bad.toml", "noise must be one of"),
-    ("gate {asv} {asv} --config {d}/bad_direction.toml", "direction must be one of"),
+    ("gate {asv} {asv} --config {d}/bad.toml", "threshold must be a number >= 0"),
+    ("gate {asv} {asv} --config {d}/bad_direction.toml", "[[metric]] tables are the old format"),
+    ("gate {asv} {asv} --config {d}/no_time.toml", "no [threshold.'time'] for metric"),
     ("gate {asv} {asv} --config {d}/not.toml", "not valid TOML"),
     ("gate {asv} {asv} --config {d}/missing.toml", "no such gate configuration file"),
     ("gate {asv} {asv} --config {d}/folder", "gate configuration"),
@@ -118,9 +120,9 @@ CASES = [
     ("gate {asv} {asv} --history 3", "--history needs a folder"),
     ("gate {d}/empty_results {asv} --history 3", "needs at least 2 earlier results"),
     ("gate {d}/empty_results {asv} --history 0", "--history: must be a whole number >= 1"),
-    ("report {d}/empty_results --out {d}/report", "no results"),
-    ("report {d}/missing --out {d}/report", "no such file or folder"),
-    ("report --config {d}/bad.toml", "noise must be one of"),
+    ("report {d}/empty_results --out-dir {d}/report", "no results"),
+    ("report {d}/missing --out-dir {d}/report", "no such file or folder"),
+    ("report --config {d}/bad.toml", "threshold must be a number >= 0"),
     ("dashboard {d}/missing", "no index.html"),
     ("dashboard {d}/empty_results", "index.html"),
     ("gpt flops --sizes gpt-nano --out {d}/folder", "--out: "),

@@ -109,7 +109,8 @@ def test_run_records_a_crashed_case_and_measures_the_rest(monkeypatch):
     # one case that crashes (not a SpikeflopsError) must not lose the others' results of a long GPU run
     import workloads.measure as measure
     from spikeflops.run import measure_rows
-    from workloads.cases import get_profile, select
+    from workloads.profiles import get_profile
+    from workloads.registry import select
 
     rows = select("GPTFlops", "ci")[:1] + select("GPTOpCount", "ci")[:1]
     real_track = measure.track

@@ -11,7 +11,8 @@ import time
 from spikeflops.regress.judge import compare
 from spikeflops.regress.records import Measurement, ResultSet
 from spikeflops.regress.rules import load_config
-from workloads.cases import get_profile, select
+from workloads.profiles import get_profile
+from workloads.registry import select
 from workloads.measure import track
 
 PARAMS = (("size", "gpt-nano"),)

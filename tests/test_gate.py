@@ -179,7 +179,7 @@ def test_asv_injected_regression_is_caught(tmp_path, pattern, factor, add, metri
 def test_asv_improvement_is_never_a_regression(tmp_path, pattern, factor, add):
     base = ASV_RUNS[-1]
     cand = scale_asv(base, tmp_path / "asv" / base.parent.name / base.name, pattern, factor, add)
-    proc = gate(base, cand, "--json", tmp_path / "v.json")
+    proc = gate(base, cand, "--out", tmp_path / "v.json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     verdicts = json.loads((tmp_path / "v.json").read_text())["verdicts"]
     assert any(v["status"] == "improved" for v in verdicts)
@@ -208,7 +208,7 @@ def test_asv_file_copied_without_its_index_still_compares(tmp_path):
     base = ASV_RUNS[-1]
     kept = copy_json(base, tmp_path / "kept" / base.name)
     assert not (tmp_path / "benchmarks.json").exists() and not (tmp_path / "kept" / "benchmarks.json").exists()
-    from workloads.cases import FAMILIES
+    from workloads.registry import FAMILIES
 
     def table_still_matches(m):             # a family whose parameters changed since the file was written
         return len([p for p in FAMILIES[m.metric.split(".")[0]].params if p != "seed"]) == len(m.params)
@@ -243,18 +243,16 @@ def test_a_gate_that_compared_nothing_fails_loudly(tmp_path):
         data["results"] = {k.replace("bench_", "other_").replace(".GPT", ".Foreign").replace(".Super", ".Foreign"): v
                            for k, v in data["results"].items()}
 
+    def another_cpu(data):                  # the same metrics from another machine: only portable ones judged
+        data["params"]["cpu"] = "Another CPU"
+
     foreign = copy_json(base, tmp_path / "foreign" / base.name, rename)
-    for args in [(base, foreign), (base, base, "--noise", "median,timing", "--config", _only_exact_rules(tmp_path))]:
+    elsewhere = copy_json(base, tmp_path / "elsewhere" / base.name, another_cpu)
+    for args in [(base, foreign), (base, elsewhere, "--noise", "median,timing", "--cross-hardware")]:
         proc = gate(*args)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "nothing was compared" in lines[0], proc.stderr
-
-
-def _only_exact_rules(tmp_path):
-    path = tmp_path / "exact.toml"
-    path.write_text('[[metric]]\nmatch = "*"\ndirection = "equal"\nnoise = "exact"\n')
-    return path
 
 
 @needs_asv_baseline
@@ -333,12 +331,12 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     other = tmp_path / "other.json"
     other.write_text('{"hello": 1}')
     bad_config = tmp_path / "gate.toml"
-    bad_config.write_text('[[metric]]\nmatch = "*"\ndirection = "sideways"\n')
+    bad_config.write_text('[threshold."time"]\nthreshold = 0.05\ndirection = "sideways"\n')
     cases = [
         ((corrupt, corrupt), "not valid JSON"),
         ((other, other), "not an asv, pytest-benchmark or spikeflops run results file"),
         ((tmp_path / "nope.json", other), "no such file or folder"),
-        ((other, other, "--config", bad_config), "direction must be one of"),
+        ((other, other, "--config", bad_config), "unknown key 'direction' (declared with each metric"),
         ((other, other, "--noise", "vibes"), "--noise"),
     ]
     for args, needle in cases:
@@ -372,20 +370,23 @@ def test_many_timings_judged_at_once_control_false_discoveries():
     # 120 timings that did not change (+-30 % noise) and one that got twice as slow: judged one by one at
     # p < 0.05, several unchanged ones would be called slower; with BH over all of them, only the real one
     rng = random.Random(5)
-    base, cand = {}, {}
-    for i in range(121):
+    base, cand = [], []
+    machine = {"harness": "asv", "machine": "m", "cpu": "c", "num_cpu": 2, "arch": "x86_64", "gpu": None}
+    for i in range(121):                    # one timed metric at 121 cases
         b = tuple(1.0 + 0.6 * rng.random() for _ in range(8))
         c = tuple(1.0 + 0.6 * rng.random() for _ in range(8))
         if i == 0:
             c = tuple(2.0 * x for x in c)
-        base[f"Fam{i}.time_step"] = (statistics.median(b), b)
-        cand[f"Fam{i}.time_step"] = (statistics.median(c), c)
-    alone = [k for k in base if k != "Fam0.time_step" and cand[k][0] > 1.05 * base[k][0]
-             and mann_whitney_u(list(base[k][1]), list(cand[k][1]))[1] < 0.05]
+        params = (("case", str(i)),)
+        base.append(Measurement("GPTStep.time_step", params, "seconds", statistics.median(b), b))
+        cand.append(Measurement("GPTStep.time_step", params, "seconds", statistics.median(c), c))
+    alone = [b.label for b, c in zip(base[1:], cand[1:]) if c.value > 1.05 * b.value
+             and mann_whitney_u(list(b.samples), list(c.samples))[1] < 0.05]
     assert alone, "the uncorrected test must raise false alarms here, or this test proves nothing"
-    verdicts = compare(_rs(base), _rs(cand), load_config())
-    regressed = [v.metric for v in verdicts if v.status == "regressed"]
-    assert regressed == ["Fam0.time_step"], (regressed, alone)
+    verdicts = compare(ResultSet("b", "asv", machine, "0" * 40, 0.0, base),
+                       ResultSet("c", "asv", machine, "0" * 40, 0.0, cand), load_config())
+    regressed = [v.label for v in verdicts if v.status == "regressed"]
+    assert regressed == ["GPTStep.time_step(0)"], (regressed, alone)
     tested = [v for v in verdicts if "Mann-Whitney" in v.detail]
     assert len(tested) > 1 and all("Benjamini-Hochberg" in v.detail and "over 121 timing tests" in v.detail
                                    for v in tested)

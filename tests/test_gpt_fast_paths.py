@@ -64,7 +64,7 @@ def test_adamw_is_fused_on_cuda_and_foreach_on_a_cpu():
 
 def test_default_cases_are_unchanged_by_the_options():
     # the table's rows keep the seed's model and precision: their results stay comparable
-    from workloads.cases import all_rows
+    from workloads.registry import all_rows
 
     for row in all_rows():
         if isinstance(row.case, GPTCase):
@@ -73,7 +73,7 @@ def test_default_cases_are_unchanged_by_the_options():
 
 
 def test_the_compiled_fast_path_is_timed_in_the_full_profile_only():
-    from workloads.cases import all_rows
+    from workloads.registry import all_rows
 
     compiled = [r for r in all_rows() if isinstance(r.case, GPTCase) and r.case.compile]
     assert {r.family for r in compiled} == {"GPTStep", "GPTThroughput", "GPTMemory"}

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from workloads.errors import SpikeflopsError
-from workloads.gpt.maxbatch import ProbeServer, parse_bytes, search_max_batch
+from spikeflops.argtypes import parse_bytes
+from workloads.gpt.maxbatch import ProbeServer, search_max_batch
 from workloads.gpt.workload import DoesNotFit, GPTCase, measure_step, prepare, reference_peak, utilisation
 from workloads.hardware import Peak
 from workloads.memory import find_max_batch, is_oom_error

@@ -32,7 +32,7 @@ def _start_twin_table_run(tmp: Path):
     out, log = tmp / "run.json", tmp / "run.log"
     with open(log, "w") as sink:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests/test_benchmarks.py"),
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
              "--benchmark-only", f"--benchmark-storage=file://{tmp / 'storage'}", f"--benchmark-json={out}"],
             cwd=ROOT, env={**os.environ, "SPIKEFLOPS_PROFILE": "ci"}, stdout=sink, stderr=subprocess.STDOUT)
     return proc, out, log
@@ -76,7 +76,7 @@ def asv_quick_run(tmp_path_factory, twin_table_child):
 @pytest.mark.slow
 def test_asv_quick_run_records_every_case_of_the_table_and_none_failed(asv_quick_run):
     from spikeflops.regress.records import load
-    from workloads.cases import FAMILIES, select
+    from workloads.registry import FAMILIES, select
 
     rs = load(asv_quick_run["result"])
     assert not rs.failed, rs.failed
@@ -186,7 +186,7 @@ def pytest_benchmark_storage(tmp_path_factory):
     """The GPT FLOP benchmark under --benchmark-only, saved twice into a scratch storage."""
     storage = tmp_path_factory.mktemp("pb")
     for _ in range(2):
-        _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests/test_benchmarks.py"),
+        _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
               "-k", "test_GPTFlops", "--benchmark-only", f"--benchmark-storage=file://{storage}",
               "--benchmark-save=flops"], timeout=600)
     return storage

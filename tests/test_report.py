@@ -35,7 +35,7 @@ def test_report_draws_history_and_compares_machines(tmp_path):
     (src / "asv" / "other-machine" / "broken.json").write_text("{not json")
 
     out = tmp_path / "report"
-    proc = report(src, "--out", out, "--match", "GPT")
+    proc = report(src, "--out-dir", out, "--match", "GPT")
     assert proc.returncode == 0, proc.stderr
     assert "skipped" in proc.stderr and "broken.json" in proc.stderr      # named, not fatal
     md = (out / "report.md").read_text()
@@ -103,7 +103,7 @@ def test_report_names_the_commit_where_a_metric_stepped(tmp_path):
                         row[i] = [None if v is None else v * 0.7 for v in row[i]]
         copy_json(base, src / base.parent.name / f"{night:x}" / "run.json", nightly)
     out = tmp_path / "report"
-    proc = report(tmp_path / "results", "--out", out, "--match", "GPTThroughput.mfu")
+    proc = report(tmp_path / "results", "--out-dir", out, "--match", "GPTThroughput.mfu")
     assert proc.returncode == 0, proc.stderr
     assert "step WORSE: GPTThroughput.mfu" in proc.stdout and "at commit 33333333" in proc.stdout, proc.stdout
     md = (out / "report.md").read_text()

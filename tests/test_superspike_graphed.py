@@ -97,7 +97,7 @@ def test_cuda_graph_is_a_case_field_labelled_and_torch_only():
 
 
 def test_the_table_times_the_graphed_path_and_keeps_one_convergence_per_model():
-    from workloads.cases import all_rows
+    from workloads.registry import all_rows
 
     graphed = [r for r in all_rows("SuperSpikeTrial") if r.case.cuda_graph]
     assert {(r.case.size, r.case.compile) for r in graphed} == {("ci", False), ("full", False), ("full", True)}

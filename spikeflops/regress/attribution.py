@@ -15,17 +15,16 @@ from dataclasses import dataclass
 from .judge import Verdict
 from .records import ResultSet
 
-_GPT = ("size", "variant", "dtype", "device", "batch")
-_SPIKE = ("backend", "device", "size")
-# whole-step metric -> its splits: (the family that splits it, the whole-step parameters that must match the
-# part's, parameter values the whole-step case must have for that split to describe it)
-SPLITS = {
-    "GPTStep.time_step": (("GPTKernelBreakdown", _GPT, {"mode": "train"}),),
-    "GPTThroughput.tokens_per_s": (("GPTKernelBreakdown", _GPT, {}),),
-    "GPTThroughput.mfu": (("GPTKernelBreakdown", _GPT, {}),),
-    "SuperSpikeTrial.time_trial": (("SuperSpikeKernelTimes", _SPIKE, {"backend": "genn"}),
-                                   ("SuperSpikePhaseTimes", _SPIKE, {"backend": "torch"})),
-}
+
+
+def splits() -> dict:
+    """whole-step metric -> its splits, as each metric declares them (``Metric.splits``): (the family that
+    splits it, the whole-step parameters that must match the part's, parameter values the whole-step case
+    must have for that split to describe it)."""
+    from workloads.registry import all_metrics
+
+    return {name: tuple((s.family, s.match, dict(s.when)) for s in m.splits)
+            for name, m in all_metrics() if m.splits}
 
 
 @dataclass(frozen=True)
@@ -67,13 +66,14 @@ def _seconds(value: float) -> str:
 def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet) -> list[Attribution]:
     """One attribution per regressed whole-step metric whose split both sides measured."""
     out = []
-    base, cand = _parts_by_case(baseline), _parts_by_case(candidate)
+    table = splits()
+    base, cand = _parts_by_case(baseline, table), _parts_by_case(candidate, table)
     for v in verdicts:
-        if v.status != "regressed" or v.metric not in SPLITS:
+        if v.status != "regressed" or v.metric not in table:
             continue
         params = dict(v.params)
         found = None
-        for family, shared, required in SPLITS[v.metric]:
+        for family, shared, required in table[v.metric]:
             if any(params.get(k) != want for k, want in required.items()):
                 continue
             key = (family, tuple(params.get(k) for k in shared))
@@ -90,9 +90,9 @@ def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet
     return out
 
 
-def _parts_by_case(results: ResultSet) -> dict:
+def _parts_by_case(results: ResultSet, table: dict) -> dict:
     """(family, values of its whole-step parameters) -> {part: seconds}."""
-    families = {family: shared for splits in SPLITS.values() for family, shared, _ in splits}
+    families = {family: shared for parts in table.values() for family, shared, _ in parts}
     out: dict = {}
     for m in results.measurements:
         family, _, part = m.metric.partition(".")

@@ -59,7 +59,7 @@ def benchmark_regex(metric: str, match: str | None = None) -> str:
     """asv's ``-b`` pattern for the benchmark that records ``metric`` (``<Family>.<metric>``): only the
     parameter combinations of the case table whose label contains ``match`` (asv starts a process per
     combination, so the others are left out)."""
-    from workloads.cases import FAMILIES, all_rows
+    from workloads.registry import FAMILIES, all_rows
 
     family, _, name = metric.partition(".")
     if family not in FAMILIES or name not in {m.name for m in FAMILIES[family].metrics}:

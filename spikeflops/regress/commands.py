@@ -1,4 +1,4 @@
-"""`spikeflops gate BASELINE CANDIDATE` (and registers `spikeflops report`, which lives in report.py)."""
+"""`spikeflops gate`, `calibrate`, `compare` and `bisect`: the commands that judge results files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from workloads.errors import SpikeflopsError
 from ..argtypes import output_file, positive_int
 
 
-def add_parsers(subparsers) -> None:
+def add_parser(subparsers) -> None:
     g = subparsers.add_parser(
         "gate", help="fail (exit 1) when any tracked metric got worse between two results files",
         description="Compare a candidate's asv or pytest-benchmark results with a baseline's, metric by metric. "
@@ -31,7 +31,8 @@ def add_parsers(subparsers) -> None:
                    help="this machine's noise (from `spikeflops calibrate`): each metric is judged at the larger "
                         "of its threshold and the change A/A runs here already showed; within that: too noisy")
     g.add_argument("--markdown", metavar="FILE", type=output_file, help="write a markdown summary (for a pull-request comment)")
-    g.add_argument("--json", metavar="FILE", type=output_file, dest="json_out", help="write every verdict as JSON")
+    g.add_argument("--out", metavar="FILE", type=output_file, help="write every verdict as JSON to FILE")
+    g.add_argument("--json", action="store_true", help="print every verdict as JSON instead of the table")
     g.add_argument("--all", action="store_true", help="show unchanged and untracked metrics too")
     g.set_defaults(func=cmd_gate)
 
@@ -83,11 +84,6 @@ def add_parsers(subparsers) -> None:
     i.add_argument("--markdown", metavar="FILE", type=output_file, help="write a markdown summary")
     i.add_argument("--all", action="store_true", help="show unchanged metrics too")
     i.set_defaults(func=cmd_compare)
-    from .dashboard import add_parser as add_dashboard_parser
-    from .report import add_parser as add_report_parser
-
-    add_report_parser(subparsers)
-    add_dashboard_parser(subparsers)
 
 
 def load_results(path: str):
@@ -166,19 +162,25 @@ def cmd_gate(args) -> int:
     if args.calibration:
         verdicts = calibration_apply(verdicts, _calibration_for(args.calibration, candidate))
     attributions = attribute(verdicts, baseline, candidate)
-    print(terminal_report(verdicts, show_all=args.all, header=header, attributions=attributions))
     if args.markdown:
         write_text(args.markdown, markdown_report(verdicts, header=header.replace("\n", "  \n"),
                                                   attributions=attributions))
-    if args.json_out:
-        write_json(args.json_out, {"baseline": baseline.path, "candidate": candidate.path,
-                                   "cross_hardware": difference, "config": config.source,
-                                   "exit_code": exit_code(verdicts, args.fail_on_missing),
-                                   "verdicts": [_plain_json(asdict(v)) for v in verdicts],
-                                   "attributions": [{"metric": a.verdict.label, "family": a.family,
-                                                     "parts": [{"name": p.name, "baseline": p.baseline,
-                                                                "candidate": p.candidate} for p in a.parts]}
-                                                    for a in attributions]})
+    record = {"baseline": baseline.path, "candidate": candidate.path,
+              "cross_hardware": difference, "config": config.source,
+              "exit_code": exit_code(verdicts, args.fail_on_missing),
+              "verdicts": [_plain_json(asdict(v)) for v in verdicts],
+              "attributions": [{"metric": a.verdict.label, "family": a.family,
+                                "parts": [{"name": p.name, "baseline": p.baseline, "candidate": p.candidate}
+                                          for p in a.parts]} for a in attributions]}
+    if args.out:
+        write_json(args.out, record)
+    if args.json:
+        import json
+
+        json.dump(record, sys.stdout, indent=2)
+        print()
+    else:
+        print(terminal_report(verdicts, show_all=args.all, header=header, attributions=attributions))
     return exit_code(verdicts, args.fail_on_missing)
 
 

@@ -191,7 +191,7 @@ def _asv_benchmark_meta(path: Path) -> tuple[dict, str]:
 def _table_meta(metric: str, n_params: int) -> dict:
     """Parameter names and unit of ``<Family>.<metric>`` from the case table, when the family's
     parameters are as many as the results file holds (else the table changed: no guess)."""
-    from workloads.cases import FAMILIES
+    from workloads.registry import FAMILIES
 
     family_name, _, short = metric.partition(".")
     family = FAMILIES.get(family_name)

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
                               description="Read every asv and pytest-benchmark results file under the given "
                                           "paths and write one PNG per metric and a markdown summary.")
     r.add_argument("paths", nargs="*", default=["results"], help="results files or folders (default: results)")
-    r.add_argument("--out", default="spikeflops-out/report", help="folder for report.md and the PNGs")
+    r.add_argument("--out-dir", default="spikeflops-out/report", help="folder for report.md and the PNGs")
     r.add_argument("--match", default=None, help="only metrics whose name contains this text")
     r.add_argument("--config", default=None, help="gate thresholds file (to leave out untracked metrics)")
     r.set_defaults(func=cmd_report)
@@ -41,7 +41,7 @@ def cmd_report(args) -> int:
         tracked[label] = (rule.direction, per_machine)
     if not tracked:
         raise SpikeflopsError("no tracked metrics in these results" + (f" match {args.match!r}" if args.match else ""))
-    out = Path(args.out)
+    out = Path(args.out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     by_metric: dict[str, list[str]] = {}
     for label in tracked:

@@ -1,10 +1,10 @@
-"""The gate's configuration: for each metric, its direction, noise model and threshold (gate.toml)."""
+"""The gate's rules: each metric's meaning from its declaration (``workloads.registry``), joined with
+the threshold (and floor) that ``gate.toml`` gives its kind."""
 
 from __future__ import annotations
 
-import fnmatch
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 try:
@@ -13,14 +13,14 @@ except ModuleNotFoundError:      # Python 3.10
     import tomli as tomllib
 
 from workloads.errors import SpikeflopsError
+from workloads.metrics import DIRECTIONS, NOISE_MODELS  # noqa: F401 - re-exported for the commands
 
-DIRECTIONS = ("lower", "higher", "equal", "none")
-NOISE_MODELS = ("timing", "exact", "seeds", "median")
+THRESHOLD_KEYS = ("threshold", "floor")
 
 
 @dataclass(frozen=True)
 class Rule:
-    name: str
+    name: str                   # the metric's kind ("time", "FLOP count")
     match: tuple[str, ...]
     direction: str
     noise: str
@@ -31,17 +31,25 @@ class Rule:
 
 @dataclass(frozen=True)
 class GateConfig:
-    rules: tuple[Rule, ...]
+    thresholds: dict            # kind -> (threshold, floor)
     alpha: float
     min_samples: int
     source: str
     contended_share: float = 0.8
+    _rules: dict = field(default_factory=dict, compare=False, repr=False)
 
     def rule_for(self, metric: str) -> Rule | None:
-        for rule in self.rules:
-            if any(fnmatch.fnmatchcase(metric, pattern) for pattern in rule.match):
-                return rule
-        return None
+        """The rule of ``<Family>.<metric>``; None when no registered workload declares that metric."""
+        if metric not in self._rules:
+            from workloads.registry import metric as declared
+
+            m = declared(metric)
+            if m is None:
+                self._rules[metric] = None
+            else:
+                threshold, floor = self.thresholds.get(m.kind, (0.0, 0.0))
+                self._rules[metric] = Rule(m.kind, (metric,), m.direction, m.noise, threshold, floor, m.portable)
+        return self._rules[metric]
 
 
 def default_config_path() -> str:
@@ -59,47 +67,52 @@ def load_config(path: str | os.PathLike | None = None) -> GateConfig:
         raise SpikeflopsError(f"{path}: cannot read this gate configuration file ({type(exc).__name__})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpikeflopsError(f"{path}: not valid TOML ({exc})") from None
+    if "metric" in data:
+        raise SpikeflopsError(f"{path}: [[metric]] tables are the old format: a metric's direction and noise model "
+                              "are declared with the metric now; give thresholds per kind as [threshold.\"KIND\"]")
+    unknown = set(data) - {"settings", "threshold"}
+    if unknown:
+        raise SpikeflopsError(f"{path}: unknown table [{sorted(unknown)[0]}] (expected [settings] and [threshold.KIND])")
     settings = data.get("settings", {})
-    entries = data.get("metric")
-    if not isinstance(entries, list) or not entries:
-        raise SpikeflopsError(f"{path}: needs at least one [[metric]] table")
-    rules = tuple(_rule(path, i, e) for i, e in enumerate(entries))
+    entries = data.get("threshold")
+    if not isinstance(entries, dict) or not entries:
+        raise SpikeflopsError(f"{path}: needs at least one [threshold.\"KIND\"] table")
+    thresholds = {kind: _threshold(path, kind, e) for kind, e in entries.items()}
+    _require_every_kind(path, thresholds)
     alpha, min_samples = settings.get("alpha", 0.05), settings.get("min_samples", 3)
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
+    if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise SpikeflopsError(f"{path}: settings.alpha must be between 0 and 1, not {alpha!r}")
-    if not (isinstance(min_samples, int) and min_samples >= 2):
+    if isinstance(min_samples, bool) or not (isinstance(min_samples, int) and min_samples >= 2):
         raise SpikeflopsError(f"{path}: settings.min_samples must be an integer >= 2, not {min_samples!r}")
     contended = settings.get("contended_share", 0.8)
     if isinstance(contended, bool) or not (isinstance(contended, (int, float)) and 0 < contended <= 1):
         raise SpikeflopsError(f"{path}: settings.contended_share must be in (0, 1], not {contended!r}")
-    return GateConfig(rules, float(alpha), min_samples, path, float(contended))
+    return GateConfig(thresholds, float(alpha), min_samples, path, float(contended))
 
 
-def _rule(path: str, index: int, entry) -> Rule:
-    where = f"{path}: [[metric]] #{index + 1}"
+def _threshold(path: str, kind: str, entry) -> tuple[float, float]:
+    where = f"{path}: [threshold.{kind!r}]"
     if not isinstance(entry, dict):
         raise SpikeflopsError(f"{where} is not a table")
-    unknown = set(entry) - {"name", "match", "direction", "noise", "threshold", "floor", "portable"}
+    unknown = set(entry) - set(THRESHOLD_KEYS)
     if unknown:
-        raise SpikeflopsError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-    match = entry.get("match")
-    if isinstance(match, str):
-        match = [match]
-    if not (isinstance(match, list) and match and all(isinstance(m, str) for m in match)):
-        raise SpikeflopsError(f"{where}: 'match' must be a pattern or a list of patterns")
-    direction, noise = entry.get("direction"), entry.get("noise", "exact")
-    if direction not in DIRECTIONS:
-        raise SpikeflopsError(f"{where}: direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
-    if noise not in NOISE_MODELS:
-        raise SpikeflopsError(f"{where}: noise must be one of {', '.join(NOISE_MODELS)}, not {noise!r}")
-    threshold = entry.get("threshold", 0.0)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or threshold < 0:
-        raise SpikeflopsError(f"{where}: threshold must be a number >= 0, not {threshold!r}")
-    floor = entry.get("floor", 0.0)
-    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or floor < 0:
-        raise SpikeflopsError(f"{where}: floor must be a number >= 0, not {floor!r}")
-    portable = entry.get("portable", False)
-    if not isinstance(portable, bool):
-        raise SpikeflopsError(f"{where}: portable must be true or false, not {portable!r}")
-    return Rule(str(entry.get("name", match[0])), tuple(match), direction, noise, float(threshold), float(floor),
-                portable)
+        key = sorted(unknown)[0]
+        why = (" (declared with each metric in its workload's table, not here)"
+               if key in ("direction", "noise", "portable", "match") else "")
+        raise SpikeflopsError(f"{where}: unknown key {key!r}{why}")
+    out = []
+    for key in THRESHOLD_KEYS:
+        value = entry.get(key, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise SpikeflopsError(f"{where}: {key} must be a number >= 0, not {value!r}")
+        out.append(float(value))
+    return out[0], out[1]
+
+
+def _require_every_kind(path: str, thresholds: dict) -> None:
+    """A judged metric whose kind has no threshold would be judged at 0 by accident: refuse instead."""
+    from workloads.registry import all_metrics
+
+    for name, m in all_metrics():
+        if m.direction != "none" and m.kind not in thresholds:
+            raise SpikeflopsError(f"{path}: no [threshold.{m.kind!r}] for metric {name} (kind {m.kind!r})")

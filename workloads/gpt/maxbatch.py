@@ -16,12 +16,13 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
 from ..errors import SpikeflopsError
 from ..memory import SearchResult, find_max_batch, release_memory
+from .case import GPTCase
 
 OOM_EXIT_CODE = 3
 
@@ -104,17 +105,24 @@ def search_max_batch(case, memory_limit_bytes: int | None = None, cap: int = 409
         server.close()
 
 
-def parse_bytes(text: str) -> int:
-    """'4GiB', '512MiB', '2G', '1000000' -> bytes."""
-    units = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "kib": 2**10, "m": 10**6, "mb": 10**6, "mib": 2**20,
-             "g": 10**9, "gb": 10**9, "gib": 2**30, "t": 10**12, "tb": 10**12, "tib": 2**40}
-    s = text.strip().lower()
-    num = s.rstrip("abcdefghijklmnopqrstuvwxyz")
-    unit = s[len(num):].strip()
-    try:
-        value = float(num)
-    except ValueError:
-        raise SpikeflopsError(f"cannot read memory size {text!r} (try 4GiB or 512MiB)") from None
-    if unit not in units or not value > 0:
-        raise SpikeflopsError(f"cannot read memory size {text!r} (try 4GiB or 512MiB)")
-    return int(value * units[unit])
+@dataclass(frozen=True)
+class MaxBatchRecord:
+    case: GPTCase
+    max_batch: int
+    hit_cap: bool                            # the cap fitted: the true maximum may be larger
+    memory_limit_bytes: int | None           # the budget (CPU) or cap (GPU); None: the whole device
+    probes: tuple[tuple[int, bool], ...]
+
+    def to_dict(self) -> dict:
+        return {"case": self.case.to_dict(), "max_batch": self.max_batch, "hit_cap": self.hit_cap,
+                "memory_limit_bytes": self.memory_limit_bytes,
+                "probes": [{"batch": b, "fits": f} for b, f in self.probes]}
+
+
+def measure_max_batch(case: GPTCase, memory_limit_bytes: int | None = None, cap: int = 4096,
+                      progress=None) -> MaxBatchRecord:
+    """Largest batch of ``case`` (its batch field is ignored) that runs one step of its mode."""
+    result = search_max_batch(case, memory_limit_bytes, cap=cap, progress=progress)
+    return MaxBatchRecord(case=case, max_batch=result.max_batch, hit_cap=result.hit_cap,
+                          memory_limit_bytes=memory_limit_bytes,
+                          probes=tuple((p.batch, p.fits) for p in result.probes))

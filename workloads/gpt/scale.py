@@ -78,9 +78,6 @@ class ScaleCase:
 class ScaleRecord:
     """One distributed training measurement, gathered from every rank onto rank 0."""
 
-    UNITS = {"seconds_per_step": "seconds", "tokens_per_s": "tokens/s", "tokens_per_s_per_rank": "tokens/s",
-             "mfu": "percent", "scaling_efficiency": "percent", "collective_share": "percent"}
-
     case: ScaleCase
     step_seconds: tuple[float, ...]           # per timed step: the slowest rank's time (a step ends on all)
     rank_step_seconds: tuple[tuple[float, ...], ...]

@@ -130,9 +130,6 @@ def utilisation(achieved_flops_per_s: float, peak: Peak | None) -> float | None:
 class StepRecord:
     """A timed step of a case: throughput and utilisation, with everything needed to reproduce them."""
 
-    UNITS = {"seconds_per_step": "seconds", "tokens_per_s": "tokens/s", "mfu": "percent",
-             "mfu_vs_measured_peak": "percent", "achieved_flops_per_s": "FLOP/s"}
-
     case: GPTCase
     seconds_per_step: TimingStats
     flops_per_step: float                    # analytic (PaLM), what MFU is computed on
@@ -190,9 +187,6 @@ class StepRecord:
 class FlopRecord:
     """FLOPs of one forward pass and one training step of a size at a batch, three ways (deterministic)."""
 
-    UNITS = {"parameters": "parameters", "forward_thop": "FLOP", "forward_exact": "FLOP",
-             "forward_analytic": "FLOP", "train_exact": "FLOP", "train_analytic": "FLOP"}
-
     size: str
     batch: int
     seq_len: int
@@ -209,25 +203,7 @@ class FlopRecord:
 
 
 @dataclass(frozen=True)
-class MaxBatchRecord:
-    UNITS = {"max_batch": "sequences"}
-
-    case: GPTCase
-    max_batch: int
-    hit_cap: bool                            # the cap fitted: the true maximum may be larger
-    memory_limit_bytes: int | None           # the budget (CPU) or cap (GPU); None: the whole device
-    probes: tuple[tuple[int, bool], ...]
-
-    def to_dict(self) -> dict:
-        return {"case": self.case.to_dict(), "max_batch": self.max_batch, "hit_cap": self.hit_cap,
-                "memory_limit_bytes": self.memory_limit_bytes,
-                "probes": [{"batch": b, "fits": f} for b, f in self.probes]}
-
-
-@dataclass(frozen=True)
 class MemoryRecord:
-    UNITS = {"peak_memory": "bytes"}
-
     case: GPTCase
     peak_memory: int                         # bytes the caching allocator held at most during one step
     before_step: int                         # bytes allocated before it (weights, optimizer state, inputs)
@@ -238,8 +214,6 @@ class MemoryRecord:
 
 @dataclass(frozen=True)
 class BreakdownRecord:
-    UNITS = {"seconds": "seconds"}           # per kind of op (breakdown.KINDS)
-
     case: GPTCase
     seconds: dict[str, float]                # kind -> seconds per step
     steps: int
@@ -304,8 +278,6 @@ def _check_utilisation(record: StepRecord) -> None:
 class OpCountRecord:
     """Operators one step dispatches: a cost a shared CPU runner can judge without timing noise."""
 
-    UNITS = {"operators": "operators", "distinct_operators": "operators", "bytes_allocated": "bytes"}
-
     case: GPTCase
     operators: int                           # aten operator calls in one step (forward, loss, backward, optimizer)
     distinct_operators: int
@@ -346,17 +318,6 @@ def measure_flops(case: GPTCase) -> FlopRecord:
                       forward_analytic=analytic_flops(cfg, b, t),
                       train_exact=exact_flops(cfg, b, t, backward=True),
                       train_analytic=analytic_flops(cfg, b, t, backward=True))
-
-
-def measure_max_batch(case: GPTCase, memory_limit_bytes: int | None = None, cap: int = 4096,
-                      progress=None) -> MaxBatchRecord:
-    """Largest batch of ``case`` (its batch field is ignored) that runs one step of its mode."""
-    from .maxbatch import search_max_batch
-
-    result = search_max_batch(case, memory_limit_bytes, cap=cap, progress=progress)
-    return MaxBatchRecord(case=case, max_batch=result.max_batch, hit_cap=result.hit_cap,
-                          memory_limit_bytes=memory_limit_bytes,
-                          probes=tuple((p.batch, p.fits) for p in result.probes))
 
 
 def measure_peak_memory(case: GPTCase) -> MemoryRecord:

@@ -7,6 +7,8 @@ from typing import Protocol
 
 import numpy as np
 
+TORCH_PHASES = ("step", "gradient_learn")   # the torch backend's phase timers (synchronised)
+
 @dataclass
 class TrialOutput:
     """What one trial produced, before the trial loop turns it into error metrics."""

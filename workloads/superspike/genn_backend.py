@@ -30,6 +30,10 @@ from .targets import SpikeTrains
 GENN_BACKENDS = ("cuda", "single_threaded_cpu")
 KERNEL_TIMERS = ("neuron_update", "presynaptic_update", "postsynaptic_update", "synapse_dynamics")
 CUSTOM_UPDATES = ("GradientLearn", "CalculateTranspose")
+# every timer a profiled trial reports (kernels, then each custom update and its transpose)
+TRIAL_TIMERS = KERNEL_TIMERS + tuple(f"custom_update_{name}{suffix}" for name in CUSTOM_UPDATES
+                                     for suffix in ("", "_transpose"))
+SETUP_STAGES = ("build", "load", "init", "init_sparse", "initial_transpose")     # the one-off costs
 
 
 @contextlib.contextmanager

@@ -12,9 +12,9 @@ import statistics
 import time
 from dataclasses import asdict, dataclass
 
-from ..cases import SETUP_STAGES
 from ..errors import SpikeflopsError
 from ..hardware import resolve_device
+from .genn_backend import SETUP_STAGES
 from .conditions import make_initial_conditions
 from .params import NetworkSize
 from .targets import SpikeTrains, default_target, read_ras
@@ -74,8 +74,6 @@ class PreparedTrial:
 
 @dataclass(frozen=True)
 class TrialTimingRecord:
-    UNITS = {"seconds_per_trial": "seconds", "kernel_seconds": "seconds"}
-
     case: SuperSpikeCase
     seconds_per_trial: tuple[float, ...]               # one per timed trial
     kernel_seconds: dict[str, tuple[float, ...]]       # kernel or phase -> one value per timed trial
@@ -116,8 +114,6 @@ class SetupRecord:
     """GeNN's one-off costs before the first trial, in seconds: code generation and compilation into an
     empty cache, loading, GeNN's own init and init_sparse timers, and the initial feedback transpose."""
 
-    UNITS = {**{stage: "seconds" for stage in SETUP_STAGES}, "generated_code_bytes": "bytes"}
-
     case: SuperSpikeCase
     seconds: dict[str, float]
     generated_code_bytes: int                 # GeNN's generated sources: a deterministic cost of the model
@@ -146,8 +142,6 @@ def measure_setup(case: SuperSpikeCase) -> SetupRecord:
 @dataclass(frozen=True)
 class StepOpCountRecord:
     """aten operators (and bytes newly allocated) of one torch simulation step and of one weight update."""
-
-    UNITS = {"operators_per_step": "operators", "bytes_per_step": "bytes", "operators_per_update": "operators"}
 
     case: SuperSpikeCase
     operators_per_step: int
@@ -183,9 +177,6 @@ def measure_op_count(case: SuperSpikeCase) -> StepOpCountRecord:
 @dataclass(frozen=True)
 class ConvergenceRecord:
     """How well and how fast one seeded training run learned (deterministic for a seed and backend)."""
-
-    UNITS = {"first_error": "van Rossum error", "final_error": "van Rossum error",
-             "final_running_error": "van Rossum error", "trials_to_target": "trials"}
 
     case: SuperSpikeCase
     first_error: float

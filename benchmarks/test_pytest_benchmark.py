@@ -1,7 +1,8 @@
-"""pytest-benchmark twins of the asv suites, generated from the same case table and measured through
-the same functions (``workloads.measure``): one test per metric family, one parameter per row.
+"""The pytest-benchmark harness: twins of the asv suites, generated from the same registry and measured
+through the same functions (``workloads.measure``): one test per metric family, one parameter per row.
 
-`pytest --benchmark-only` times them; plain `pytest` runs each once as a test. Every number
+`pytest benchmarks/test_pytest_benchmark.py --benchmark-only` times them; without --benchmark-only each
+runs once as a test. The project's own tests (``tests/``) drive it in a child run (tests/test_harnesses.py). Every number
 goes to ``extra_info`` under the family's canonical metric names, with units and the case's
 parameters, so the gate reads both harnesses' results alike.
 """
@@ -12,7 +13,8 @@ import math
 
 import pytest
 
-from workloads.cases import FAMILIES, all_rows, case_id, get_profile, why_not_runnable
+from workloads.profiles import get_profile
+from workloads.registry import FAMILIES, all_rows, case_id, why_not_runnable
 from workloads.measure import timed, timed_rounds, track
 
 PROFILE = get_profile()

@@ -1,0 +1,44 @@
+"""Run profiles: how hard every harness works per case. One environment variable picks one.
+
+``SPIKEFLOPS_PROFILE=ci`` (CPU-sized, minutes; also measures the GPU where there is one),
+``regular`` (a GPU runner's nightly run) or ``full`` (the reference documents' full sizes).
+Which cases a profile runs is said by each workload's table lines; this module only names
+the profiles and their effort knobs. No torch here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .errors import SpikeflopsError
+
+PROFILE_ENV_VAR = "SPIKEFLOPS_PROFILE"
+PROFILE_NAMES = ("ci", "regular", "full")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How hard each harness works per case in a profile (the cases themselves are in the tables)."""
+
+    name: str
+    gpt_repeats: int                     # timed steps per GPT measurement
+    superspike_timing_trials: int        # timed trials per SuperSpike timing
+    cpu_memory_limit_bytes: int          # max-batch budget on a CPU (a GPU uses the whole device)
+
+
+PROFILES = {
+    "ci": Profile("ci", gpt_repeats=5, superspike_timing_trials=5, cpu_memory_limit_bytes=256 * 2**20),
+    "regular": Profile("regular", gpt_repeats=10, superspike_timing_trials=3, cpu_memory_limit_bytes=8 * 2**30),
+    "full": Profile("full", gpt_repeats=20, superspike_timing_trials=5, cpu_memory_limit_bytes=16 * 2**30),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The profile named, else the one in ``SPIKEFLOPS_PROFILE``, else ``ci``."""
+    name = name or os.environ.get(PROFILE_ENV_VAR) or "ci"
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise SpikeflopsError(f"unknown profile {name!r} (from {PROFILE_ENV_VAR}); "
+                              f"choose one of {', '.join(PROFILES)}") from None

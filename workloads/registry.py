@@ -1,0 +1,168 @@
+"""The registry: joins every workload's own declaration (``<package>/table.py``: its lines, families,
+metrics and measure functions) into one table that both harnesses and `spikeflops run` read.
+
+Adding a workload is one package plus one line of :data:`WORKLOAD_TABLES`. A workload that lives
+outside this repository is added for a run by naming its table module in
+``SPIKEFLOPS_EXTRA_WORKLOADS`` (comma-separated module names, each defining ``WORKLOAD``).
+This module imports no torch: asv's processes decide what to skip before paying for it.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import os
+import sys
+from collections.abc import Mapping
+
+from .errors import SpikeflopsError
+from .metrics import Family, Metric, Row, Workload, case_fields  # noqa: F401 - case_fields: part of the table API
+from .profiles import Profile, get_profile
+
+WORKLOAD_TABLES = ("workloads.gpt.table", "workloads.superspike.table")
+EXTRA_WORKLOADS_ENV_VAR = "SPIKEFLOPS_EXTRA_WORKLOADS"
+
+_workloads: dict[str, Workload] | None = None
+_families: dict[str, Family] | None = None
+_rows: list[Row] | None = None
+
+
+def workloads() -> dict[str, Workload]:
+    global _workloads, _families
+    if _workloads is None:
+        extra = [m.strip() for m in os.environ.get(EXTRA_WORKLOADS_ENV_VAR, "").split(",") if m.strip()]
+        found, families = {}, {}
+        for module_name in (*WORKLOAD_TABLES, *extra):
+            try:
+                workload = importlib.import_module(module_name).WORKLOAD
+            except (ImportError, AttributeError) as exc:
+                raise SpikeflopsError(f"workload table {module_name!r} (from {EXTRA_WORKLOADS_ENV_VAR} or "
+                                      f"WORKLOAD_TABLES) cannot be loaded: {exc}") from None
+            if workload.name in found:
+                raise SpikeflopsError(f"two workloads are named {workload.name!r}")
+            for family in workload.families:
+                if family.name in families:
+                    raise SpikeflopsError(f"metric family {family.name!r} is declared by two workloads")
+                families[family.name] = family
+            found[workload.name] = workload
+        _workloads, _families = found, families
+    return _workloads
+
+
+def reset() -> None:
+    """Forget what was loaded (a test that changes SPIKEFLOPS_EXTRA_WORKLOADS)."""
+    global _workloads, _families, _rows
+    _workloads = _families = _rows = None
+
+
+class _Families(Mapping):
+    """name -> Family over every registered workload, loaded on first use."""
+
+    def _d(self) -> dict[str, Family]:
+        workloads()
+        return _families
+
+    def __getitem__(self, name):
+        return self._d()[name]
+
+    def __iter__(self):
+        return iter(self._d())
+
+    def __len__(self):
+        return len(self._d())
+
+
+FAMILIES: Mapping[str, Family] = _Families()
+
+
+def metric(name: str) -> Metric | None:
+    """The declaration of ``<Family>.<metric>``, or None when no registered family has it."""
+    family_name, _, short = name.partition(".")
+    family = FAMILIES.get(family_name)
+    if family is None:
+        return None
+    return next((m for m in family.metrics if m.name == short), None)
+
+
+def all_metrics() -> list[tuple[str, Metric]]:
+    return [(f"{f.name}.{m.name}", m) for f in FAMILIES.values() for m in f.metrics]
+
+
+def all_rows(family: str | None = None) -> list[Row]:
+    """Every row of every workload (every profile), or those of one family."""
+    global _rows
+    if _rows is None:
+        merged: dict[tuple, Row] = {}
+        for workload in workloads().values():
+            for row in workload.rows():     # one key, one row: lines that share a case share its profiles
+                key = (row.family, row.param_values())
+                if key in merged:
+                    if merged[key].case != row.case:
+                        raise SpikeflopsError(f"the case table gives {row.family}{key[1]} two different cases")
+                    row = Row(row.family, row.case, tuple(dict.fromkeys(merged[key].profiles + row.profiles)),
+                              row.param_names)
+                merged[key] = row
+        _rows = list(merged.values())
+    if family is not None and family not in FAMILIES:
+        raise SpikeflopsError(f"unknown metric family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return [r for r in _rows if family is None or r.family == family]
+
+
+def device_available(device: str) -> bool:
+    """Can this machine run ``device``? Answered without importing torch where no GPU device node exists."""
+    if not device.startswith("cuda"):
+        return True
+    if sys.platform.startswith("linux") and not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd")):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def select(family: str | None = None, profile: Profile | str | None = None, runnable_only: bool = True) -> list[Row]:
+    """The rows ``profile`` measures; ``runnable_only``: only those this machine can run."""
+    chosen = profile if isinstance(profile, Profile) else get_profile(profile)
+    rows = [r for r in all_rows(family) if chosen.name in r.profiles]
+    if runnable_only:
+        rows = [r for r in rows if why_not_runnable(r, chosen) is None]
+    return rows
+
+
+def why_not_runnable(row: Row, profile: Profile | None = None) -> str | None:
+    """Why this machine and profile skip ``row`` (None: it runs)."""
+    profile = profile or get_profile()
+    if profile.name not in row.profiles:
+        return f"not in the {profile.name} profile"
+    if not device_available(row.device):
+        return f"no {row.device} device on this machine"
+    return workloads()[FAMILIES[row.family].workload].unavailable(row)
+
+
+def asv_params(family: str) -> tuple[list[list], list[str]]:
+    """asv ``params`` and ``param_names`` of a family: each parameter's values over every row of the table.
+
+    The same on every machine and profile (asv requires it); combinations that are not rows are skipped.
+    """
+    fam = FAMILIES[family]
+    values = []
+    for i, _ in enumerate(fam.params):
+        seen = []
+        for row in all_rows(family):
+            v = row.param_values()[i]
+            if v not in seen:
+                seen.append(v)
+        values.append(seen)
+    return values, list(fam.params)
+
+
+def row_for(family: str, values: tuple) -> Row | None:
+    """The row of ``family`` whose parameters are ``values``, or None when the combination is not in the table."""
+    for row in all_rows(family):
+        if row.param_values() == tuple(values):
+            return row
+    return None
+
+
+def case_id(row: Row) -> str:
+    """A short id for test names: the family's parameter values joined by dashes."""
+    return "-".join(str(v) for v in row.param_values())
