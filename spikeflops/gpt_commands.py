@@ -1,4 +1,4 @@
-"""`spikeflops gpt flops | max-batch | mfu`: the seed's three tables, corrected."""
+"""`spikeflops gpt flops | max-batch | mfu`: the notebook's three tables, corrected."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def add_parser(subparsers) -> None:
                        help="default: bfloat16 on a GPU, float32 on a CPU (whose bf16 matmuls are slow paths)")
         p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
         p.add_argument("--precision", choices=("pure", "autocast"), default="pure",
-                       help="pure: the model in --dtype (the seed's); autocast: fp32 weights, --dtype compute")
+                       help="pure: the model in --dtype (the notebook's); autocast: fp32 weights, --dtype compute")
         p.add_argument("--pad-vocab", action="store_true",
                        help="pad the vocabulary to a multiple of 64 (another model; labelled in the results)")
         if name == "max-batch":
@@ -99,9 +99,9 @@ def cmd_flops(args) -> int:
                      f"{r.forward_analytic:.2e}", percent(r.forward_exact / r.forward_thop - 1),
                      f"{r.train_exact:.2e}", f"{r.train_analytic:.2e}"])
     _emit(args, records,
-          ["size", "params", "fwd thop (seed)", "fwd exact", "fwd analytic", "thop misses", "train exact",
+          ["size", "params", "fwd thop (notebook)", "fwd exact", "fwd analytic", "thop misses", "train exact",
            "train analytic"], rows,
-          f"FLOPs per pass at batch {args.batch} (thop counts nn.Linear only; exact = FlopCounterMode; "
+          f"FLOPs per pass at batch {args.batch} (thop counts nn.Linear only, as the notebook; exact = FlopCounterMode; "
           f"analytic = PaLM 2N+4LHQT / 6N+12LHQT per token)")
     return 0
 

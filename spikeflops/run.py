@@ -100,8 +100,9 @@ def measure_rows(rows, profile, progress=_say) -> list[dict]:
     return entries
 
 
-def seed_tables(entries: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """The seeds' tables, corrected, from this run's entries: GPT per size and variant, SuperSpike per backend."""
+def reference_tables(entries: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The reference documents' tables, corrected, from this run's entries: GPT per size and variant
+    (the book's FLOPs notebook), SuperSpike per backend (GeNN's demo)."""
     def metric(family, name, **params):
         for e in entries:
             if e["family"] == family and "error" not in e and all(e["params"].get(k) == str(v)
@@ -131,7 +132,7 @@ def seed_tables(entries: list[dict]) -> list[tuple[str, list[str], list[list[str
                   for e in entries if e["family"] == "SuperSpikeTrial" and "error" not in e]
     tables = []
     if gpt_rows:
-        tables.append(("GPT-2 (the seed's tables, corrected: exact FLOPs, max batch of the fast variant, MFU vs "
+        tables.append(("GPT-2 (the book's FLOPs notebook, corrected: exact FLOPs, max batch of the fast variant, MFU vs "
                        "the datasheet peak, else the measured one)",
                        ["size", "variant", "dtype", "device", "batch", "fwd FLOPs", "train FLOPs",
                         "max batch fwd", "max batch train", "tokens/s", "MFU"], gpt_rows))
@@ -260,7 +261,7 @@ def cmd_run(args) -> int:
               f"1-min load average {_fmt_load(load['load_before'])} -> {_fmt_load(load['load_after'])} "
               f"on {load['cores']} cores")
         print(format_table(["case", "metric", "value (median)", "range"], table))
-        for title, headers, rows in seed_tables(entries):
+        for title, headers, rows in reference_tables(entries):
             print(f"\n{title}")
             print(format_table(headers, rows))
     _say(f"results: {out}")

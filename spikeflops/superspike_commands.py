@@ -1,4 +1,4 @@
-"""`spikeflops superspike`: the seed's flags plus --backend, --seed, --size and --device."""
+"""`spikeflops superspike`: the demo's flags plus --backend, --seed, --size and --device."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser("superspike", help="train SuperSpike (GeNN or PyTorch) and record convergence")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     p.add_argument("--size", choices=tuple(SIZES), default=None,
-                   help="network size: full = the seed's 200-256-200 over 1.89 s; ci = minutes on a CPU "
+                   help="network size: full = the demo's 200-256-200 over 1.89 s; ci = minutes on a CPU "
                         "(default: the smallest that holds --target-file, else ci)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the input, the initial weights and nothing else")
@@ -37,7 +37,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cuda-graph", action="store_true",
                    help="torch: run the steps between weight updates as CUDA graph replays of fixed-length "
                         "chunks (on a CPU the same chunks run eagerly; the results are identical)")
-    p.add_argument("--save-data", action="store_true", help="write recorded spikes as CSV (as the seed)")
+    p.add_argument("--save-data", action="store_true", help="write recorded spikes as CSV (as GeNN's demo)")
     p.add_argument("--out-dir", default="spikeflops-out/superspike", help="where records and plots go")
     p.add_argument("--json", action="store_true", help="print the result record as JSON")
     p.set_defaults(func=cmd_superspike)
@@ -52,7 +52,7 @@ def _progress(rec):
 
 def choose_size(size: str | None, target_file: str | None) -> str:
     """The network for this target: the one asked for, checked against the file, or the smallest that
-    holds it (the seed's file needs the seed's network, which is not the CPU-sized default)."""
+    holds it (the demo's file needs the demo's network, which is not the CPU-sized default)."""
     if not target_file:
         return size or "ci"
     top, last = ras_extent(target_file)
@@ -113,7 +113,7 @@ def cmd_superspike(args) -> int:
     first, last = result.records[0], result.records[-1]
     median_wall = statistics.median(r.wall_s for r in result.records)
     rows = [["trials", result.num_trials], ["error, trial 0 -> last", f"{first.trial_error:.4g} -> {last.trial_error:.4g}"],
-            ["running error (seed's), last", f"{last.running_error:.4g}"],
+            ["running error (GeNN demo's), last", f"{last.running_error:.4g}"],
             ["output spikes, last / target", f"{last.spikes_output} / {last.spikes_target}"],
             ["trials to target error", result.trials_to_target or "not reached"],
             ["seconds per trial (median)", f"{median_wall:.3f}"],

@@ -1,4 +1,4 @@
-"""PNG figures: rasters of recorded trials and the convergence curve; CSVs as the seed wrote them."""
+"""PNG figures: rasters of recorded trials and the convergence curve; CSVs as GeNN's demo writes them."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def plot_convergence(result: TrainingResult, path: str | Path) -> Path:
     trials = [r.trial for r in result.records]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(trials, [r.trial_error for r in result.records], label="per-trial error", lw=1)
-    ax.plot(trials, [r.running_error for r in result.records], label="running error (seed's metric)", lw=1.5)
+    ax.plot(trials, [r.running_error for r in result.records], label="running error (GeNN demo's metric)", lw=1.5)
     ax.axhline(result.target_error, color="gray", ls="--", lw=0.8, label="target")
     ax.set_xlabel("trial")
     ax.set_ylabel("van Rossum error")
@@ -64,7 +64,7 @@ def plot_convergence(result: TrainingResult, path: str | Path) -> Path:
 
 
 def write_spike_csvs(result: TrainingResult, directory: str | Path) -> list[Path]:
-    """``<pop>_spikes_<trial>.csv``: time [ms], neuron id, with the seed's header."""
+    """``<pop>_spikes_<trial>.csv``: time [ms], neuron id, with the demo's header."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     written = []

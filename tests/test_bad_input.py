@@ -29,7 +29,7 @@ def bad_files(tmp_path_factory):
     (d / "negative.ras").write_text("-1.0 3\n")
     (d / "huge.ras").write_text("0.5 5000\n")
     (d / "long.ras").write_text("99.0 1\n")
-    (d / "seed.ras").write_text("0.1 197\n1.5 3\n")      # the seed's network: 200 outputs over 1.89 s
+    (d / "seed.ras").write_text("0.1 197\n1.5 3\n")      # the demo's network: 200 outputs over 1.89 s
     (d / "folder").mkdir()
     (d / "empty_results").mkdir()
     (d / "bad.toml").write_text("[threshold.time]\nthreshold = -1\n")
@@ -128,7 +128,7 @@ CASES = [
     ("gpt flops --sizes gpt-nano --out {d}/folder", "--out: "),
     ("run --families GPTFlops --out {d}/folder", "--out: "),
     ("gate {asv} {asv} --markdown {d}/folder", "--markdown: "),
-    ("gate {asv} {asv} --json {d}/folder", "--json: "),
+    ("gate {asv} {asv} --out {d}/folder", "--out: "),
 ]
 
 

@@ -128,8 +128,8 @@ def test_run_records_a_crashed_case_and_measures_the_rest(monkeypatch):
     assert any("Traceback" in line for line in said)
 
 
-def test_run_prints_the_seed_tables_from_its_entries():
-    from spikeflops.run import seed_tables
+def test_run_prints_the_reference_tables_from_its_entries():
+    from spikeflops.run import reference_tables
 
     def entry(family, params, metrics, error=None):
         e = {"family": family, "params": {k: str(v) for k, v in params.items()}, "metrics": metrics}
@@ -146,7 +146,7 @@ def test_run_prints_the_seed_tables_from_its_entries():
                                              cuda_graph=False), {"time_trial": 0.21}),
                entry("SuperSpikeTrial", dict(backend="torch", device="cuda", size="full", compile=True,
                                              cuda_graph=True), {"time_trial": 0.35})]
-    (title, headers, rows), (_, _, spike), (_, _, targets) = seed_tables(entries)
+    (title, headers, rows), (_, _, spike), (_, _, targets) = reference_tables(entries)
     assert len(rows) == 1                                   # the failed case is in the main table, not here
     row = dict(zip(headers, rows[0]))
     assert row["fwd FLOPs"] == "1.200e+12" and row["max batch fwd"] == "512" and row["max batch train"] == "-"

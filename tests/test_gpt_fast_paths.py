@@ -63,7 +63,7 @@ def test_adamw_is_fused_on_cuda_and_foreach_on_a_cpu():
 
 
 def test_default_cases_are_unchanged_by_the_options():
-    # the table's rows keep the seed's model and precision: their results stay comparable
+    # the table's rows keep the notebook's model and precision: their results stay comparable
     from workloads.registry import all_rows
 
     for row in all_rows():

@@ -20,14 +20,14 @@ class GPTCase:
 
     size: str                           # a preset of config.SIZES
     variant: str = "fast"               # "book" (the book's modules) or "fast" (fused qkv, SDPA, native norms)
-    dtype: str = "float32"              # parameters and activations (pure, as the seed's model.bfloat16())
+    dtype: str = "float32"              # parameters and activations (pure, as the notebook's model.bfloat16())
     device: str = "cpu"                 # "cpu", "cuda" or "cuda:N"
     mode: str = "train"                 # "train": forward + loss + backward + AdamW; "forward": no-grad forward
     batch: int = 4                      # sequences per step
     compile: bool = False               # torch.compile the fast variant
     seed: int = 0                       # weights and tokens
     context_length: int | None = None   # None: the preset's
-    precision: str = "pure"             # "pure": the model in dtype (the seed's); "autocast": fp32 weights, dtype compute
+    precision: str = "pure"             # "pure": the model in dtype (the notebook's); "autocast": fp32 weights, dtype compute
     pad_vocab: bool = False             # vocabulary padded to a multiple of 64 (another model: labelled)
 
     def __post_init__(self):

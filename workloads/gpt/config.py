@@ -14,7 +14,7 @@ class GPTConfig:
     emb_dim: int = 768           # model width d
     n_heads: int = 12            # attention heads H; head dim Q = d / H
     n_layers: int = 12           # transformer blocks L
-    drop_rate: float = 0.0       # dropout everywhere (0 for benchmarking, as the seed)
+    drop_rate: float = 0.0       # dropout everywhere (0 for benchmarking, as the notebook)
     qkv_bias: bool = True        # bias on the query/key/value projections
 
     def __post_init__(self):

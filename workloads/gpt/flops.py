@@ -1,7 +1,7 @@
 """FLOPs of a GPT forward (and forward+backward) pass, counted three ways.
 
 - ``thop``: 2 x the multiply-accumulates thop attributes to ``nn.Linear``
-  modules, as the seed notebook reports it. It misses the attention matmuls
+  modules, as the book's FLOPs notebook reports it. It misses the attention matmuls
   (QK^T and AV) and anything functional; kept for continuity only.
 - ``exact``: every matmul-like op torch dispatches, from
   ``torch.utils.flop_counter.FlopCounterMode``, backward included when asked.
@@ -72,7 +72,7 @@ def exact_flops(cfg: GPTConfig, batch: int, seq_len: int, backward: bool = False
 
 
 def thop_flops(cfg: GPTConfig, batch: int, seq_len: int, variant: str = "book") -> float:
-    """The seed's number: 2 x thop's MACs for one forward pass."""
+    """The notebook's number: 2 x thop's MACs for one forward pass."""
     from thop import profile  # import here: thop prints on import and needs distutils on 3.12+
 
     model = build_model(cfg, variant, device=META)

@@ -52,7 +52,7 @@ def _autocast(device, dtype):
 
 
 def make_forward(model, inputs, vocab: int | None = None, autocast_dtype=None):
-    """A no-grad forward pass (inference, as the seed's "forward only" maximum).
+    """A no-grad forward pass (inference, as the notebook's "forward only" maximum).
 
     ``vocab``: a model with a padded vocabulary returns only the real vocabulary's logits.
     """

@@ -192,7 +192,7 @@ class FlopRecord:
     seq_len: int
     parameters: int
     non_embedding_parameters: int
-    forward_thop: float                      # the seed's count: nn.Linear only
+    forward_thop: float                      # the notebook's count: nn.Linear only
     forward_exact: float                     # FlopCounterMode: every matmul torch dispatches
     forward_analytic: float                  # PaLM: 2N + 4LHQT per token
     train_exact: float

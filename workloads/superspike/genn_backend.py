@@ -1,6 +1,6 @@
-"""SuperSpike in PyGeNN (GeNN 5.x): the seed's network, with its defects fixed.
+"""SuperSpike in PyGeNN (GeNN 5.x): the demo's network, with its defects fixed.
 
-Fixes against the seed: no ``generateLineInfo`` preference (rejected by GeNN >= 5.2);
+Fixes against GeNN's demo: no ``generateLineInfo`` preference (rejected by GeNN >= 5.2);
 spike-source start indices are written into the host view before being pushed,
 so input and target restart every trial on every backend; weights and input come
 from the project's seeded generator; CPU code is built with ``optimize_code``;
@@ -76,7 +76,7 @@ def detect_genn_backend() -> str:
 
 
 def _models():
-    """The seed's custom models (GeNN code strings), plus a per-trial squared-error accumulator."""
+    """The demo's custom models (GeNN code strings), plus a per-trial squared-error accumulator."""
     from pygenn import (create_custom_update_model, create_neuron_model, create_weight_update_model)
 
     r_max_prop = create_custom_update_model(
@@ -319,7 +319,7 @@ class GeNNSuperSpike:
         spikes = {pop_name: pop.spike_recording_data[0] for pop_name, pop in
                   (("input", self.input_pop), ("hidden", self.hidden_pop), ("output", self.output_pop))}
 
-        # Restart the spike sources: write the host view, then push (the seed pushed an unchanged view).
+        # Restart the spike sources: write the host view, then push (the demo pushed an unchanged view).
         self.input_pop.vars["startSpike"].view[:] = self.input_starts
         self.input_pop.vars["startSpike"].push_to_device()
         self.output_pop.vars["startSpike"].view[:] = self.target_starts

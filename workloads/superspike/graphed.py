@@ -1,6 +1,6 @@
 """SuperSpike's torch steps run in chunks, each chunk one CUDA graph replay; on a CPU the same chunks run eagerly.
 
-A trial of the seed's network is 18,900 steps of a few dozen tiny kernels each. Launched
+A trial of the demo's network is 18,900 steps of a few dozen tiny kernels each. Launched
 from Python one by one, the launches, not the GPU, set the pace. Here a run of steps
 between two weight updates (or up to the trial's end) is cut into chunks of fixed
 lengths (:data:`CHUNK_STEPS`); each length is captured once in a CUDA graph over the

@@ -43,7 +43,7 @@ TAU_AVG_ERR_MS = 10000.0
 INPUT_FREQ_HZ = 5.0
 
 _TAU_DECAY_S, _TAU_RISE_S, TAU_AVG_ERR_S = TAU_DECAY_MS / 1000, TAU_RISE_MS / 1000, TAU_AVG_ERR_MS / 1000
-# Normalises the squared, double-exponentially filtered spike-train difference (the seed's formula).
+# Normalises the squared, double-exponentially filtered spike-train difference (the demo's formula).
 SCALE_TR_ERR_FLT = 1.0 / (((_TAU_DECAY_S * _TAU_RISE_S) / (_TAU_DECAY_S - _TAU_RISE_S)) ** 2
                           * (_TAU_DECAY_S / 2 + _TAU_RISE_S / 2
                              - 2 * (_TAU_DECAY_S * _TAU_RISE_S) / (_TAU_DECAY_S + _TAU_RISE_S))) / TAU_AVG_ERR_S
@@ -81,7 +81,7 @@ class NetworkSize:
 
 
 SIZES = {
-    # The seed's network: 200 inputs, 256 hidden, 200 outputs, 1890 ms trials (18,900 steps).
+    # The demo's network: 200 inputs, 256 hidden, 200 outputs, 1890 ms trials (18,900 steps).
     "full": NetworkSize("full", 200, 256, 200, 1890.0),
     # CPU-sized: same dynamics and time step, fewer neurons and a shorter trial.
     "ci": NetworkSize("ci", 100, 128, 50, 500.0),

@@ -48,7 +48,7 @@ EXP_RMS = _f32(math.exp(-P.UPDATE_TIME_MS / P.TAU_RMS_MS))
 # (and torch.compile can fuse that function): "v_h" hidden voltage, "zt_in" input
 # zTilda, "e_ih" input->hidden eligibility, and so on.
 def _lif_membrane(v, refrac, in_syn):
-    """Postsynaptic ExpCurr input, then the seed's LIF sim code; returns (v, refrac, in_syn)."""
+    """Postsynaptic ExpCurr input, then the demo's LIF sim code; returns (v, refrac, in_syn)."""
     isyn = in_syn * PSC_INIT
     in_syn = in_syn * PSC_DECAY
     v = torch.where(refrac == P.TAU_REFRAC_MS, P.V_REST_MV, v)
@@ -115,7 +115,7 @@ def superspike_step(s: dict, input_spikes, target_spikes):
 
 
 def r_max_prop(s: dict, suffix: str, r0: float, update_timesteps: int) -> None:
-    """The seed's optimiser: per-synapse AMSGrad-like step on w from the accumulated gradient m."""
+    """The demo's optimiser: per-synapse AMSGrad-like step on w from the accumulated gradient m."""
     w, m, upsilon = f"w_{suffix}", f"m_{suffix}", f"ups_{suffix}"
     gradient = s[m] / float(update_timesteps)
     s[upsilon] = torch.maximum(s[upsilon] * EXP_RMS, gradient * gradient)

@@ -1,9 +1,9 @@
 """The trial loop both backends share: learning-rate schedule, error metrics, records, time-to-target.
 
 Two error measures per trial:
-- ``running_error``: the seed's printed number, a bias-corrected 10 s running mean of the
+- ``running_error``: the demo's printed number, a bias-corrected 10 s running mean of the
   squared, double-exponentially filtered (van Rossum) spike-train difference. The value
-  recorded after trial k is the one the seed prints at the start of trial k + 1.
+  recorded after trial k is the one the demo prints at the start of trial k + 1.
 - ``trial_error``: the same quantity averaged over this trial alone (same scale).
 """
 
@@ -26,7 +26,7 @@ def learning_rate(trial: int) -> float:
 
 
 def running_error(avg_sqr_err_sum: float, num_output: int, elapsed_steps: int) -> float:
-    """The seed's error formula from the summed avgSqrErr after ``elapsed_steps`` global steps."""
+    """The demo's error formula from the summed avgSqrErr after ``elapsed_steps`` global steps."""
     time_s = elapsed_steps * P.TIMESTEP_MS / 1000.0
     return (avg_sqr_err_sum / num_output) * P.SCALE_TR_ERR_FLT / (1.0 - math.exp(-time_s / P.TAU_AVG_ERR_S) + 1e-9)
 

@@ -204,7 +204,7 @@ def measure_convergence(case: SuperSpikeCase) -> ConvergenceRecord:
 
 def run_training(case: SuperSpikeCase, record_trials=(), target_error: float | None = None,
                  progress=None, target: SpikeTrains | None = None) -> TrainingResult:
-    """The seed's training loop over ``case.trials`` trials (what `spikeflops superspike` runs)."""
+    """The demo's training loop over ``case.trials`` trials (what `spikeflops superspike` runs)."""
     bad = [t for t in record_trials if not 0 <= t < case.trials]
     if bad:
         raise SpikeflopsError(f"--record-trial {bad[0]} outside 0..{case.trials - 1}")
