@@ -150,7 +150,7 @@ def test_step_record_arithmetic_is_consistent():
 
 def test_mfu_on_a_cpu_is_against_the_measured_peak_and_says_so():
     measured = Peak(1e11, "measured: test", kind="measured")
-    peak = reference_peak(NANO_TRAIN, measured)
+    peak = reference_peak(NANO_TRAIN.torch_device, NANO_TRAIN.dtype, measured)
     assert peak is measured and peak.kind == "measured"
     assert utilisation(5e10, peak) == pytest.approx(0.5)
     assert utilisation(5e10, None) is None

@@ -109,9 +109,9 @@ class ScaleRecord:
     @property
     def mfu(self) -> float | None:
         """Per device: each rank's model FLOPs over its own peak (the same on every rank of a weak-scaling step)."""
-        if not self.peak_flops_per_s:
-            return None
-        return self.flops_per_step_per_rank / self.seconds_per_step / self.peak_flops_per_s
+        from .utilisation import utilisation
+
+        return utilisation(self.flops_per_step_per_rank / self.seconds_per_step, self.peak_flops_per_s)
 
     @property
     def scaling_efficiency(self) -> float | None:

@@ -152,14 +152,13 @@ def _topology(device: torch.device) -> dict:
 
 
 def _peak(case: ScaleCase, device: torch.device):
-    from ..hardware import measure_matmul_peak, peak_for
+    from .utilisation import measure_matmul_peak, reference_peak
     from .steps import DTYPES
 
-    peak = peak_for(device, DTYPES[case.dtype])
-    if peak is None:
+    def measure():
         dist.barrier()                     # every rank measures at once: the ceiling each really has
-        peak = measure_matmul_peak(device, DTYPES[case.dtype], repeats=5)
-    return peak
+        return measure_matmul_peak(device, DTYPES[case.dtype], repeats=5)
+    return reference_peak(device, case.dtype, measure)
 
 
 def run_rank(case: ScaleCase, warmup: int = 2, repeats: int = 5, profiled_steps: int = 2,

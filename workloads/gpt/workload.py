@@ -7,7 +7,6 @@ gives the same program everywhere. MFU is defined here once (:func:`utilisation`
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -15,13 +14,14 @@ from dataclasses import asdict, dataclass
 import torch
 
 from ..errors import SpikeflopsError
-from ..hardware import Peak, as_dict, device_name, measure_matmul_peak, peak_for
+from ..hardware import Peak, as_dict, device_name
 from ..memory import is_oom_error, release_memory
 from ..timing import TimingStats, measure, synchronize
 from .case import MODES, GPTCase  # noqa: F401 - re-exported: the contract names its case
 from .fast import build_model
 from .flops import analytic_flops, exact_flops, non_embedding_parameter_count, parameter_count, thop_flops
-from .steps import DTYPES, check_initial_loss, make_forward, make_optimizer, make_train_step, random_tokens
+from .steps import check_initial_loss, make_forward, make_optimizer, make_train_step, random_tokens
+from .utilisation import measured_peak, reference_peak, utilisation
 
 class DoesNotFit(SpikeflopsError):
     """The case ran out of device memory (a max-batch probe's "no", a table case's failure)."""
@@ -104,24 +104,6 @@ def prepare(case: GPTCase, warmup: int = 1) -> PreparedStep:
             raise DoesNotFit(f"{case.label()} does not fit in memory on {device_name(device)}") from None
         raise
     return PreparedStep(case, model, optimizer, inputs, targets, fn, first_loss, first_step_seconds)
-
-
-# ---------------------------------------------------------------- MFU, defined once
-
-@functools.lru_cache(maxsize=None)
-def measured_peak(device: str, dtype: str) -> Peak:
-    """The matmul peak of this device and dtype, measured once per process."""
-    return measure_matmul_peak(torch.device(device), DTYPES[dtype])
-
-
-def reference_peak(case: GPTCase, measured: Peak | None, gpu_override: str | None = None) -> Peak | None:
-    """What MFU is quoted against: the datasheet dense peak where the device has one, else the measured peak."""
-    return peak_for(case.torch_device, case.torch_dtype, gpu_override) or measured
-
-
-def utilisation(achieved_flops_per_s: float, peak: Peak | None) -> float | None:
-    """Model FLOP utilisation (PaLM): achieved model FLOP/s over the reference peak."""
-    return None if peak is None else achieved_flops_per_s / peak.flops_per_s
 
 
 # ---------------------------------------------------------------- records
@@ -250,7 +232,7 @@ def measure_step(case: GPTCase, warmup: int = 2, repeats: int = 10, with_measure
     record = StepRecord(case=case, seconds_per_step=stats,
                         flops_per_step=analytic_flops(cfg, case.batch, cfg.context_length, backward=backward),
                         flops_per_step_exact=exact_flops(cfg, case.batch, cfg.context_length, backward=backward),
-                        peak=reference_peak(case, measured, gpu_override), measured_peak=measured,
+                        peak=reference_peak(case.torch_device, case.dtype, measured, gpu_override), measured_peak=measured,
                         loss_first=first, loss_last=loss_last, device_name=device_name(case.torch_device),
                         first_step_seconds=first_seconds)
     _check_utilisation(record)
