@@ -15,7 +15,7 @@ import pytest
 
 from workloads.profiles import get_profile
 from workloads.registry import FAMILIES, all_rows, case_id, why_not_runnable
-from workloads.measure import timed, timed_rounds, track
+from workloads.measure import ResultEntry, timed, timed_rounds, track
 
 PROFILE = get_profile()
 
@@ -38,15 +38,11 @@ def _rows(family: str):
 
 
 def _record(benchmark, row, values=None):
-    family = FAMILIES[row.family]
-    benchmark.extra_info.update(
-        family=row.family, profile=PROFILE.name,
-        params={p: str(v) for p, v in zip(family.params, row.param_values())},
-        units={m.name: m.unit for m in family.metrics},
-        case=row.case.to_dict())
+    """The row's typed entry in ``extra_info`` (the timed metric is pytest-benchmark's own stats)."""
+    entry = ResultEntry.for_row(row)
     if values is not None:
-        benchmark.extra_info["metrics"] = {k: (None if math.isnan(v.value) else v.value) for k, v in values.items()}
-        benchmark.extra_info["samples"] = {k: list(v.samples) for k, v in values.items() if v.samples}
+        entry.add_values(values)
+    benchmark.extra_info.update(profile=PROFILE.name, **entry.to_dict())
 
 
 def _check(row, values):

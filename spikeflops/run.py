@@ -7,7 +7,6 @@ read by `spikeflops gate` and `spikeflops report` like asv's and pytest-benchmar
 
 from __future__ import annotations
 
-import math
 import os
 import subprocess
 import sys
@@ -58,16 +57,14 @@ def git_commit() -> tuple[str | None, bool]:
 
 def measure_rows(rows, profile, progress=_say) -> list[dict]:
     """Each row through the contract (``workloads.measure``); a row that fails is recorded as failed."""
-    from workloads.measure import timed, timed_rounds, track
+    from workloads.measure import ResultEntry, timed, timed_rounds, track
     from workloads.timing import TimingStats
 
     entries = []
     for i, row in enumerate(rows, 1):
         family = FAMILIES[row.family]
         progress(f"  [{i}/{len(rows)}] {row.family} {case_id(row)} ...")
-        entry = {"family": row.family, "params": {p: str(v) for p, v in zip(family.params, row.param_values())},
-                 "units": {m.name: m.unit for m in family.metrics}, "case": row.case.to_dict(),
-                 "metrics": {}, "samples": {}}
+        entry = ResultEntry.for_row(row)
         t0 = time.perf_counter()
         try:
             if family.timed_metric:
@@ -77,26 +74,21 @@ def measure_rows(rows, profile, progress=_say) -> list[dict]:
                         s0 = time.perf_counter()
                         fn()
                         samples.append(time.perf_counter() - s0)
-                name = family.timed_metric.name
-                entry["metrics"][name] = TimingStats.from_samples(samples).median
-                entry["samples"][name] = samples
+                entry.add(family.timed_metric.name, TimingStats.from_samples(samples).median, samples)
             else:
-                for name, v in track(row, profile).items():
-                    entry["metrics"][name] = None if math.isnan(v.value) else v.value
-                    if v.samples:
-                        entry["samples"][name] = list(v.samples)
+                entry.add_values(track(row, profile))
         except SpikeflopsError as exc:
-            entry["error"] = str(exc)
+            entry.error = str(exc)
             progress(f"    failed: {exc}")
         except Exception as exc:  # noqa: BLE001 - recorded, printed, and the run exits 1: never swallowed
             # A crash in one case (a kernel this GPU lacks, a capture torch refuses) must not cost the
             # other cases of a long GPU run their results; the traceback goes to stderr for the report.
             import traceback
 
-            entry["error"] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            progress(f"    crashed: {entry['error']}\n{traceback.format_exc()}")
-        entry["wall_s"] = time.perf_counter() - t0
-        entries.append(entry)
+            entry.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            progress(f"    crashed: {entry.error}\n{traceback.format_exc()}")
+        entry.wall_s = time.perf_counter() - t0
+        entries.append(entry.to_dict())
     return entries
 
 

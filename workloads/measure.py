@@ -3,9 +3,13 @@
 asv's benchmark classes, the pytest-benchmark twins and `spikeflops run` call only these, so a
 metric has one definition: :func:`track` for the numbers a tracked family returns, :func:`timed`
 for the callable a harness's own timer measures, :func:`timed_rounds` for how often it is called.
+:class:`ResultEntry` is what every harness writes for a row and what the gate reads back.
 """
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
 
 from .metrics import Row, Timed, Value  # noqa: F401 - Timed, Value: the types these return
 from .profiles import Profile
@@ -30,3 +34,69 @@ def timed(row: Row) -> Timed:
 
 def timed_rounds(row: Row, profile: Profile) -> int:
     return FAMILIES[row.family].rounds(profile)
+
+
+@dataclass
+class ResultEntry:
+    """One row's numbers as `spikeflops run` and the pytest-benchmark harness write them (a results file's
+    ``results`` entry, pytest-benchmark's ``extra_info``) and as the gate reads them back."""
+
+    family: str
+    params: dict[str, str]                   # the family's parameters, as strings
+    units: dict[str, str]
+    case: dict
+    metrics: dict[str, float | None] = field(default_factory=dict)     # None: ran, produced no number
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    error: str | None = None                 # the row failed: why
+    wall_s: float | None = None
+
+    @classmethod
+    def for_row(cls, row: Row) -> "ResultEntry":
+        family = FAMILIES[row.family]
+        return cls(row.family, {p: str(v) for p, v in zip(family.params, row.param_values())},
+                   {m.name: m.unit for m in family.metrics}, row.case.to_dict())
+
+    def add(self, name: str, value: float | None, samples=()) -> None:
+        """One metric's summary (NaN and None both mean "no number") and its raw samples."""
+        self.metrics[name] = None if value is None or math.isnan(value) else float(value)
+        if samples:
+            self.samples[name] = [float(x) for x in samples]
+
+    def add_values(self, values: dict[str, Value]) -> None:
+        for name, v in values.items():
+            self.add(name, v.value, v.samples)
+
+    def to_dict(self) -> dict:
+        out = {"family": self.family, "params": self.params, "units": self.units, "case": self.case,
+               "metrics": self.metrics, "samples": self.samples}
+        if self.error is not None:
+            out["error"] = self.error
+        if self.wall_s is not None:
+            out["wall_s"] = self.wall_s
+        return out
+
+    @classmethod
+    def from_dict(cls, data) -> "ResultEntry":
+        """An entry read back from a file; a wrong shape is a ValueError naming the field."""
+        if not isinstance(data, dict) or not isinstance(data.get("family"), str):
+            raise ValueError("an entry needs a 'family' name")
+
+        def mapping(key):
+            value = data.get(key) or {}
+            if not isinstance(value, dict):
+                raise ValueError(f"{data['family']}: '{key}' is not an object")
+            return value
+        metrics = {}
+        for name, value in mapping("metrics").items():
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError(f"{data['family']}.{name}: value {value!r} is not a number")
+            metrics[str(name)] = None if value is None else float(value)
+        samples = {}
+        for name, values in mapping("samples").items():
+            if not isinstance(values, list):
+                raise ValueError(f"{data['family']}.{name}: samples are not a list")
+            samples[str(name)] = [float(x) for x in values if x is not None]
+        error = data.get("error")
+        return cls(data["family"], {str(k): str(v) for k, v in mapping("params").items()},
+                   {str(k): str(v) for k, v in mapping("units").items()}, mapping("case"), metrics, samples,
+                   None if error is None else str(error), data.get("wall_s"))

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from workloads.measure import ResultEntry
 from ..resultsio import read_json
 
 SEED_PARAM = "seed"
@@ -238,13 +239,11 @@ def _load_pytest_benchmark(path: Path, data: dict) -> ResultSet:
         extra = bench.get("extra_info") or {}
         if not extra.get("family"):
             continue                            # not a spikeflops case (a helper test): nothing to gate
-        entry = {k: extra.get(k) for k in ("family", "params", "units", "metrics", "samples")}
-        entry["metrics"], entry["samples"] = dict(entry["metrics"] or {}), dict(entry["samples"] or {})
+        entry = ResultEntry.from_dict(extra)
         stats = bench.get("stats") or {}
-        timed = [m for m in (entry["units"] or {}) if m.startswith("time_")]
+        timed = [m for m in entry.units if m.startswith("time_")]
         if timed and stats.get("median") is not None:   # the harness's own timer: the family's timed metric
-            entry["metrics"][timed[0]] = float(stats["median"])
-            entry["samples"][timed[0]] = list(stats.get("data") or ())
+            entry.add(timed[0], float(stats["median"]), stats.get("data") or ())
         entries.append(entry)
     _add_entries(out, entries)
     return out
@@ -256,31 +255,29 @@ def _load_spikeflops_run(path: Path, data: dict) -> ResultSet:
                "num_cpu": _int(facts.get("cpu_count")), "arch": None, "gpu": facts.get("gpu")}
     out = ResultSet(str(path), "spikeflops-run", machine, data.get("commit"), _iso_time(data.get("date")),
                     dirty=bool(data.get("dirty")))
-    for entry in data["results"]:
-        if "error" in entry:
-            out.failed.append(f"{entry['family']}({', '.join(entry['params'].values())}): {entry['error']}")
-    _add_entries(out, [e for e in data["results"] if "error" not in e])
+    entries = [ResultEntry.from_dict(e) for e in data["results"]]
+    for entry in entries:
+        if entry.error is not None:
+            out.failed.append(f"{entry.family}({', '.join(entry.params.values())}): {entry.error}")
+    _add_entries(out, [e for e in entries if e.error is None])
     return out
 
 
-def _add_entries(out: ResultSet, entries: list[dict]) -> None:
-    """Entries {family, params, units, metrics, samples} -> measurements; seeds folded into samples."""
+def _add_entries(out: ResultSet, entries: list[ResultEntry]) -> None:
+    """Typed entries -> measurements; seeds folded into samples."""
     folded: dict[tuple, list[float]] = {}
     units: dict[str, str] = {}
     for entry in entries:
-        family = entry["family"]
-        params = [(str(k), str(v)) for k, v in (entry.get("params") or {}).items()]
+        params = [(k, v) for k, v in entry.params.items()]
         seedless = tuple(p for p in params if p[0] != SEED_PARAM)
-        unit_of = entry.get("units") or {}
-        samples = entry.get("samples") or {}
-        for metric, value in (entry.get("metrics") or {}).items():
-            name = f"{family}.{metric}"
-            value = math.nan if value is None else float(value)
-            units[name] = unit_of.get(metric, "")
+        for metric, value in entry.metrics.items():
+            name = f"{entry.family}.{metric}"
+            value = math.nan if value is None else value
+            units[name] = entry.units.get(metric, "")
             if len(seedless) != len(params):
                 folded.setdefault((name, seedless), []).append(value)
                 continue
-            raw = tuple(float(x) for x in samples.get(metric) or ())
+            raw = tuple(entry.samples.get(metric) or ())
             out.measurements.append(Measurement(name, seedless, units[name], value, raw))
     for (name, pairs), seed_values in folded.items():
         out.measurements.append(Measurement(name, pairs, units[name], _median(seed_values), tuple(seed_values)))

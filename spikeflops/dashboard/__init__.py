@@ -2,7 +2,7 @@
 
 asv's pages load jQuery, flot, bootstrap and friends from CDNs; on an offline GPU runner or CI
 machine the page shows only an error. This copies the same libraries (shipped in
-dashboard_vendor/, MIT-licensed) next to the pages and points every tag at the copies.
+vendor/, MIT-licensed) next to the pages and points every tag at the copies.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from workloads.errors import SpikeflopsError
 
 VENDOR = "vendor"
-# CDN address asv 0.6 uses -> file in dashboard_vendor/
+# CDN address asv 0.6 uses -> file in vendor/
 CDN_FILES = {
     "https://code.jquery.com/jquery-3.3.1.min.js": "jquery.min.js",
     "https://cdnjs.cloudflare.com/ajax/libs/flot/0.8.3/jquery.flot.min.js": "jquery.flot.js",
@@ -52,7 +52,7 @@ def make_offline(html_dir: Path) -> tuple[int, set[str]]:
     """Rewrite every page of ``html_dir``; returns the pages changed and CDN addresses with no local copy."""
     if not (html_dir / "index.html").is_file():
         raise SpikeflopsError(f"{html_dir}: no index.html here; run `asv publish` first")
-    source = resources.files(__package__) / "dashboard_vendor"
+    source = resources.files(__name__) / "vendor"
     target = html_dir / VENDOR
     with resources.as_file(source) as src:
         shutil.copytree(src, target, dirs_exist_ok=True)
