@@ -2,9 +2,9 @@
 through the same functions (``workloads.measure``): one test per metric family, one parameter per row.
 
 `pytest benchmarks/test_pytest_benchmark.py --benchmark-only` times them; without --benchmark-only each
-runs once as a test. The project's own tests (``tests/``) drive it in a child run (tests/test_harnesses.py). Every number
-goes to ``extra_info`` under the family's canonical metric names, with units and the case's
-parameters, so the gate reads both harnesses' results alike.
+runs once as a test. The project's own tests (``tests/``) drive it in a child run (tests/test_harnesses.py).
+Every number goes to ``extra_info`` as the row's typed entry (``workloads.measure.ResultEntry``), under the
+family's canonical metric names, so the gate reads both harnesses' results alike.
 """
 
 from __future__ import annotations

@@ -101,7 +101,8 @@ def cmd_flops(args) -> int:
     _emit(args, records,
           ["size", "params", "fwd thop (notebook)", "fwd exact", "fwd analytic", "thop misses", "train exact",
            "train analytic"], rows,
-          f"FLOPs per pass at batch {args.batch} (thop counts nn.Linear only, as the notebook; exact = FlopCounterMode; "
+          f"FLOPs per pass at batch {args.batch} (thop counts nn.Linear only, as the notebook; "
+          f"exact = FlopCounterMode; "
           f"analytic = PaLM 2N+4LHQT / 6N+12LHQT per token)")
     return 0
 

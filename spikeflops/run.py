@@ -124,8 +124,8 @@ def reference_tables(entries: list[dict]) -> list[tuple[str, list[str], list[lis
                   for e in entries if e["family"] == "SuperSpikeTrial" and "error" not in e]
     tables = []
     if gpt_rows:
-        tables.append(("GPT-2 (the book's FLOPs notebook, corrected: exact FLOPs, max batch of the fast variant, MFU vs "
-                       "the datasheet peak, else the measured one)",
+        tables.append(("GPT-2 (the book's FLOPs notebook, corrected: exact FLOPs, max batch of the fast variant, "
+                       "MFU vs the datasheet peak, else the measured one)",
                        ["size", "variant", "dtype", "device", "batch", "fwd FLOPs", "train FLOPs",
                         "max batch fwd", "max batch train", "tokens/s", "MFU"], gpt_rows))
     if spike_rows:

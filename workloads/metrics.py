@@ -8,7 +8,7 @@ each ``kind`` must be to count. No torch here: workload tables import these type
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Callable
 
 DIRECTIONS = ("lower", "higher", "equal", "none")     # "equal": any change fails; "none": shown, never judged
@@ -131,6 +131,3 @@ class Workload:
     rows: Callable                       # () -> iterable of Row, every profile's
     unavailable: Callable = lambda row: None   # (row) -> why this machine cannot run it, beyond its device
 
-
-def case_fields(case) -> dict:
-    return {f.name: getattr(case, f.name) for f in fields(case)}

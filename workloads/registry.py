@@ -16,7 +16,7 @@ import sys
 from collections.abc import Mapping
 
 from .errors import SpikeflopsError
-from .metrics import Family, Metric, Row, Workload, case_fields  # noqa: F401 - case_fields: part of the table API
+from .metrics import Family, Metric, Row, Workload
 from .profiles import Profile, get_profile
 
 WORKLOAD_TABLES = ("workloads.gpt.table", "workloads.superspike.table")

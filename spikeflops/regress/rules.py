@@ -13,7 +13,7 @@ except ModuleNotFoundError:      # Python 3.10
     import tomli as tomllib
 
 from workloads.errors import SpikeflopsError
-from workloads.metrics import DIRECTIONS, NOISE_MODELS  # noqa: F401 - re-exported for the commands
+from workloads.metrics import NOISE_MODELS  # noqa: F401 - re-exported: the gate command checks --noise
 
 THRESHOLD_KEYS = ("threshold", "floor")
 
@@ -72,7 +72,8 @@ def load_config(path: str | os.PathLike | None = None) -> GateConfig:
                               "are declared with the metric now; give thresholds per kind as [threshold.\"KIND\"]")
     unknown = set(data) - {"settings", "threshold"}
     if unknown:
-        raise SpikeflopsError(f"{path}: unknown table [{sorted(unknown)[0]}] (expected [settings] and [threshold.KIND])")
+        raise SpikeflopsError(f"{path}: unknown table [{sorted(unknown)[0]}] "
+                              "(expected [settings] and [threshold.KIND])")
     settings = data.get("settings", {})
     entries = data.get("threshold")
     if not isinstance(entries, dict) or not entries:
