@@ -88,3 +88,71 @@ def test_superspike_step_operator_counts_are_deterministic():
     assert (a.operators_per_step, a.bytes_per_step, a.operators_per_update) == \
         (b.operators_per_step, b.bytes_per_step, b.operators_per_update)
     assert a.operators_per_step > 20 and a.bytes_per_step > 0 and a.operators_per_update > 0
+
+
+def test_live_tensor_bytes_follow_storages_until_they_are_freed():
+    import torch
+
+    from workloads.opcount import LiveTensorBytes
+
+    with LiveTensorBytes() as live:
+        a = torch.ones(256, 256)                       # 256 KiB
+        b = a * 2                                      # 256 KiB more
+        view = b[:10]                                  # a view: nothing new
+        assert live.live == 2 * 256 * 256 * 4
+        del b, view
+        assert live.live == 256 * 256 * 4              # freed with its last reference
+        live.reset_peak()
+        c = (a + 1).sum()                              # a temporary of 256 KiB, then a scalar
+        assert live.peak == 2 * 256 * 256 * 4 + 4 and live.live == 256 * 256 * 4 + 4   # the sum is born first
+    del a, c
+
+
+def _keep_logits(monkeypatch, how):
+    """The regressions the cross-hardware gate used to miss: the last logits kept on the model."""
+    from workloads.gpt import fast, model
+
+    for cls in (model.GPTModel, fast.FastGPTModel):
+        forward = cls.forward
+
+        def kept(self, x, forward=forward):
+            logits = forward(self, x)
+            self.last_logits = logits.detach().clone() if how == "clone" else logits
+            return logits
+        monkeypatch.setattr(cls, "forward", kept)
+
+
+def _op_count_results(machine: str, records) -> "object":
+    from spikeflops.regress.records import Measurement, ResultSet
+
+    out = ResultSet(f"{machine}.json", "spikeflops-run", {"machine": machine, "cpu": machine}, "abc", 0.0)
+    for rec in records:
+        params = (("size", rec.case.size), ("variant", rec.case.variant), ("mode", rec.case.mode),
+                  ("batch", str(rec.case.batch)))
+        for name in ("operators", "distinct_operators", "bytes_allocated", "peak_live_bytes", "retained_live_bytes"):
+            out.measurements.append(Measurement(f"GPTOpCount.{name}", params, "bytes", float(getattr(rec, name))))
+    return out
+
+
+@pytest.mark.parametrize("how", ["alias", "clone"])
+def test_logits_kept_alive_fail_the_cross_hardware_gate_through_live_bytes(monkeypatch, how):
+    from spikeflops.regress.judge import compare
+    from spikeflops.regress.rules import load_config
+    from workloads.gpt.case import GPTCase
+    from workloads.gpt.workload import measure_op_count
+
+    cases = [GPTCase("gpt-nano", "fast", "float32", "cpu", mode, batch=2) for mode in ("forward", "train")]
+    before = [measure_op_count(c) for c in cases]
+    _keep_logits(monkeypatch, how)
+    after = [measure_op_count(c) for c in cases]
+    logits = 2 * 128 * 2048 * 4
+    for b, a in zip(before, after):
+        if how == "alias":                              # no operator added: only the live bytes can see it
+            assert (a.operators, a.bytes_allocated) == (b.operators, b.bytes_allocated)
+        assert a.retained_live_bytes - b.retained_live_bytes == logits
+    verdicts = compare(_op_count_results("intel-box", before), _op_count_results("amd-box", after),
+                       load_config(None), cross_hardware=True)
+    failed = {v.metric for v in verdicts if v.status == "regressed"}
+    assert "GPTOpCount.retained_live_bytes" in failed and "GPTOpCount.peak_live_bytes" in failed, failed
+    if how == "alias":
+        assert not failed & {"GPTOpCount.operators", "GPTOpCount.bytes_allocated"}

@@ -62,6 +62,18 @@ class LoadProbe:
         return False
 
 
+# Intra-op threads of every CPU measurement. A step of small ops split over several threads waits for
+# the slowest thread at every op, and on a shared runner a thread a co-tenant descheduled stalls them
+# all: on a loaded 2-core runner one GPT training step took 10.9 s on 2 threads and 0.87 s on 1. One
+# thread is both steadier and comparable between machines with different core counts.
+CPU_THREADS = 1
+
+
+def cpu_threads(device: str) -> int | None:
+    """The intra-op thread count a measurement on ``device`` runs with (None: not a CPU, leave it)."""
+    return CPU_THREADS if str(device).split(":")[0] == "cpu" else None
+
+
 @contextlib.contextmanager
 def intra_op_threads(n: int | None):
     """Run torch's CPU ops on ``n`` intra-op threads (None: leave as is), restoring the count after."""

@@ -1,4 +1,5 @@
-"""Deterministic costs of a step: aten operators dispatched and bytes their outputs newly allocate.
+"""Deterministic costs of a step: aten operators dispatched, bytes their outputs newly allocate, and
+the peak of live tensor bytes.
 
 Counted on a CPU with a TorchDispatchMode, so every op of the step is seen (autograd runs the
 backward on the calling thread there). A fused kernel that replaces five ops, a copy added per
@@ -9,6 +10,7 @@ what a shared CPU runner can judge.
 from __future__ import annotations
 
 import collections
+import weakref
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -38,3 +40,48 @@ class OpCounter(TorchDispatchMode):
     @property
     def operators(self) -> int:
         return sum(self.calls.values())
+
+
+class LiveTensorBytes(TorchDispatchMode):
+    """The bytes of every tensor storage an op created that is still alive, and their peak.
+
+    Entered before the model is built, it sees parameters, inputs, gradients, optimizer state and
+    activations alike; a storage leaves the count when it is freed (a storage's Python object lives
+    exactly as long as the storage). A tensor kept alive between steps (a cached copy of the logits)
+    raises the next step's peak without adding an operator. Sizes follow from shapes alone, so the
+    peak is the same on any CPU for the same program; allocator padding and a library's private
+    workspaces are not tensors and are not counted.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._tracked: dict[int, weakref.finalize] = {}
+
+    def _freed(self, key: int, nbytes: int) -> None:
+        self.live -= nbytes
+        self._tracked.pop(key, None)
+
+    def reset_peak(self) -> None:
+        """From here on, the peak counts from what is alive now."""
+        self.peak = self.live
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.device.type != "meta":
+                storage = t.untyped_storage()
+                key = id(storage)
+                if key not in self._tracked:          # a view or in-place result: its storage is counted
+                    nbytes = storage.nbytes()
+                    self._tracked[key] = weakref.finalize(storage, self._freed, key, nbytes)
+                    self.live += nbytes
+                    self.peak = max(self.peak, self.live)
+        return out
+
+    def __exit__(self, *exc):
+        for fin in list(self._tracked.values()):      # stop watching: nothing may call back later
+            fin.detach()
+        self._tracked.clear()
+        return super().__exit__(*exc)

@@ -71,12 +71,15 @@ def add_parser(subparsers) -> None:
     i = subparsers.add_parser(
         "compare", help="run two commits alternately on this machine and judge timings on the paired rounds",
         description="Each round runs BASE and CAND back to back (ABBA order) from their own git worktrees with "
-                    "`spikeflops run`; timings are judged on the rounds' ratios (median beyond the threshold and "
-                    "a one-sided sign test), deterministic metrics as the gate does. Exit 1 on a regression.")
+                    "`spikeflops run`; timings are judged on the rounds' log ratios (a Student-t interval: regressed, "
+                    "unchanged, or undecided when the interval still reaches past the threshold), deterministic "
+                    "metrics as the gate does. Exit 1 on a regression.")
     i.add_argument("base", help="baseline commit (e.g. origin/main)")
     i.add_argument("cand", help="candidate commit (e.g. HEAD)")
     i.add_argument("--rounds", type=positive_int, default=5,
-                   help="rounds of both commits (default 5: the fewest a sign test can call at alpha 0.05)")
+                   help="rounds of both commits before the first decision (default 5; at least 3 to judge timings)")
+    i.add_argument("--max-rounds", type=positive_int, default=None, metavar="N",
+                   help="add rounds, up to N, while a timing is undecided (default: --rounds; no more)")
     i.add_argument("--families", nargs="+", default=None, metavar="FAMILY", help="only these metric families")
     i.add_argument("--profile", default=None, help="the profile (default as `spikeflops run`)")
     i.add_argument("--repo", default=".", help="the git checkout (default: here)")

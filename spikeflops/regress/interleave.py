@@ -1,12 +1,17 @@
-"""`spikeflops compare BASE CAND`: two commits measured alternately in one session, judged on paired runs.
+"""`spikeflops compare BASE CAND`: two commits measured alternately in one session, judged on paired rounds.
 
 A shared runner drifts between runs (a co-tenant arrives, the CPU clocks down): a baseline
 from another day or machine then differs from the candidate by more than any code change.
 Here each round runs both commits back to back (ABBA order, so a drift within a round hits
 both sides alike), each from its own git worktree through `spikeflops run`, and a timing is
-judged on the rounds' candidate/baseline ratios: the median ratio must pass the rule's threshold
-*and* a one-sided sign test over the rounds must agree (asv's ``continuous`` is the model).
-Deterministic metrics are judged as the gate judges them.
+judged on the rounds' log ratios (candidate/baseline): their mean with a Student-t interval.
+Three outcomes, each stated: the interval lies beyond 1 and the estimate beyond the threshold
+(regressed, or improved), the interval lies inside the threshold band (unchanged), or neither
+(undecided: more rounds are needed, and the verdict says how wide the interval still is).
+With ``max_rounds`` above ``rounds`` the comparison adds rounds while anything is undecided,
+and spends its alpha over those looks. A round in which either side's process got less than
+the contention floor of CPU is dropped and named. Deterministic metrics are judged as the gate
+judges them.
 """
 
 from __future__ import annotations
@@ -23,34 +28,41 @@ from .gitrepo import git, resolve, worktree
 from .judge import Verdict
 from .records import ResultSet, load
 from .rules import GateConfig, Rule
+from .stats import benjamini_hochberg, paired_ratio
 
 PAIRED_NOISE = ("timing", "median")
-
-
-def sign_test(worse: int, rounds: int) -> float:
-    """One-sided p-value: the chance of ``worse`` or more of ``rounds`` pairs going one way by luck."""
-    return sum(math.comb(rounds, k) for k in range(worse, rounds + 1)) / 2 ** rounds
-
-
-def rounds_needed(alpha: float) -> int:
-    n = 1
-    while sign_test(n, n) > alpha:
-        n += 1
-    return n
+MIN_ROUNDS = 3                 # fewer paired rounds give a t interval too wide to decide anything
 
 
 def judge_pairs(label: str, metric: str, unit: str, params, pairs: list[tuple[float, float]], rule: Rule,
-                alpha: float) -> Verdict:
-    """One verdict from (baseline, candidate) values of the same rounds."""
-    pairs = [(b, c) for b, c in pairs if math.isfinite(b) and math.isfinite(c)]
-    base = statistics.median(b for b, _ in pairs) if pairs else None
-    cand = statistics.median(c for _, c in pairs) if pairs else None
+                alpha: float, looks: int = 1, shares: list[tuple[float | None, float | None]] | None = None,
+                floor: float = 0.0) -> Verdict:
+    """One verdict from (baseline, candidate) values of the same rounds.
+
+    ``looks``: how many times this comparison is (or may be) decided as rounds are added; each look
+    gets alpha / looks, so adding rounds until something is decided does not inflate false alarms.
+    ``shares``: each round's CPU share of both sides; a round below ``floor`` on either side is dropped.
+    """
+    shares = shares or [(None, None)] * len(pairs)
+    kept, contended = [], 0
+    for (b, c), (sb, sc) in zip(pairs, shares):
+        if not (math.isfinite(b) and math.isfinite(c)):
+            continue
+        if rule.noise in PAIRED_NOISE and any(s is not None and s < floor for s in (sb, sc)):
+            contended += 1
+            continue
+        kept.append((b, c, sb, sc))
+    base = statistics.median(b for b, *_ in kept) if kept else None
+    cand = statistics.median(c for _, c, *_ in kept) if kept else None
+    state = _machine_state(kept, contended, floor)
 
     def verdict(status, change, detail):
         return Verdict(label, metric, rule.name, rule.direction, unit, status, base, cand, change, rule.threshold,
                        detail, params)
 
-    if not pairs:
+    if not kept:
+        if contended:
+            return verdict("not judged", None, f"machine contended: not judged ({state})")
         return verdict("missing", None, "no round measured it on both sides")
     if rule.noise not in PAIRED_NOISE:                # deterministic: any change beyond the threshold
         change = cand / base - 1 if base else (0.0 if cand == base else math.inf)
@@ -59,23 +71,46 @@ def judge_pairs(label: str, metric: str, unit: str, params, pairs: list[tuple[fl
         better = change < -rule.threshold if rule.direction == "lower" else (
             change > rule.threshold if rule.direction == "higher" else False)
         return verdict("regressed" if worse else "improved" if better else "unchanged", change,
-                       f"medians over {len(pairs)} rounds")
-    ratios = [c / b for b, c in pairs if b]
-    change = statistics.median(ratios) - 1
-    sign = 1 if rule.direction == "lower" else -1
-    worse_rounds = sum(sign * (r - 1) > 0 for r in ratios)
-    better_rounds = sum(sign * (r - 1) < 0 for r in ratios)
-    n = len(ratios)
-    if n < rounds_needed(alpha):
-        return verdict("not judged", change, f"{n} rounds cannot reach p < {alpha} in a sign test "
-                                             f"(need {rounds_needed(alpha)})")
-    p_worse, p_better = sign_test(worse_rounds, n), sign_test(better_rounds, n)
-    detail = f"paired over {n} rounds: {worse_rounds} worse, {better_rounds} better"
-    if sign * change > rule.threshold and p_worse <= alpha:
-        return verdict("regressed", change, f"{detail}; sign test p={p_worse:.3g}")
-    if sign * change < -rule.threshold and p_better <= alpha:
-        return verdict("improved", change, f"{detail}; sign test p={p_better:.3g}")
-    return verdict("unchanged", change, detail)
+                       f"medians over {len(kept)} rounds")
+    usable = [(b, c) for b, c, *_ in kept if b > 0 and c > 0]
+    if len(usable) < MIN_ROUNDS:
+        why = f"machine contended: not judged ({state})" if contended else (
+            f"{len(usable)} paired rounds; at least {MIN_ROUNDS} are needed for an interval")
+        return verdict("not judged", None, why)
+    level = 1 - 2 * alpha / looks                      # two-sided interval, each tail alpha / looks
+    ratio, low, high, p_larger = paired_ratio(usable, level)
+    if rule.direction == "higher":                     # worse is smaller: turn it round
+        ratio, low, high, p_worse = 1 / ratio, 1 / high, 1 / low, 1 - p_larger
+    else:
+        p_worse = p_larger
+    change = ratio - 1 if rule.direction != "higher" else 1 / ratio - 1
+    n = len(usable)
+    worse_rounds = sum(c / b > 1 for b, c in usable) if rule.direction != "higher" else sum(c / b < 1 for b, c in usable)
+    ci = f"{100 * (low - 1):+.1f}% .. {100 * (high - 1):+.1f}% ({100 * level:.0f}% interval, worse direction)"
+    detail = f"paired over {n} rounds ({worse_rounds} worse): {ci}; {state}"
+    thr = rule.threshold
+    if low > 1 and ratio - 1 > thr:
+        return verdict("regressed", change, f"{detail}; p={p_worse:.3g}")
+    if high < 1 and 1 / ratio - 1 > thr:
+        return verdict("improved", change, detail)
+    if high - 1 <= thr and 1 / low - 1 <= thr:
+        return verdict("unchanged", change, detail)
+    return verdict("undecided", change, f"{detail}: the interval reaches past the {100 * thr:g}% threshold, "
+                                        "more rounds needed (--max-rounds)")
+
+
+def _machine_state(kept, contended: int, floor: float) -> str:
+    shares_b = [sb for _, _, sb, _ in kept if sb is not None]
+    shares_c = [sc for _, _, _, sc in kept if sc is not None]
+    if not shares_b and not shares_c and not contended:
+        return "CPU share not recorded"
+    parts = []
+    if shares_b and shares_c:
+        parts.append(f"CPU share {min(shares_b):.2f}-{max(shares_b):.2f} baseline, "
+                     f"{min(shares_c):.2f}-{max(shares_c):.2f} candidate")
+    if contended:
+        parts.append(f"{contended} round{'s' if contended != 1 else ''} dropped below the floor {floor:g}")
+    return "; ".join(parts)
 
 
 class Side:
@@ -101,35 +136,76 @@ class Side:
 
 
 def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: GateConfig, work: Path,
-                        families: list[str] | None = None, profile: str | None = None, say=print) -> list[Verdict]:
+                        families: list[str] | None = None, profile: str | None = None, say=print,
+                        max_rounds: int | None = None) -> list[Verdict]:
+    """Run ``rounds`` ABBA rounds, then more (up to ``max_rounds``) while a timing is undecided."""
+    max_rounds = max(rounds, max_rounds or rounds)
     if rounds < 1:
         raise SpikeflopsError("--rounds must be at least 1")
     work.mkdir(parents=True, exist_ok=True)
     commits = resolve(repo, base), resolve(repo, cand)
+    looks = max_rounds - rounds + 1
+    values: dict = {}
+    shares: dict[int, list] = {}
+    verdicts: list[Verdict] = []
     with contextlib.ExitStack() as trees:
         sides = [Side(c, trees.enter_context(worktree(repo, c, work / name)))
                  for c, name in zip(commits, ("base", "cand"))]
-        values: dict = {}
-        for i in range(rounds):
+        for i in range(max_rounds):
             order = (0, 1) if i % 2 == 0 else (1, 0)         # ABBA: a drift within a round hits both sides
             for which in order:
                 side = sides[which]
-                say(f"round {i + 1}/{rounds}: {'baseline' if which == 0 else 'candidate'} {side.commit[:10]} ...")
+                say(f"round {i + 1}/{rounds if i < rounds else max_rounds}: "
+                    f"{'baseline' if which == 0 else 'candidate'} {side.commit[:10]} ...")
                 rs = side.run(work / f"round{i}-{'base' if which == 0 else 'cand'}.json", families, profile)
+                shares.setdefault(i, [None, None])[which] = rs.cpu_share
                 for m in rs.measurements:
                     entry = values.setdefault(m.key, {"m": m, "rounds": {}})
                     entry["rounds"].setdefault(i, [math.nan, math.nan])[which] = m.value
+            if i + 1 < rounds:
+                continue
+            verdicts = _judge_all(values, shares, config, looks)
+            undecided = [v for v in verdicts if v.status == "undecided"]
+            if not undecided or i + 1 == max_rounds:
+                break
+            say(f"{len(undecided)} timing{'s' if len(undecided) != 1 else ''} undecided after {i + 1} rounds "
+                f"(e.g. {undecided[0].label}): one more round")
+    if not verdicts:
+        raise SpikeflopsError("nothing was compared: the runs share no tracked metric")
+    return verdicts
+
+
+def _judge_all(values: dict, shares: dict, config: GateConfig, looks: int) -> list[Verdict]:
     verdicts = []
     for key, entry in sorted(values.items()):
         m = entry["m"]
         rule = config.rule_for(m.metric)
         if rule is None or rule.direction == "none":
             continue
-        pairs = [tuple(v) for v in entry["rounds"].values()]
-        verdicts.append(judge_pairs(m.label, m.metric, m.unit, m.params, pairs, rule, config.alpha))
-    if not verdicts:
-        raise SpikeflopsError("nothing was compared: the runs share no tracked metric")
-    return verdicts
+        rounds = sorted(entry["rounds"])
+        pairs = [tuple(entry["rounds"][r]) for r in rounds]
+        round_shares = [tuple(shares.get(r, (None, None))) for r in rounds]
+        verdicts.append(judge_pairs(m.label, m.metric, m.unit, m.params, pairs, rule, config.alpha, looks,
+                                    round_shares, config.contended_floor))
+    return _control_false_discoveries(verdicts, config.alpha / looks)
+
+
+def _control_false_discoveries(verdicts: list[Verdict], alpha: float) -> list[Verdict]:
+    """Benjamini-Hochberg over the regressions' p-values: dozens of timings judged at once must not
+    multiply false alarms. A regression whose q misses alpha is undecided, and says so."""
+    from dataclasses import replace
+
+    flagged = [(i, float(v.detail.rsplit("p=", 1)[1])) for i, v in enumerate(verdicts)
+               if v.status == "regressed" and "; p=" in v.detail]
+    if len(flagged) < 2:
+        return verdicts
+    qs = benjamini_hochberg([p for _, p in flagged])
+    out = list(verdicts)
+    for (i, _), q in zip(flagged, qs):
+        v = out[i]
+        out[i] = replace(v, detail=f"{v.detail}, q={q:.3g} over {len(flagged)}") if q < alpha else replace(
+            v, status="undecided", detail=f"{v.detail}, but q={q:.3g} over {len(flagged)} tests: undecided")
+    return out
 
 
 def cmd_compare(args) -> int:
@@ -144,9 +220,11 @@ def cmd_compare(args) -> int:
     repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))
     work = Path(tempfile.mkdtemp(prefix="spikeflops-compare-"))
     verdicts = compare_interleaved(repo, args.base, args.cand, args.rounds, config, work, args.families,
-                                   args.profile, say=lambda t: print(t, file=sys.stderr, flush=True))
-    header = (f"interleaved: {args.rounds} rounds of {args.base} and {args.cand} on this machine, "
-              f"timings judged on paired rounds (sign test at alpha {config.alpha})")
+                                   args.profile, say=lambda t: print(t, file=sys.stderr, flush=True),
+                                   max_rounds=args.max_rounds)
+    header = (f"interleaved: {args.rounds}-{max(args.rounds, args.max_rounds or args.rounds)} rounds of "
+              f"{args.base} and {args.cand} on this machine, timings judged on paired rounds' log ratios "
+              f"(Student-t interval, alpha {config.alpha} per side, spent over the rounds added)")
     print(terminal_report(verdicts, show_all=args.all, header=header))
     if args.markdown:
         write_text(args.markdown, markdown_report(verdicts, header=header))

@@ -11,7 +11,7 @@ from .rules import GateConfig, Rule
 from .stats import benjamini_hochberg, mann_whitney_u
 
 # the order a reader wants: what failed first
-STATUSES = ("regressed", "failed", "missing", "new", "improved", "unchanged", "not judged")
+STATUSES = ("regressed", "failed", "missing", "undecided", "new", "improved", "unchanged", "not judged")
 HARDWARE_KEYS = ("cpu", "num_cpu", "arch", "gpu")
 
 
@@ -101,18 +101,26 @@ def _timing_q_values(base: dict, cand: dict, config: GateConfig, noise_models) -
 
 
 def _contention(base: dict, cand: dict, m: Measurement, rule: Rule, config: GateConfig) -> str | None:
-    """Why a noisy figure cannot be judged: the candidate's process got far less CPU than the baseline's
-    while measuring it (a co-tenant was busy), per the family's ``cpu_share`` record. None: judge it."""
+    """Why a noisy figure cannot be judged: per the family's ``cpu_share`` record, either side's process got
+    less than the absolute floor of CPU (both may starve alike: a ratio then hides it), or the candidate got
+    far less than the baseline while measuring it (a co-tenant was busy). None: judge it."""
     if rule.noise not in ("timing", "median"):
         return None
     family = m.metric.split(".", 1)[0]
     key = (f"{family}.cpu_share", m.params)
     b, c = base.get(key), cand.get(key)
-    if b is None or c is None or not (b.value > 0 and c.value >= 0):
+    if b is None or c is None:
         return None
-    if c.value < config.contended_share * b.value:
-        return (f"machine was contended: CPU share {c.value:.2f} vs {b.value:.2f} in the baseline "
-                f"(below {config.contended_share:g}x); rerun on a quiet machine")
+    b, c = b.value, c.value
+    if b is None or c is None or not (math.isfinite(b) and math.isfinite(c)):
+        return None
+    state = f"CPU share {b:.2f} baseline, {c:.2f} candidate"
+    if min(b, c) < config.contended_floor:
+        return (f"machine contended: not judged ({state}; below the floor {config.contended_floor:g}); "
+                "rerun on a quiet machine")
+    if b > 0 and c < config.contended_share * b:
+        return (f"machine contended: not judged ({state}: below {config.contended_share:g}x the baseline's); "
+                "rerun on a quiet machine")
     return None
 
 

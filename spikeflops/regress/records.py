@@ -60,6 +60,7 @@ class ResultSet:
     commit_date: float | None = None         # the commit's date: orders results by commit, not by run
     dirty: bool = False                      # the working tree had uncommitted changes
     index_source: str | None = None          # asv: where parameter names and units came from
+    cpu_share: float | None = None           # spikeflops run: the CPU share the whole run got (machine load)
 
     @property
     def order_key(self) -> tuple:
@@ -253,8 +254,12 @@ def _load_spikeflops_run(path: Path, data: dict) -> ResultSet:
     facts = data.get("machine") or {}
     machine = {"harness": "spikeflops-run", "machine": data.get("machine_name"), "cpu": facts.get("cpu"),
                "num_cpu": _int(facts.get("cpu_count")), "arch": None, "gpu": facts.get("gpu")}
+    load = data.get("load") if isinstance(data.get("load"), dict) else {}
+    share = load.get("cpu_share")
     out = ResultSet(str(path), "spikeflops-run", machine, data.get("commit"), _iso_time(data.get("date")),
-                    dirty=bool(data.get("dirty")))
+                    dirty=bool(data.get("dirty")),
+                    cpu_share=float(share) if isinstance(share, (int, float)) and not isinstance(share, bool)
+                    and math.isfinite(share) else None)
     entries = [ResultEntry.from_dict(e) for e in data["results"]]
     for entry in entries:
         if entry.error is not None:

@@ -8,8 +8,9 @@ from collections import Counter
 from ..tables import format_table
 from .judge import STATUSES, Verdict
 
-MARKS = {"regressed": "FAIL", "failed": "FAIL", "missing": "miss", "new": "new", "improved": "better",
-         "unchanged": "ok", "not judged": "-"}
+MARKS = {"regressed": "FAIL", "failed": "FAIL", "missing": "miss", "undecided": "undecided", "new": "new",
+         "improved": "better", "unchanged": "ok", "not judged": "-"}
+CONTENDED = "machine contended"
 ARROWS = {"lower": "lower is better", "higher": "higher is better", "equal": "must not change", "none": "-"}
 
 
@@ -50,22 +51,35 @@ def ordered(verdicts: list[Verdict]) -> list[Verdict]:
     return sorted(verdicts, key=lambda v: (STATUSES.index(v.status), v.label))
 
 
+def _worth_showing(v: Verdict) -> bool:
+    """Changed, undecided, or unjudged because the machine was busy: what a reader must see."""
+    return v.status not in ("unchanged", "not judged") or v.detail.startswith(CONTENDED)
+
+
 def summary_line(verdicts: list[Verdict]) -> str:
     counts = Counter(v.status for v in verdicts)
     parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
-    verdict = "REGRESSION" if counts["regressed"] or counts["failed"] else "no regression"
+    contended = sum(v.detail.startswith(CONTENDED) for v in verdicts)
+    if contended:
+        parts.append(f"{contended} of them because the machine was contended")
+    if counts["regressed"] or counts["failed"]:
+        verdict = "REGRESSION"
+    elif counts["undecided"]:
+        verdict = "no regression found, but not all could be decided"
+    else:
+        verdict = "no regression"
     return f"{verdict}: " + ", ".join(parts)
 
 
 def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str = "",
                     attributions=()) -> str:
-    shown = [v for v in ordered(verdicts) if show_all or v.status not in ("unchanged", "not judged")]
+    shown = [v for v in ordered(verdicts) if show_all or _worth_showing(v)]
     lines = [header] if header else []
     if shown:
         lines.append(format_table(HEADERS, _rows(shown)))
     hidden = len(verdicts) - len(shown)
     if hidden:
-        lines.append(f"({hidden} unchanged or untracked metrics not shown; --all shows them)")
+        lines.append(f"({hidden} unchanged or unjudged metrics not shown; --all shows them)")
     if attributions:
         lines.append("where it grew (the same runs' breakdown of the step):")
         lines += [f"  {a.sentence()}" for a in attributions]
@@ -74,7 +88,7 @@ def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str
 
 
 def markdown_report(verdicts: list[Verdict], header: str = "", attributions=()) -> str:
-    changed = [v for v in ordered(verdicts) if v.status not in ("unchanged", "not judged")]
+    changed = [v for v in ordered(verdicts) if _worth_showing(v)]
     judged = [v for v in ordered(verdicts) if v.status != "not judged"]
     out = ["## spikeflops gate", "", f"**{summary_line(verdicts)}**", ""]
     if header:

@@ -36,6 +36,7 @@ class GateConfig:
     min_samples: int
     source: str
     contended_share: float = 0.8
+    contended_floor: float = 0.5     # a CPU share below this on either side: contended, whatever the other got
     _rules: dict = field(default_factory=dict, compare=False, repr=False)
 
     def rule_for(self, metric: str) -> Rule | None:
@@ -88,7 +89,10 @@ def load_config(path: str | os.PathLike | None = None) -> GateConfig:
     contended = settings.get("contended_share", 0.8)
     if isinstance(contended, bool) or not (isinstance(contended, (int, float)) and 0 < contended <= 1):
         raise SpikeflopsError(f"{path}: settings.contended_share must be in (0, 1], not {contended!r}")
-    return GateConfig(thresholds, float(alpha), min_samples, path, float(contended))
+    floor = settings.get("contended_floor", 0.5)
+    if isinstance(floor, bool) or not (isinstance(floor, (int, float)) and 0 <= floor <= 1):
+        raise SpikeflopsError(f"{path}: settings.contended_floor must be in [0, 1], not {floor!r}")
+    return GateConfig(thresholds, float(alpha), min_samples, path, float(contended), float(floor))
 
 
 def _threshold(path: str, kind: str, entry) -> tuple[float, float]:

@@ -89,3 +89,72 @@ def benjamini_hochberg(p_values: list[float]) -> list[float]:
         running = min(running, p_values[i] * m / rank)
         q[i] = running
     return q
+
+
+# ---------------------------------------------------------------- paired rounds: Student's t on log ratios
+
+def _betacf(a: float, b: float, x: float) -> float:
+    """Continued fraction of the regularized incomplete beta function (Lentz's method)."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        for num in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                    -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + num * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + num / c
+            c = c if abs(c) > tiny else tiny
+            h *= d * c
+        if abs(d * c - 1.0) < 1e-12:
+            break
+    return h
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    ln_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return math.exp(ln_front) * _betacf(a, b, x) / a
+    return 1.0 - math.exp(ln_front) * _betacf(b, a, 1.0 - x) / b
+
+
+def t_sf(t: float, df: int) -> float:
+    """P(T > t) for Student's t with ``df`` degrees of freedom."""
+    tail = 0.5 * _betainc(df / 2.0, 0.5, df / (df + t * t))
+    return tail if t >= 0 else 1.0 - tail
+
+
+def t_quantile(p: float, df: int) -> float:
+    """The t with P(T <= t) = p (bisection on the survival function)."""
+    lo, hi = -1e3, 1e3
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if 1.0 - t_sf(mid, df) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def paired_ratio(pairs: list[tuple[float, float]], confidence: float) -> tuple[float, float, float, float]:
+    """(ratio, low, high, p_worse_than_1) of candidate/baseline over paired rounds: the geometric mean of the
+    rounds' ratios, its two-sided ``confidence`` interval (Student's t on the log ratios), and the one-sided
+    p-value of "the candidate is larger". Log ratios: a round 2x slower and one 2x faster cancel out, and a
+    co-tenant's drift that hits both sides of a round alike cancels in that round's ratio."""
+    logs = [math.log(c / b) for b, c in pairs]
+    n = len(logs)
+    if n < 2:
+        raise ValueError("a paired interval needs at least 2 rounds")
+    mean = sum(logs) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in logs) / (n - 1))
+    se = sd / math.sqrt(n)
+    if se == 0.0:
+        p = 0.0 if mean > 0 else 1.0 if mean < 0 else 0.5
+        return math.exp(mean), math.exp(mean), math.exp(mean), p
+    half = t_quantile(0.5 + confidence / 2, n - 1) * se
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half), t_sf(mean / se, n - 1)

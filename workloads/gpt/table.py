@@ -64,6 +64,17 @@ GPT_VARIANTS = ("book", "fast")
 
 # ---------------------------------------------------------------- how each family measures a row
 
+def _pinned(measure):
+    """``measure`` on the CPU thread count of ``workloads.load`` (GPU rows: torch's default), as SuperSpike."""
+    def run(row, profile):
+        from ..load import cpu_threads, intra_op_threads
+
+        with intra_op_threads(cpu_threads(row.case.device)):
+            return measure(row, profile)
+    run.__name__ = measure.__name__
+    return run
+
+
 def _nan_if_none(v) -> float:
     return math.nan if v is None else float(v)
 
@@ -81,7 +92,7 @@ def _throughput(row, profile):
     with LoadProbe(threads=torch.get_num_threads()) as probe:
         rec = measure_step(row.case, warmup=2, repeats=profile.gpt_repeats)
     out = {"tokens_per_s": Value(rec.tokens_per_s, tuple(rec.per_step("tokens_per_s"))),
-           "cpu_share": Value(probe.record.cpu_share),
+           "cpu_share": Value(probe.record.cpu_share), "threads": Value(float(probe.record.threads)),
            "first_step_overhead": Value(rec.first_step_overhead)}
     for name in ("mfu", "mfu_vs_measured_peak"):        # a fraction in records, a percent in harness results
         out[name] = Value(_percent(getattr(rec, name)), tuple(100.0 * s for s in rec.per_step(name)))
@@ -106,7 +117,9 @@ def _op_count(row, profile):
 
     rec = measure_op_count(row.case)
     return {"operators": Value(float(rec.operators)), "distinct_operators": Value(float(rec.distinct_operators)),
-            "bytes_allocated": Value(float(rec.bytes_allocated))}
+            "bytes_allocated": Value(float(rec.bytes_allocated)),
+            "peak_live_bytes": Value(float(rec.peak_live_bytes)),
+            "retained_live_bytes": Value(float(rec.retained_live_bytes))}
 
 
 def _max_batch(row, profile):
@@ -135,10 +148,23 @@ def _scaling(row, profile):
 
 
 def _prepare_step(row):
+    import contextlib
+
+    from ..load import cpu_threads, intra_op_threads
     from .workload import prepare
 
-    step = prepare(row.case, warmup=1)
-    return Timed(step.run_synced, step.close)
+    threads = contextlib.ExitStack()           # the timed calls run on the pinned count until close()
+    threads.enter_context(intra_op_threads(cpu_threads(row.case.device)))
+    try:
+        step = prepare(row.case, warmup=1)
+    except BaseException:
+        threads.close()
+        raise
+
+    def close():
+        step.close()
+        threads.close()
+    return Timed(step.run_synced, close)
 
 
 # ---------------------------------------------------------------- families and their metrics
@@ -164,15 +190,17 @@ THROUGHPUT = Family(
     (_throughput_metric("tokens_per_s", "tokens/s", _BY_KIND), _throughput_metric("mfu", "percent", _BY_KIND),
      _throughput_metric("mfu_vs_measured_peak", "percent"),
      Metric("cpu_share", "CPU s per wall s per thread", "machine load", "none", "exact"),
+     Metric("threads", "threads", "machine load", "none", "exact"),
      Metric("first_step_overhead", "seconds", "one-off cost", "lower", "median")),
     "Training tokens/s and MFU (against the datasheet peak, else the measured matmul peak), the CPU "
-    "share the process got while measuring them (low: a busy machine; the gate then does not judge), "
+    "share the process got while measuring them (low: a busy machine; the gate then does not judge) and "
+    "the intra-op threads it ran on (one on a CPU), "
     "and the one-off cost of the first step beyond a steady one (torch.compile's compile time).",
-    measure=_throughput)
+    measure=_pinned(_throughput))
 
 MEMORY = Family(
     "GPTMemory", "gpt", _STEP_PARAMS, (Metric("peak_memory", "bytes", "peak memory", "lower", "exact"),),
-    "Device memory one training step holds at most (CUDA allocator statistics).", measure=_memory)
+    "Device memory one training step holds at most (CUDA allocator statistics).", measure=_pinned(_memory))
 
 FLOPS = Family(
     "GPTFlops", "gpt", ("size", "batch"),
@@ -180,15 +208,20 @@ FLOPS = Family(
           for n in ("forward_thop", "forward_exact", "forward_analytic", "train_exact", "train_analytic"))
     + (Metric("parameters", "parameters", "FLOP count", "equal", "exact", portable=True),),
     "FLOPs per forward pass and training step, three ways, and the parameter count (deterministic).",
-    measure=_flops)
+    measure=_pinned(_flops))
 
 OP_COUNT = Family(
     "GPTOpCount", "gpt", ("size", "variant", "mode", "batch"),
     (Metric("operators", "operators", "operator count", "lower", "exact", portable=True),
      Metric("distinct_operators", "operators", "operator count", "lower", "exact", portable=True),
-     Metric("bytes_allocated", "bytes", "operator count", "lower", "exact", portable=True)),
-    "aten operators one step dispatches and the bytes their outputs newly allocate, counted on a CPU: "
-    "deterministic, judged exactly on any runner.", measure=_op_count)
+     Metric("bytes_allocated", "bytes", "operator count", "lower", "exact", portable=True),
+     Metric("peak_live_bytes", "bytes", "live tensor bytes", "lower", "exact", portable=True),
+     Metric("retained_live_bytes", "bytes", "live tensor bytes", "lower", "exact", portable=True)),
+    "aten operators one step dispatches, the bytes their outputs newly allocate, the most tensor bytes "
+    "alive at once during the step (parameters, optimizer state and anything kept from the step before "
+    "included) and those still alive after it, counted on a CPU after a warm-up step: deterministic, "
+    "judged exactly on any runner.",
+    measure=_pinned(_op_count))
 
 MAX_BATCH = Family(
     "GPTMaxBatch", "gpt", ("size", "variant", "dtype", "device", "mode"),
@@ -200,7 +233,7 @@ MAX_BATCH = Family(
 KERNEL_BREAKDOWN = Family(
     "GPTKernelBreakdown", "gpt", _BREAKDOWN_MATCH,
     tuple(Metric(k, "seconds", "kernel time", "lower", "timing") for k in BREAKDOWN_KINDS),
-    "Seconds per training step by kind of op, from torch.profiler (device time on GPUs).", measure=_breakdown)
+    "Seconds per training step by kind of op, from torch.profiler (device time on GPUs).", measure=_pinned(_breakdown))
 
 SCALING = Family(
     "GPTScaling", "gpt", ("size", "strategy", "world_size", "local_batch", "device"),

@@ -7,6 +7,7 @@ gives the same program everywhere. MFU is defined here once (:func:`utilisation`
 
 from __future__ import annotations
 
+import gc
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -258,36 +259,50 @@ def _check_utilisation(record: StepRecord) -> None:
 
 @dataclass(frozen=True)
 class OpCountRecord:
-    """Operators one step dispatches: a cost a shared CPU runner can judge without timing noise."""
+    """Operators one step dispatches and the tensor bytes it holds at most: costs a shared CPU runner can
+    judge without timing noise."""
 
     case: GPTCase
     operators: int                           # aten operator calls in one step (forward, loss, backward, optimizer)
     distinct_operators: int
     bytes_allocated: int                     # bytes of the outputs those calls newly allocated
+    peak_live_bytes: int                     # most tensor bytes alive at once during that steady step
+    retained_live_bytes: int                 # tensor bytes still alive after it: what the next step inherits
     by_operator: dict[str, int]
 
     def to_dict(self) -> dict:
         return {"case": self.case.to_dict(), "operators": self.operators,
                 "distinct_operators": self.distinct_operators, "bytes_allocated": self.bytes_allocated,
+                "peak_live_bytes": self.peak_live_bytes, "retained_live_bytes": self.retained_live_bytes,
                 "by_operator": dict(self.by_operator)}
 
 
 def measure_op_count(case: GPTCase) -> OpCountRecord:
-    """Count the aten operators one step of ``case`` dispatches, after warm-up (optimizer state exists).
+    """Count the aten operators one step of ``case`` dispatches, after warm-up (optimizer state exists),
+    and the peak of live tensor bytes during that step.
 
     A fused kernel that replaces five ops, or a change that adds a copy per layer, moves this count
     exactly; run on a CPU, where autograd runs the backward on the calling thread, so the dispatch
-    mode sees every op of the step.
+    mode sees every op of the step. Live bytes are tracked from before the model is built, so what
+    the steady step finds alive (parameters, optimizer state, anything an earlier step left behind)
+    is in its peak.
     """
-    from ..opcount import OpCounter
+    from ..opcount import LiveTensorBytes, OpCounter
 
     if case.torch_device.type != "cpu":
         raise SpikeflopsError("operator counts are taken on a CPU (the count is the model's, not the device's)")
-    with prepare(case, warmup=1) as step:
-        with OpCounter() as counter:
-            step()
+    with LiveTensorBytes() as live:
+        with prepare(case, warmup=1) as step:
+            live.reset_peak()
+            with OpCounter() as counter:
+                step()
+            peak = live.peak
+            gc.collect()                         # a reference cycle is not a retained tensor
+            retained = live.live
     return OpCountRecord(case=case, operators=counter.operators, distinct_operators=len(counter.calls),
-                         bytes_allocated=counter.bytes_allocated, by_operator=dict(sorted(counter.calls.items())))
+                         bytes_allocated=counter.bytes_allocated, peak_live_bytes=peak,
+                         retained_live_bytes=retained,
+                         by_operator=dict(sorted(counter.calls.items())))
 
 
 def measure_flops(case: GPTCase) -> FlopRecord:

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 
-from ..load import intra_op_threads
+from ..load import CPU_THREADS, intra_op_threads
 from ..timing import Stopwatch
 from . import params as P
 from .backend import TrialOutput
@@ -153,11 +153,9 @@ def _compiled_step():
     return _COMPILED_STEP
 
 
-# The step is ~40 ops on tensors of at most 51,200 elements every 0.1 ms of model time. Split over
-# several intra-op threads each op waits for its slowest thread, and on a shared runner a thread
-# that a co-tenant descheduled stalls every op: one thread is both faster and far steadier here
-# (measured: see README, "SuperSpike on torch: threads").
-CPU_THREADS = 1
+# The step is ~40 ops on tensors of at most 51,200 elements every 0.1 ms of model time: on a CPU it runs
+# on workloads.load.CPU_THREADS (one) thread, both faster and far steadier here (measured: see README,
+# "SuperSpike on torch: threads").
 
 
 class TorchSuperSpike:
