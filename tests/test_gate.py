@@ -494,3 +494,41 @@ def test_a_slower_torch_trial_is_attributed_to_its_phase():
     found = attribute(verdicts, base, cand)
     assert len(found) == 1 and found[0].family == "SuperSpikePhaseTimes"
     assert found[0].parts[0].name == "gradient_learn" and "grew most in gradient_learn" in found[0].sentence()
+
+
+def _seeded(values, metric="SuperSpikeConvergence.final_error"):
+    from spikeflops.regress.records import Measurement, ResultSet
+
+    rs = ResultSet("x.json", "spikeflops-run", {"machine": "m", "cpu": "c"}, "abc", 0.0)
+    params = (("backend", "torch"), ("device", "cpu"), ("size", "ci"))
+    median = sorted(values)[len(values) // 2]
+    rs.measurements.append(Measurement(metric, params, "van Rossum error", median, tuple(values)))
+    return rs
+
+
+def test_a_consistent_per_seed_learning_loss_below_the_threshold_is_caught_with_ten_seeds():
+    """beta 1000 -> 850 made every seed worse by 1.4-6.6 %: the median (+1.4 %) passed a 10 % threshold."""
+    from spikeflops.regress.judge import compare
+    from spikeflops.regress.rules import load_config
+
+    config = load_config(None)
+    base = [100.0 + 7 * i for i in range(10)]
+    worse = [b * (1 + d) for b, d in zip(base, (0.066, 0.014, 0.014, 0.03, 0.045, 0.02, 0.025, 0.05, 0.018, 0.035))]
+    [v] = compare(_seeded(base), _seeded(worse), config)
+    assert v.status == "regressed" and "consistent across seeds" in v.detail, v
+    # three seeds of the same change: the interval is too wide to call it, and the verdict says how wide
+    [v3] = compare(_seeded(base[:3]), _seeded(worse[:3]), config)
+    assert v3.status in ("undecided", "unchanged") and "not detectable with these seeds" in v3.detail, v3
+    # the same seeds, unchanged code up to rounding: no alarm
+    calm = [b * (1 + (0.004 if i % 2 else -0.004)) for i, b in enumerate(base)]
+    [v0] = compare(_seeded(base), _seeded(calm), config)
+    assert v0.status == "unchanged", v0
+
+
+def test_the_nightly_profile_runs_enough_seeds_to_pair():
+    from workloads.registry import select
+
+    seeds: dict = {}
+    for row in select("SuperSpikeConvergence", "regular", runnable_only=False):
+        seeds.setdefault((row.case.backend, row.case.device, row.case.size), set()).add(row.case.seed)
+    assert seeds and all(len(s) >= 10 for s in seeds.values()), seeds

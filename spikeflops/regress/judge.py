@@ -159,6 +159,8 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig, q_val
         else:
             detail = ("threshold only (no raw samples)" if not (n_b or n_c)
                       else f"threshold only ({n_b} vs {n_c} raw samples: too few for p < {config.alpha})")
+    elif rule.noise == "seeds" and _paired_seeds(b, c):
+        return _judge_seeds(b, c, rule, config, change, worse, better)
     elif rule.noise in ("seeds", "median"):
         what = "seeds" if rule.noise == "seeds" else "samples"
         detail = (f"median of {len(b.samples)} vs {len(c.samples)} {what}" if b.samples and c.samples
@@ -167,7 +169,46 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig, q_val
     return _verdict(b, rule, status, b, c, change, detail)
 
 
-JUDGED = ("regressed", "improved", "unchanged")
+def _paired_seeds(b: Measurement, c: Measurement) -> bool:
+    """Both sides ran the same seeds (one sample each, in seed order) and every value is a positive number."""
+    return (len(b.samples) == len(c.samples) >= 2
+            and all(math.isfinite(x) and x > 0 for x in b.samples + c.samples))
+
+
+def _judge_seeds(b: Measurement, c: Measurement, rule: Rule, config: GateConfig, change: float, worse: bool,
+                 better: bool) -> Verdict:
+    """Seeds paired: the same seed on both sides. The median's threshold still catches a large change; a
+    consistent one below it (every seed a little worse) is caught by a Student-t interval on the per-seed
+    log ratios, when it excludes no change and the estimate exceeds ``config.seed_change``. The verdict
+    states the smallest consistent change these seeds could show."""
+    from .stats import paired_ratio
+
+    pairs = list(zip(b.samples, c.samples))
+    ratio, low, high, p_larger = paired_ratio(pairs, 1 - 2 * config.alpha)
+    if rule.direction == "higher":
+        ratio, low, high, p_worse = 1 / ratio, 1 / high, 1 / low, 1 - p_larger
+    else:
+        p_worse = p_larger
+    n = len(pairs)
+    half = (high / low) ** 0.5 - 1                      # the interval's half-width, as a relative change
+    detail = (f"paired over {n} seeds: geometric mean {100 * (ratio - 1):+.1f}% "
+              f"({100 * (low - 1):+.1f}% .. {100 * (high - 1):+.1f}%, worse direction); a consistent change "
+              f"below about {100 * max(half, config.seed_change):.1f}% is not detectable with these seeds")
+    if worse:
+        return _verdict(b, rule, "regressed", b, c, change, f"median beyond the threshold; {detail}")
+    if low > 1 and ratio - 1 > config.seed_change:
+        return _verdict(b, rule, "regressed", b, c, change,
+                        f"consistent across seeds (p={p_worse:.3g}) though the median is within the threshold; "
+                        f"{detail}")
+    if better:
+        return _verdict(b, rule, "improved", b, c, change, detail)
+    if high - 1 > rule.threshold:
+        return _verdict(b, rule, "undecided", b, c, change,
+                        f"{detail}; the interval reaches past the {100 * rule.threshold:g}% threshold: more seeds needed")
+    return _verdict(b, rule, "unchanged", b, c, change, detail)
+
+
+JUDGED = ("regressed", "improved", "unchanged", "undecided")
 
 
 def pool_history(runs: list[ResultSet]) -> tuple[ResultSet, dict]:

@@ -37,6 +37,7 @@ class GateConfig:
     source: str
     contended_share: float = 0.8
     contended_floor: float = 0.5     # a CPU share below this on either side: contended, whatever the other got
+    seed_change: float = 0.02        # a consistent per-seed change must exceed this to count
     _rules: dict = field(default_factory=dict, compare=False, repr=False)
 
     def rule_for(self, metric: str) -> Rule | None:
@@ -92,7 +93,11 @@ def load_config(path: str | os.PathLike | None = None) -> GateConfig:
     floor = settings.get("contended_floor", 0.5)
     if isinstance(floor, bool) or not (isinstance(floor, (int, float)) and 0 <= floor <= 1):
         raise SpikeflopsError(f"{path}: settings.contended_floor must be in [0, 1], not {floor!r}")
-    return GateConfig(thresholds, float(alpha), min_samples, path, float(contended), float(floor))
+    seed_change = settings.get("seed_change", 0.02)
+    if isinstance(seed_change, bool) or not (isinstance(seed_change, (int, float)) and 0 <= seed_change < 1):
+        raise SpikeflopsError(f"{path}: settings.seed_change must be in [0, 1), not {seed_change!r}")
+    return GateConfig(thresholds, float(alpha), min_samples, path, float(contended), float(floor),
+                      float(seed_change))
 
 
 def _threshold(path: str, kind: str, entry) -> tuple[float, float]:
