@@ -532,3 +532,46 @@ def test_the_nightly_profile_runs_enough_seeds_to_pair():
     for row in select("SuperSpikeConvergence", "regular", runnable_only=False):
         seeds.setdefault((row.case.backend, row.case.device, row.case.size), set()).add(row.case.seed)
     assert seeds and all(len(s) >= 10 for s in seeds.values()), seeds
+
+
+def test_history_uses_the_newest_level_not_a_window_across_a_change():
+    """`--history 200` missed +20-24 % that `--history 10` caught: the old level widened the threshold."""
+    from spikeflops.regress.judge import pool_history
+
+    rng = random.Random(3)
+
+    def run(level):
+        t = tuple(level * (1.0 + 0.01 * rng.random()) for _ in range(10))
+        return _rs({"GPTStep.time_step": (statistics.median(t), t), "GPTFlops.forward_exact": (7.0e11, ())})
+
+    history = [run(1.25) for _ in range(30)] + [run(1.0) for _ in range(10)]    # an improvement 10 runs ago
+    base, spreads = pool_history(history)
+    key = ("GPTStep.time_step", (("size", "gpt-nano"),))
+    assert abs(base.by_key()[key].value - 1.0) < 0.02 and spreads[key] < 0.02, (base.by_key()[key], spreads[key])
+    verdicts = {v.metric: v.status for v in compare(base, run(1.22), load_config(), spreads=spreads)}
+    assert verdicts["GPTStep.time_step"] == "regressed"
+
+
+def test_history_leaves_out_other_machines_and_refuses_without_two_of_its_own(tmp_path, capsys):
+    import json
+
+    from spikeflops.regress.commands import load_history
+    from spikeflops.regress.records import load
+
+    def write(name, machine):
+        data = {"format": "spikeflops-run/1", "machine_name": machine, "machine": {"cpu": machine, "cpu_count": 2},
+                "commit": "a" * 40, "date": "2026-01-01T00:00:00+00:00", "results": []}
+        (tmp_path / name).write_text(json.dumps(data))
+        return tmp_path / name
+
+    cand = load(write("cand.json", "amd"))
+    for i in range(3):
+        write(f"intel{i}.json", "intel")
+    write("amd0.json", "amd")
+    with pytest.raises(SpikeflopsError, match=r"at least 2 earlier results of the candidate's machine, found 1 "
+                                              r"\(3 more came from other machines"):
+        load_history(str(tmp_path), 10, cand)
+    write("amd1.json", "amd")
+    runs = load_history(str(tmp_path), 10, cand)
+    assert sorted(r.path.rsplit("/", 1)[-1] for r in runs) == ["amd0.json", "amd1.json"]
+    assert "3 runs of other machines left out" in capsys.readouterr().err

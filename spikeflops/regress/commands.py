@@ -24,9 +24,9 @@ def add_parser(subparsers) -> None:
                    help="compare results from different machines (refused otherwise)")
     g.add_argument("--fail-on-missing", action="store_true", help="a metric the candidate lacks is a failure too")
     g.add_argument("--history", type=positive_int, default=None, metavar="N",
-                   help="BASELINE is a folder: judge the candidate against the median of its newest N results "
-                        "(one noisy run can then neither cause nor hide a regression), with each metric's "
-                        "threshold widened to the spread those runs show")
+                   help="BASELINE is a folder: judge the candidate against its newest N results of the candidate's "
+                        "machine (others are left out): per metric, the median of the runs since the last change "
+                        "point asv's step detection finds in them, with the threshold widened to their spread")
     g.add_argument("--calibration", metavar="FILE", default=None,
                    help="this machine's noise (from `spikeflops calibrate`): each metric is judged at the larger "
                         "of its threshold and the change A/A runs here already showed; within that: too noisy")
@@ -108,20 +108,31 @@ def load_results(path: str):
     return newest
 
 
-def load_history(folder: str, n: int, exclude: str | None = None) -> list:
-    """The newest ``n`` results files of a folder (oldest first), the candidate's own file left out."""
+def load_history(folder: str, n: int, candidate=None) -> list:
+    """The newest ``n`` results files of a folder (oldest first) from the candidate's machine, the candidate's
+    own file left out. Runs of other machines are left out and counted: pooled, another CPU's speed reads
+    as a regression (an unchanged candidate read as +199 %)."""
+    from .judge import hardware_difference
     from .records import load
 
     p = Path(folder)
     if not p.is_dir():
         raise SpikeflopsError(f"{folder}: --history needs a folder of results files")
-    skip = Path(exclude).resolve() if exclude else None
+    skip = Path(candidate.path).resolve() if candidate is not None else None
     files = [f for f in sorted(p.glob("*.json")) if f.name not in ("machine.json", "benchmarks.json")
              and f.resolve() != skip]
-    runs = sorted((load(f) for f in files), key=lambda rs: rs.order_key)[-n:]
+    runs = [load(f) for f in files]
+    others = []
+    if candidate is not None:
+        others = [rs for rs in runs if rs.harness != candidate.harness or hardware_difference(rs, candidate)]
+        runs = [rs for rs in runs if rs not in others]
+    runs = sorted(runs, key=lambda rs: rs.order_key)[-n:]
     if len(runs) < 2:
-        raise SpikeflopsError(f"{folder}: --history needs at least 2 earlier results, found {len(runs)}")
-    print(f"spikeflops gate: history of {len(runs)} runs in {folder}", file=sys.stderr)
+        elsewhere = f" ({len(others)} more came from other machines or harnesses, left out)" if others else ""
+        raise SpikeflopsError(f"{folder}: --history needs at least 2 earlier results of the candidate's machine, "
+                              f"found {len(runs)}{elsewhere}")
+    left_out = f"; {len(others)} runs of other machines left out" if others else ""
+    print(f"spikeflops gate: history of {len(runs)} runs of this machine in {folder}{left_out}", file=sys.stderr)
     return runs
 
 
@@ -146,7 +157,7 @@ def cmd_gate(args) -> int:
         from .judge import pool_history
 
         candidate = load_results(args.candidate)
-        runs = load_history(args.baseline, args.history, exclude=candidate.path)
+        runs = load_history(args.baseline, args.history, candidate)
         baseline, spreads = pool_history(runs)
     else:                                        # the baseline first: its errors are reported first
         baseline, spreads = load_results(args.baseline), None
