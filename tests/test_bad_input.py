@@ -129,6 +129,12 @@ CASES = [
     ("run --families GPTFlops --out {d}/folder", "--out: "),
     ("gate {asv} {asv} --markdown {d}/folder", "--markdown: "),
     ("gate {asv} {asv} --out {d}/folder", "--out: "),
+    ("error-rates --sizes 0,fast", "--sizes '0,fast'"),
+    ("error-rates --sizes -0.1", "each slowdown must be a fraction"),
+    ("error-rates --trials 0", "--trials: must be a whole number >= 1"),
+    ("error-rates --out {d}/folder", "--out: "),
+    ("compare HEAD HEAD --max-rounds 0", "--max-rounds: must be a whole number >= 1"),
+    ("bisect HEAD~1 HEAD --metric GPTStep.time_step --rounds 0", "--rounds: must be a whole number >= 1"),
 ]
 
 

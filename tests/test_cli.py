@@ -95,13 +95,16 @@ def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
     out = tmp_path / "run.json"
     proc = spikeflops("run", "--profile", "ci", "--families", "GPTStep", "GPTFlops", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert "load average" in proc.stdout and "range" in proc.stdout and "(n=5)" in proc.stdout, proc.stdout
+    assert "load average" in proc.stdout and "range" in proc.stdout and "(n=" in proc.stdout, proc.stdout
+    assert "CPU share" in proc.stdout and "of 1 intra-op thread" in proc.stdout, proc.stdout
     data = json.loads(out.read_text())
     assert set(data["load"]) >= {"load_before", "load_after", "cores", "cpu_s", "wall_s", "cpu_share"}
     assert data["load"]["cpu_s"] > 0 and data["load"]["wall_s"] > 0
     rs = load(out)
     steps = [m for m in rs.measurements if m.metric == "GPTStep.time_step"]
-    assert len(steps) == 4 and all(len(m.samples) == 5 and m.value > 0 for m in steps)
+    # at least the profile's 5 rounds, and on until a second of steps is spent (the ci time budget)
+    assert len(steps) == 4 and all(len(m.samples) >= 5 and m.value > 0 for m in steps)
+    assert all(sum(m.samples) >= 1.0 or len(m.samples) == 5 * 50 for m in steps), [len(m.samples) for m in steps]
     assert any(m.metric == "GPTFlops.forward_exact" and m.value > 0 for m in rs.measurements)
 
 

@@ -1,10 +1,13 @@
 """`spikeflops bisect GOOD BAD --metric NAME`: the first commit where a metric regressed.
 
-asv measures each probed commit (``asv run --python=same --set-commit-hash <sha>`` from a git
-worktree of that commit, into a scratch results folder), and the gate's rule for the metric decides
-whether the commit is worse than GOOD. Both ends are measured first: GOOD is the reference, and BAD must
-really be worse, or there is nothing to look for. Then a binary search over the commits between
-them (``git rev-list --ancestry-path``), printing each commit's value and verdict on the way.
+A deterministic metric (an operator count, FLOPs): asv measures each probed commit (``asv run
+--python=same --set-commit-hash <sha>`` from a git worktree of that commit, into a scratch results
+folder), and the gate's rule decides whether it is worse than GOOD. A timing: one asv sample per
+probe decides nothing on a shared machine (two identical ends read 0.915 s and 0.458 s), so each
+probe is a paired comparison with GOOD, `spikeflops compare`'s ABBA rounds and interval, rounds
+added while it is undecided; a probe still undecided stops the search and says so. Both ends are
+judged first: BAD must really be worse, or there is nothing to look for. Then a binary search over
+the commits between them (``git rev-list --ancestry-path``), printing each verdict on the way.
 """
 
 from __future__ import annotations
@@ -78,9 +81,15 @@ def benchmark_regex(metric: str, match: str | None = None) -> str:
 
 class Bisector:
     def __init__(self, repo: Path, metric: str, config: GateConfig, work: Path, machine: str,
-                 match: str | None = None, quick: bool = False, asv_config: Path | None = None, say=print):
+                 match: str | None = None, quick: bool = False, asv_config: Path | None = None, say=print,
+                 rounds: int = 5, max_rounds: int = 10):
+        from .interleave import PAIRED_NOISE
+
         self.repo, self.metric, self.config, self.work = repo, metric, config, work
         self.machine, self.match, self.quick, self.say = machine, match, quick, say
+        self.paired = config.rule_for(metric).noise in PAIRED_NOISE
+        self.rounds, self.max_rounds = rounds, max(rounds, max_rounds)
+        self.good: str | None = None
         self.regex = benchmark_regex(metric, match)
         self.asv_config = self._read_asv_config(asv_config or repo / "asv.conf.json")
         self.work.mkdir(parents=True, exist_ok=True)
@@ -124,7 +133,32 @@ class Bisector:
             raise SpikeflopsError(f"asv could not measure {commit[:10]}: {' / '.join(tail) or 'no output'}")
         return load(max(files, key=lambda p: p.stat().st_mtime))
 
+    def judge_paired(self, commit: str) -> Probe:
+        """``commit`` against GOOD in ABBA rounds of `spikeflops run` (the metric's family only)."""
+        from .interleave import compare_interleaved
+
+        subject = git(self.repo, "log", "-1", "--format=%s", commit)
+        family = self.metric.split(".", 1)[0]
+        verdicts = [v for v in compare_interleaved(self.repo, self.good, commit, self.rounds, self.config,
+                                                   self.work / "rounds" / commit[:12], [family],
+                                                   say=lambda t: None, max_rounds=self.max_rounds)
+                    if self._wanted(v)]
+        if not verdicts:
+            raise SpikeflopsError(f"{commit[:10]} recorded no {self.metric}"
+                                  + (f" matching {self.match!r}" if self.match else ""))
+        probe = Probe(commit, subject, verdicts)
+        self.say(probe.describe())
+        undecided = [v for v in verdicts if v.status in ("undecided", "not judged")]
+        if undecided and not probe.bad:
+            v = undecided[0]
+            raise SpikeflopsError(f"{commit[:10]}: {v.label} is {v.status} after {self.max_rounds} paired rounds "
+                                  f"({v.detail}); rerun on a quieter machine or with --max-rounds above "
+                                  f"{self.max_rounds}")
+        return probe
+
     def judge(self, commit: str) -> Probe:
+        if self.paired and self.good is not None:
+            return self.judge_paired(commit)
         subject = git(self.repo, "log", "-1", "--format=%s", commit)
         results = self.measure(commit)
         if self.reference is None:
@@ -145,8 +179,13 @@ class Bisector:
         commits = commits_between(self.repo, good, bad)
         self.say(f"bisecting {len(commits) - 1} commits after {commits[0][:10]} on {self.metric} "
                  f"(the gate's rule: {self.config.rule_for(self.metric).name})")
-        first = self.judge(commits[0])
-        self.reference = first.results
+        if self.paired:                       # every probe is a paired comparison with GOOD
+            self.good = commits[0]
+            self.say(f"{commits[0][:10]} GOOD: the reference of every paired probe "
+                     f"({self.rounds}-{self.max_rounds} ABBA rounds each)")
+        else:
+            first = self.judge(commits[0])
+            self.reference = first.results
         last = self.judge(commits[-1])
         if not last.bad:
             raise SpikeflopsError(f"{bad} is not worse than {good} on {self.metric}: nothing to bisect")
@@ -180,7 +219,8 @@ def cmd_bisect(args) -> int:
     def say(text):
         print(text, flush=True)
 
-    bisector = Bisector(repo, args.metric, config, work, machine, match=args.match, quick=args.quick, say=say)
+    bisector = Bisector(repo, args.metric, config, work, machine, match=args.match, quick=args.quick, say=say,
+                        rounds=args.rounds, max_rounds=args.max_rounds)
     found = bisector.run(args.good, args.bad)
     print(f"first bad commit: {found.commit} {found.subject}")
     print(f"(asv results of every probe: {work / 'results'})", file=sys.stderr)

@@ -53,14 +53,19 @@ def add_parser(subparsers) -> None:
 
     from .bisect import cmd_bisect
     b = subparsers.add_parser(
-        "bisect", help="the first commit between GOOD and BAD where a metric regressed (asv measures each probe)",
-        description="asv runs the metric's benchmark at GOOD, at BAD and then by binary search between them; "
-                    "the gate's rule for the metric decides whether each commit is worse than GOOD.")
+        "bisect", help="the first commit between GOOD and BAD where a metric regressed",
+        description="Binary search between GOOD and BAD. A deterministic metric: asv measures each probe and the "
+                    "gate's rule decides whether it is worse than GOOD. A timing: each probe is a paired comparison "
+                    "with GOOD (`compare`'s ABBA rounds and interval), never a single sample.")
     b.add_argument("good", help="a commit where the metric was fine")
     b.add_argument("bad", help="a later commit where it is worse")
     b.add_argument("--metric", required=True, help="<Family>.<metric>, e.g. GPTStep.time_step, GPTOpCount.operators")
     b.add_argument("--match", default=None, help="only the cases whose label contains this (e.g. 'fast, train')")
-    b.add_argument("--quick", action="store_true", help="asv --quick: one sample per benchmark (not for timings)")
+    b.add_argument("--quick", action="store_true", help="asv --quick: one sample per benchmark (deterministic metrics)")
+    b.add_argument("--rounds", type=positive_int, default=5,
+                   help="a timing: paired ABBA rounds of each probe against GOOD (default 5)")
+    b.add_argument("--max-rounds", type=positive_int, default=10, metavar="N",
+                   help="a timing: rounds added while a probe is undecided, up to N (default 10)")
     b.add_argument("--repo", default=".", help="the git checkout to bisect (default: here)")
     b.add_argument("--machine", default=None, help="asv machine name (default: this machine's, registered)")
     b.add_argument("--work", default=None, help="folder for asv's environment and results (default: a temp folder)")

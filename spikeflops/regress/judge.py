@@ -51,6 +51,7 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
     base, cand = baseline.by_key(), candidate.by_key()
     failed = set(candidate.failed)
     q_values = _timing_q_values(base, cand, config, noise_models)
+    shares = _shares(base), _shares(cand)
     verdicts = []
     for key in sorted(set(base) | set(cand)):
         b, c = base.get(key), cand.get(key)
@@ -74,7 +75,7 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
         elif b is None:
             verdicts.append(_verdict(m, rule, "new", None, c, None, "in the candidate only"))
         else:
-            contended = _contention(base, cand, b, rule, config)
+            contended = _contention(base, cand, b, rule, config, shares)
             verdicts.append(_verdict(m, rule, "not judged", b, c, _relative(b.value, c.value), contended)
                             if contended else _judge(b, c, rule, config, q_values))
     return verdicts
@@ -100,18 +101,20 @@ def _timing_q_values(base: dict, cand: dict, config: GateConfig, noise_models) -
     return {k: (tested[k], q, len(keys)) for k, q in zip(keys, qs)}
 
 
-def _contention(base: dict, cand: dict, m: Measurement, rule: Rule, config: GateConfig) -> str | None:
+def _shares(measurements: dict) -> list[Measurement]:
+    return [m for (metric, _), m in measurements.items() if metric.endswith(".cpu_share")]
+
+
+def _contention(base: dict, cand: dict, m: Measurement, rule: Rule, config: GateConfig,
+                shares: tuple[list, list] = ([], [])) -> str | None:
     """Why a noisy figure cannot be judged: per the family's ``cpu_share`` record, either side's process got
     less than the absolute floor of CPU (both may starve alike: a ratio then hides it), or the candidate got
     far less than the baseline while measuring it (a co-tenant was busy). None: judge it."""
     if rule.noise not in ("timing", "median"):
         return None
-    family = m.metric.split(".", 1)[0]
-    key = (f"{family}.cpu_share", m.params)
-    b, c = base.get(key), cand.get(key)
+    b, c = _cpu_share(base, m, shares[0]), _cpu_share(cand, m, shares[1])
     if b is None or c is None:
         return None
-    b, c = b.value, c.value
     if b is None or c is None or not (math.isfinite(b) and math.isfinite(c)):
         return None
     state = f"CPU share {b:.2f} baseline, {c:.2f} candidate"
@@ -121,6 +124,22 @@ def _contention(base: dict, cand: dict, m: Measurement, rule: Rule, config: Gate
     if b > 0 and c < config.contended_share * b:
         return (f"machine contended: not judged ({state}: below {config.contended_share:g}x the baseline's); "
                 "rerun on a quiet machine")
+    return None
+
+
+def _cpu_share(measurements: dict, m: Measurement, shares: list[Measurement]) -> float | None:
+    """The CPU share recorded with ``m``: its family's own ``cpu_share`` for the same case, else the share
+    another family of the same run recorded for the same case (GPTThroughput's for a GPTStep: the same size,
+    variant, dtype, device and batch; the mode may differ)."""
+    family = m.metric.split(".", 1)[0]
+    own = measurements.get((f"{family}.cpu_share", m.params))
+    if own is not None:
+        return own.value
+    mine = {k: v for k, v in m.params if k != "mode"}
+    for other in shares:
+        theirs = {k: v for k, v in other.params if k != "mode"}
+        if theirs and all(mine.get(k) == v for k, v in theirs.items()):
+            return other.value
     return None
 
 
