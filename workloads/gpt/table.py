@@ -240,9 +240,13 @@ SCALING = Family(
     tuple(Metric(n, u, "distributed throughput", "higher", "median")
           for n, u in (("tokens_per_s", "tokens/s"), ("tokens_per_s_per_rank", "tokens/s"), ("mfu", "percent"),
                        ("scaling_efficiency", "percent")))
-    + (Metric("collective_share", "percent", "collective share", "lower", "median"),),
+    # a diagnostic, not judged: it includes each rank's wait for the slowest one, so it rises when compute
+    # gets faster or ranks drift apart (committed CPU runs: 13.8 % -> 44.6 % while tokens/s rose 19 %);
+    # tokens/s and scaling efficiency judge what it costs
+    + (Metric("collective_share", "percent", "collective share", "none", "median"),),
     "Training under torchrun (DDP or FSDP2) on world_size ranks, weak scaling: tokens/s, MFU per device, "
-    "efficiency against one rank measured in the same run, and the share of step time in collectives.",
+    "efficiency against one rank measured in the same run, and the share of step time in collectives "
+    "(shown, not judged: it includes waiting for the slowest rank).",
     measure=_scaling)
 
 FAMILIES = (STEP, THROUGHPUT, MEMORY, FLOPS, OP_COUNT, MAX_BATCH, KERNEL_BREAKDOWN, SCALING)
