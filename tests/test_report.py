@@ -108,3 +108,51 @@ def test_report_names_the_commit_where_a_metric_stepped(tmp_path):
     assert "step WORSE: GPTThroughput.mfu" in proc.stdout and "at commit 33333333" in proc.stdout, proc.stdout
     md = (out / "report.md").read_text()
     assert "## Steps in history" in md and "33333333" in md
+
+
+def _asv_copy(src, dst, commit: str, date_ms: int):
+    import json
+
+    data = json.loads(src.read_text())
+    data["commit_hash"], data["date"] = commit, date_ms
+    dst.write_text(json.dumps(data))
+
+
+def test_results_are_parsed_once_per_file_version(tmp_path):
+    import os
+    import shutil
+
+    from spikeflops.regress import records
+
+    runs = committed_asv_runs()
+    if not runs:
+        pytest.skip("needs a committed asv results file")
+    folder = tmp_path / "asv" / "m"
+    folder.mkdir(parents=True)
+    shutil.copy(RESULTS / "asv" / "benchmarks.json", tmp_path / "asv" / "benchmarks.json")
+    path = folder / "run.json"
+    _asv_copy(runs[0], path, "a" * 40, 1795465980000)
+    first = records.load(path)
+    assert records.load(path) is first                         # unchanged file: the parsed one
+    _asv_copy(runs[0], path, "b" * 40, 1795465990000)          # rewritten: parsed again
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    second = records.load(path)
+    assert second is not first and second.commit == "b" * 40
+    assert [m.key for m in second.measurements] == [m.key for m in first.measurements]
+
+
+def test_an_astronomical_parameter_grid_is_read_lazily(tmp_path):
+    """A 58 kB asv file whose grid had 6.5e12 combinations used 3.5 GB before a MemoryError."""
+    import json
+
+    from spikeflops.regress.records import load
+
+    axis = [repr(f"v{i}") for i in range(60)]
+    data = {"version": 2, "commit_hash": "c" * 40, "date": 1795465980000, "params": {"machine": "m"},
+            "result_columns": ["result", "params"],
+            "results": {"bench_gpt.GPTStep.time_step": [[0.5, 0.25], [axis] * 7]}}
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(data))
+    rs = load(path)                                            # 60^7 = 2.8e12 combinations, two values
+    assert [m.value for m in rs.measurements] == [0.5, 0.25]
+    assert rs.measurements[1].params[-1] == ("compile", "v1")       # the names: the case table's
