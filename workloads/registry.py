@@ -19,7 +19,9 @@ from .errors import SpikeflopsError
 from .metrics import Family, Metric, Row, Workload
 from .profiles import Profile, get_profile
 
-WORKLOAD_TABLES = ("workloads.gpt.table", "workloads.superspike.table")
+# the suite's own costs (reading results, a history, a report, starting the CLI) are measured like a
+# workload; that table lives with the tool it measures and is loaded by name like any other
+WORKLOAD_TABLES = ("workloads.gpt.table", "workloads.superspike.table", "spikeflops.suite_costs")
 EXTRA_WORKLOADS_ENV_VAR = "SPIKEFLOPS_EXTRA_WORKLOADS"
 
 _workloads: dict[str, Workload] | None = None
