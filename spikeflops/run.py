@@ -246,7 +246,7 @@ def cmd_run(args) -> int:
         for e in entries:
             label = f"{e['family']} {' '.join(e['params'].values())}"
             if "error" in e:
-                table.append([label, "FAILED", e["error"]])
+                table.append([label, "FAILED", e["error"], ""])
                 continue
             for name, value in e["metrics"].items():
                 unit = e["units"].get(name, "")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 
 def format_table(headers: list[str], rows: list[list[object]], markdown: bool = False) -> str:
-    cells = [[str(h) for h in headers]] + [["" if c is None else str(c) for c in row] for row in rows]
+    width = len(headers)                    # a short row (a failed case's) is padded, never an IndexError
+    cells = [[str(h) for h in headers]] + [(["" if c is None else str(c) for c in row] + [""] * width)[:width]
+                                           for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row):

@@ -174,3 +174,20 @@ def test_genn_build_output_stays_off_stdout_so_json_parses(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["backend"] == "genn"
     assert "make" in proc.stderr                  # the build's lines are still shown, on stderr
+
+
+def test_run_prints_its_tables_when_a_case_fails(monkeypatch, tmp_path, capsys):
+    """A failed row had 3 cells in a 4-column table: an IndexError traceback instead of the summary."""
+    import workloads.measure as measure
+    from spikeflops.cli import main
+    from workloads.errors import SpikeflopsError
+
+    def track(row, profile):
+        raise SpikeflopsError("this case cannot run here")
+
+    monkeypatch.setattr(measure, "track", track)
+    out = tmp_path / "run.json"
+    assert main(["run", "--profile", "ci", "--families", "GPTFlops", "--out", str(out)]) == 1
+    printed = capsys.readouterr()
+    assert "FAILED" in printed.out and "this case cannot run here" in printed.out, printed.out
+    assert "Traceback" not in printed.err and out.is_file()
