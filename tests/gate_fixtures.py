@@ -75,9 +75,27 @@ def _scale(v, factor, add):
     return type(v)(out) if isinstance(v, int) and float(out).is_integer() else out
 
 
+def cli(*args) -> subprocess.CompletedProcess:
+    """``spikeflops ARGS`` in this process (the same ``main`` the console script calls), its exit status and
+    output captured as a CompletedProcess: a fresh interpreter per call cost a second each and proved nothing
+    more (tests/test_registry.py starts the real command line once)."""
+    import contextlib
+    import io
+
+    from spikeflops.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    argv = [str(a) for a in args]
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:               # argparse's own refusals
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(["spikeflops", *argv], code, out.getvalue(), err.getvalue())
+
+
 def gate(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "spikeflops.cli", "gate", *map(str, args)],
-                          capture_output=True, text=True, timeout=300)
+    return cli("gate", *args)
 
 
 def copy_json(src: Path, dst: Path, edit=None) -> Path:

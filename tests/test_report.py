@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from gate_fixtures import RESULTS, committed_asv_runs, copy_json
+from gate_fixtures import RESULTS, cli, committed_asv_runs, copy_json
 
 
 def report(*args):
-    return subprocess.run([sys.executable, "-m", "spikeflops.cli", "report", *map(str, args)], capture_output=True,
-                          text=True, timeout=600)
+    return cli("report", *args)
 
 
 def test_report_draws_history_and_compares_machines(tmp_path):

@@ -9,9 +9,11 @@ This module imports no torch: asv's processes decide what to skip before paying 
 
 from __future__ import annotations
 
+import functools
 import glob
 import importlib
 import os
+import re
 import sys
 from collections.abc import Mapping
 
@@ -23,6 +25,9 @@ from .profiles import Profile, get_profile
 # workload; that table lives with the tool it measures and is loaded by name like any other
 WORKLOAD_TABLES = ("workloads.gpt.table", "workloads.superspike.table", "spikeflops.suite_costs")
 EXTRA_WORKLOADS_ENV_VAR = "SPIKEFLOPS_EXTRA_WORKLOADS"
+# a regular expression over "<Family> <case id>": only the rows it finds run, in every harness (a quick
+# look at a few cases, or the test suite's deliberately small table)
+CASES_ENV_VAR = "SPIKEFLOPS_CASES"
 
 _workloads: dict[str, Workload] | None = None
 _families: dict[str, Family] | None = None
@@ -135,9 +140,26 @@ def why_not_runnable(row: Row, profile: Profile | None = None) -> str | None:
     profile = profile or get_profile()
     if profile.name not in row.profiles:
         return f"not in the {profile.name} profile"
+    chosen = _case_selection()
+    if chosen is not None and not chosen.search(f"{row.family} {case_id(row)}"):
+        return f"not selected by {CASES_ENV_VAR}"
     if not device_available(row.device):
         return f"no {row.device} device on this machine"
     return workloads()[FAMILIES[row.family].workload].unavailable(row)
+
+
+def _case_selection():
+    """The compiled SPIKEFLOPS_CASES pattern, or None when it is unset."""
+    text = os.environ.get(CASES_ENV_VAR)
+    return _compile_selection(text) if text else None
+
+
+@functools.lru_cache(maxsize=8)
+def _compile_selection(text: str):
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise SpikeflopsError(f"{CASES_ENV_VAR}={text!r} is not a regular expression ({exc})") from None
 
 
 def asv_params(family: str) -> tuple[list[list], list[str]]:
