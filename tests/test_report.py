@@ -152,3 +152,14 @@ def test_an_astronomical_parameter_grid_is_read_lazily(tmp_path):
     rs = load(path)                                            # 60^7 = 2.8e12 combinations, two values
     assert [m.value for m in rs.measurements] == [0.5, 0.25]
     assert rs.measurements[1].params[-1] == ("compile", "v1")       # the names: the case table's
+
+
+def test_a_series_that_stays_at_zero_has_no_step_and_long_histories_label_few_ticks():
+    from spikeflops.regress.report import tick_positions
+    from spikeflops.regress.steps import Step, detect_step
+
+    assert Step(3, 0.0, 0.0, 0.0).change == 0.0
+    assert detect_step([0.0] * 6 + [0.0] * 6, 0.3) is None        # the committed "0 -> 0 (+inf%)"
+    shown = tick_positions(300)
+    assert len(shown) <= 16 and shown[0] == 0 and shown[-1] == 299
+    assert tick_positions(5) == [0, 1, 2, 3, 4]

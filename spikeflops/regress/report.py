@@ -127,15 +127,18 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
             xs = [order[p.commit, p.run_date] for p in pts if not math.isnan(p.value)]
             ys = [p.value for p in pts if not math.isnan(p.value)]
             never += [order[p.commit, p.run_date] for p in pts if math.isnan(p.value)]
-            if ys:
-                ax.plot(xs, ys, marker="o", label=f"{params} | {machine}")
+            if ys:                            # dots, not discs, where hundreds of runs share the axis
+                ax.plot(xs, ys, marker="o" if len(ys) <= 60 else ".", markersize=5 if len(ys) <= 60 else 3,
+                        label=f"{params} | {machine}")
     if never:
         low, high = ax.get_ylim() if ax.lines else (0.0, 1.0)
         worst = high if direction != "higher" else low
         ax.plot(sorted(set(never)), [worst] * len(set(never)), linestyle="none", marker="X", color="red",
                 markersize=9, label="never reached")
-    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
-    ax.set_xlabel("commit (by date), one tick per run")
+    shown = tick_positions(len(labels))
+    ax.set_xticks(shown, [labels[i] for i in shown], rotation=45, ha="right", fontsize=7)
+    ax.set_xlabel("commit (by date), one point per run" + ("" if len(shown) == len(labels)
+                                                           else f"; {len(shown)} of {len(labels)} runs labelled"))
     units = {p.unit for per_m in series.values() for pts in per_m.values() for p in pts if p.unit}
     if len(units) == 1:
         ax.set_ylabel(units.pop())
@@ -145,6 +148,18 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+MAX_TICK_LABELS = 16
+
+
+def tick_positions(n: int, most: int = MAX_TICK_LABELS) -> list[int]:
+    """At most ``most`` evenly spread positions of ``n`` runs, the first and the last among them: 300
+    labelled ticks were a solid black band, and drawing them cost most of a report's time."""
+    if n <= most:
+        return list(range(n))
+    step = (n - 1) / (most - 1)
+    return sorted({round(i * step) for i in range(most)})
 
 
 def run_ticks(points: list[Point]) -> tuple[dict, list[str]]:

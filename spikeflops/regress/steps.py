@@ -22,6 +22,8 @@ class Step:
 
     @property
     def change(self) -> float:
+        if self.before == self.after:                  # 0 -> 0 is no change, never "+inf %"
+            return 0.0
         return self.after / self.before - 1 if self.before else float("inf")
 
 
