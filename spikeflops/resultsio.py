@@ -31,6 +31,23 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def claim_new(path: str | os.PathLike) -> Path:
+    """``path``, or ``<stem>-2<suffix>``, ``-3``... : the first name nobody holds, taken at once (an empty file
+    made with O_EXCL, which a following atomic write replaces). Two runs started in the same second get
+    two files: a default name must never overwrite another run's results."""
+    path = check_writable(path)
+    for n in range(1, 10_000):
+        candidate = path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise SpikeflopsError(f"{candidate}: cannot be created ({exc.strerror or exc})") from None
+    raise SpikeflopsError(f"{path}: 10,000 runs already hold this name")
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """``path`` as a file to be written: its folder made, a one-line error when it cannot be one.
     Commands call it before measuring, so a bad --out costs no measurement."""

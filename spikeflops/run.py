@@ -19,7 +19,7 @@ from workloads.registry import FAMILIES, case_id, select
 from workloads.errors import SpikeflopsError
 
 from .argtypes import output_file
-from .resultsio import write_json
+from .resultsio import claim_new, write_json
 from .tables import format_table
 
 RUN_FORMAT = "spikeflops-run/1"
@@ -232,9 +232,9 @@ def cmd_run(args) -> int:
                "machine": machine_facts(), "commit": commit, "dirty": dirty,
                "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
                "wall_s": wall, "load": load, "results": entries}
-    out = Path(args.out) if args.out else Path("spikeflops-out") / (
+    out = Path(args.out) if args.out else claim_new(Path("spikeflops-out") / (
         f"run-{machine_name()}-{(commit or 'nocommit')[:12]}{'-dirty' if dirty else ''}-"
-        f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json")
+        f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json"))
     write_json(out, results)
     if args.json:
         import json

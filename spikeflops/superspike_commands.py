@@ -14,7 +14,7 @@ from workloads.errors import SpikeflopsError
 from workloads.superspike.params import SIZES, describe_sizes, get_size, size_for_target
 from workloads.superspike.targets import ras_extent
 from .argtypes import non_negative_int, positive_int, positive_number
-from .resultsio import write_json, write_text
+from .resultsio import check_writable, claim_new, write_json, write_text
 from .tables import format_table
 from workloads.superspike.case import BACKENDS, SuperSpikeCase
 
@@ -83,15 +83,17 @@ def cmd_superspike(args) -> int:
     case = SuperSpikeCase(backend=args.backend, device=args.device, size=args.size, seed=args.seed,
                           trials=args.num_trials, compile=args.compile, cuda_graph=args.cuda_graph,
                           kernel_profiling=args.kernel_profiling or args.backend == "genn", target_file=args.target_file)
+    out = Path(args.out_dir)
+    check_writable(out / "results.json")       # a read-only folder is refused now, not after the training
     started = time.time()
     target = load_target(get_size(args.size), args.target_file)      # read once: training and plots share it
     result = run_training(case, sorted(args.record_trial), args.target_error, progress=_progress, target=target)
-    out = Path(args.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # one run, one set of files: the trial count and the start time keep earlier runs' outputs
-    stem = (f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}-"
-            f"{result.num_trials}trials-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}")
-    write_json(out / f"{stem}.json", {"machine": machine_facts(), **result.to_dict()})
+    # one run, one set of files: the trial count, the start time and a free name keep earlier runs' outputs
+    stem = claim_new(out / (f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}-"
+                            f"{result.num_trials}trials-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}"
+                            ".json")).stem
+    write_json(out / f"{stem}.json", {"machine": machine_facts(), "target_file": args.target_file or "built-in",
+                                      **result.to_dict()})
     table = io.StringIO()
     w = csv.writer(table)
     w.writerow(["trial", "r0", "running_error", "trial_error", "spikes_hidden", "spikes_output",

@@ -191,3 +191,28 @@ def test_run_prints_its_tables_when_a_case_fails(monkeypatch, tmp_path, capsys):
     printed = capsys.readouterr()
     assert "FAILED" in printed.out and "this case cannot run here" in printed.out, printed.out
     assert "Traceback" not in printed.err and out.is_file()
+
+
+def test_two_runs_in_the_same_second_get_two_files(tmp_path):
+    from spikeflops.resultsio import claim_new, write_json
+
+    first, second = claim_new(tmp_path / "run-x.json"), claim_new(tmp_path / "run-x.json")
+    assert first != second and second.name == "run-x-2.json"
+    write_json(first, {"a": 1})
+    write_json(second, {"b": 2})
+    assert json.loads(first.read_text()) == {"a": 1} and json.loads(second.read_text()) == {"b": 2}
+
+
+def test_superspike_refuses_an_unwritable_out_dir_before_training(tmp_path, monkeypatch, capsys):
+    import workloads.superspike.workload as workload
+    from spikeflops.cli import main
+
+    def never(*a, **k):
+        raise AssertionError("trained before checking --out-dir")
+
+    monkeypatch.setattr(workload, "run_training", never)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert main(["superspike", "--num-trials", "1", "--out-dir", str(blocker / "sub")]) == 2
+    assert "cannot make its folder" in capsys.readouterr().err
+    assert main(["report", "results", "--out-dir", str(blocker / "sub")]) == 2

@@ -28,7 +28,10 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_report(args) -> int:
+    from ..resultsio import check_writable
+
     config = load_config(args.config)
+    check_writable(Path(args.out_dir) / "report.md")    # a bad --out-dir is refused before any reading
     history = collect(args.paths, warn=lambda msg: print(f"spikeflops report: {msg}", file=sys.stderr))
     tracked = {}
     for label, per_machine in history.items():
@@ -43,6 +46,8 @@ def cmd_report(args) -> int:
         raise SpikeflopsError("no tracked metrics in these results" + (f" match {args.match!r}" if args.match else ""))
     out = Path(args.out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    # an interrupted report must not leave an old report.md beside new plots: it is written again at the end
+    (out / "report.md").unlink(missing_ok=True)
     by_metric: dict[str, list[str]] = {}
     for label in tracked:
         by_metric.setdefault(label.split("(", 1)[0], []).append(label)
