@@ -69,15 +69,34 @@ def _umask() -> int:
     return mask
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:                  # json keeps the last: the order of a file would decide a verdict
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def read_json(path: str | os.PathLike):
     path = Path(path)
     try:
         with open(path) as f:
-            return json.load(f)
+            return json.load(f, object_pairs_hook=_no_duplicates)
     except FileNotFoundError:
         raise SpikeflopsError(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise SpikeflopsError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except _DuplicateKey as exc:
+        raise SpikeflopsError(f"{path}: the key {str(exc)[:80]!r} appears twice in one object") from None
+    except RecursionError:
+        raise SpikeflopsError(f"{path}: nested too deeply to be a results file") from None
+    except MemoryError:
+        raise SpikeflopsError(f"{path}: too large to read into memory") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpikeflopsError(f"{path}: cannot read ({exc})") from None
 

@@ -7,6 +7,8 @@ def format_table(headers: list[str], rows: list[list[object]], markdown: bool = 
     width = len(headers)                    # a short row (a failed case's) is padded, never an IndexError
     cells = [[str(h) for h in headers]] + [(["" if c is None else str(c) for c in row] + [""] * width)[:width]
                                            for row in rows]
+    if markdown:                            # a name read from a results file must not add headings or HTML
+        cells = [[markdown_cell(c) for c in row] for row in cells]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row):
@@ -15,6 +17,14 @@ def format_table(headers: list[str], rows: list[list[object]], markdown: bool = 
 
     sep = ("|" + "|".join("-" * (w + 2) for w in widths) + "|") if markdown else "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
+
+
+def markdown_cell(text: str) -> str:
+    """``text`` as inert markdown: no HTML, no column break, no line break, no heading or list start."""
+    import html
+
+    text = html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
+    return "\\" + text if text[:1] in "#>-+*=" and text else text
 
 
 def _numeric(text: str) -> bool:

@@ -96,6 +96,41 @@ def load(path: str | os.PathLike) -> ResultSet:
 
 
 def _parse(path: str | os.PathLike) -> ResultSet:
+    rs = _parse_any(path)
+    try:
+        _validate(rs)
+    except ValueError as exc:
+        raise SpikeflopsError(f"{path}: impossible results file ({exc})") from None
+    return rs
+
+
+# units whose values cannot be negative (every unit this suite records), and those that cannot be 0 either
+_ZERO_IMPOSSIBLE = {"operators", "FLOP", "parameters", "sequences"}
+
+
+def _validate(rs: ResultSet) -> None:
+    """What no benchmark can produce: a commit that is not a hash, a value that is not a finite number (NaN
+    aside: "never reached"), a negative size or time, a zero operator count, NaN among raw samples, and
+    one metric recorded twice (the last would win, so a file's order could hide a regression)."""
+    if rs.commit is not None and not isinstance(rs.commit, str):
+        raise ValueError(f"commit is {type(rs.commit).__name__} {rs.commit!r}, not a hash")
+    seen = set()
+    for m in rs.measurements:
+        if m.key in seen:
+            raise ValueError(f"{m.label} is recorded twice")
+        seen.add(m.key)
+        for v in (m.value, *m.samples):
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ValueError(f"{m.label}: {v!r} is not a number")
+            if math.isinf(v) or v < 0:
+                raise ValueError(f"{m.label}: {v!r} is impossible for a {m.unit or 'measurement'}")
+        if any(math.isnan(s) for s in m.samples) and not m.metric.endswith("trials_to_target"):
+            raise ValueError(f"{m.label}: NaN among its raw samples")
+        if m.value == 0 and m.unit in _ZERO_IMPOSSIBLE:
+            raise ValueError(f"{m.label}: 0 {m.unit} is impossible")
+
+
+def _parse_any(path: str | os.PathLike) -> ResultSet:
     data = read_json(path)
     if not isinstance(data, dict):
         raise SpikeflopsError(f"{path}: not an asv, pytest-benchmark or spikeflops run results file (top level is not an object)")
@@ -105,6 +140,8 @@ def _parse(path: str | os.PathLike) -> ResultSet:
         if "benchmarks" in data and "machine_info" in data:
             return _load_pytest_benchmark(Path(path), data)
         if str(data.get("format", "")).startswith("spikeflops-run/"):
+            if data["format"] != "spikeflops-run/1":
+                raise SpikeflopsError(f"{path}: results format {data['format']!r}; this version reads spikeflops-run/1")
             return _load_spikeflops_run(Path(path), data)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise SpikeflopsError(f"{path}: malformed results file ({type(exc).__name__}: {exc})") from None
@@ -161,10 +198,10 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
                 continue
             seedless = tuple(p for p in pairs if p[0] != SEED_PARAM)
             if len(seedless) != len(pairs):
-                folded.setdefault(seedless, []).append(float(value))
+                folded.setdefault(seedless, []).append(_num(value, metric))
                 continue
-            raw_samples = tuple(float(s) for s in raw) if raw else ()
-            out.measurements.append(Measurement(metric, pairs, unit, float(value), raw_samples))
+            raw_samples = tuple(_num(s, metric) for s in raw) if raw else ()
+            out.measurements.append(Measurement(metric, pairs, unit, _num(value, metric), raw_samples))
         for pairs, seed_values in folded.items():
             out.measurements.append(Measurement(metric, pairs, unit, _median(seed_values), tuple(seed_values)))
     return out
@@ -331,6 +368,13 @@ def _median(values: list[float]) -> float:
     if len(ordered) % 2 or math.isnan(mid) or math.isnan(ordered[len(ordered) // 2 - 1]):
         return mid
     return statistics.median(ordered)
+
+
+def _num(value, where: str) -> float:
+    """A number of a results file as a float; ``true`` or a string is an error, not 1.0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{where}: {value!r} is not a number")
+    return float(value)
 
 
 def _int(value):

@@ -1,0 +1,82 @@
+"""Hostile results files: every one is a one-line refusal (exit 2) for the gate and a skipped file with a
+warning for a report, and nothing is written outside the output folder."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from gate_fixtures import cli
+
+PARAMS = {"size": "gpt-nano", "variant": "fast", "mode": "train", "batch": "4"}
+
+
+def _run_file(metrics=None, samples=None, **top):
+    entry = {"family": "GPTOpCount", "params": dict(PARAMS),
+             "units": {"operators": "operators", "bytes_allocated": "bytes"}, "case": {},
+             "metrics": metrics if metrics is not None else {"operators": 308, "bytes_allocated": 5.4e7},
+             "samples": samples or {}}
+    data = {"format": "spikeflops-run/1", "machine_name": "m", "machine": {"cpu": "c", "cpu_count": 2},
+            "commit": "a" * 40, "date": "2026-01-01T00:00:00+00:00", "results": [entry]}
+    data.update(top)
+    return data
+
+
+def _text(data) -> str:
+    return data if isinstance(data, str) else json.dumps(data)
+
+
+def _duplicate_entries():
+    data = _run_file()
+    data["results"].append(copy.deepcopy(data["results"][0]))
+    data["results"][1]["metrics"]["operators"] = 999
+    return data
+
+
+HOSTILE = [
+    ("integer commit", _run_file(commit=1234), "not a hash"),
+    ("nested 200,000 deep", "[" * 200_000 + "]" * 200_000, "nested too deeply"),
+    ("negative count", _run_file({"operators": -5, "bytes_allocated": 1.0}), "impossible"),
+    ("zero operators", _run_file({"operators": 0, "bytes_allocated": 1.0}), "0 operators is impossible"),
+    ("-inf", _run_file({"operators": float("-inf"), "bytes_allocated": 1.0}), "impossible"),
+    ("true as a value", _run_file({"operators": True, "bytes_allocated": 1.0}), "is not a number"),
+    ("duplicate key", _text(_run_file()).replace('"commit": "', '"commit": "b", "commit": "', 1), "appears twice"),
+    ("duplicate entries", _duplicate_entries(), "recorded twice"),
+    ("newer format", _run_file(format="spikeflops-run/2"), "this version reads spikeflops-run/1"),
+    ("NaN samples", _run_file(samples={"operators": [308, float("nan")]}), "NaN among its raw samples"),
+]
+
+
+@pytest.mark.parametrize("name,data,needle", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_a_hostile_results_file_is_one_line_for_the_gate_and_skipped_by_a_report(tmp_path, name, data, needle):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    bad = folder / "bad.json"
+    bad.write_text(_text(data))
+    (folder / "good.json").write_text(json.dumps(_run_file()))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    proc = cli("gate", bad, bad)
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and needle in lines[0], (name, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    out = tmp_path / "report"
+    rep = cli("report", folder, "--out-dir", out)
+    assert rep.returncode == 0, (name, rep.stdout, rep.stderr)
+    assert "skipped" in rep.stderr and "bad.json" in rep.stderr, rep.stderr
+    after = sorted(p.relative_to(tmp_path).parts[0] for p in tmp_path.rglob("*"))
+    assert set(after) <= {"results", "report"} and sorted(p.name for p in folder.iterdir()) == ["bad.json", "good.json"]
+    assert before  # the folder existed before; only report/ was added
+
+
+def test_names_from_a_results_file_cannot_add_markdown_or_html_to_a_pr_comment(tmp_path):
+    data = _run_file()
+    data["results"][0]["params"]["size"] = "# Approved\n<img src=x onerror=alert(1)>|"
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(data))
+    md = tmp_path / "gate.md"
+    proc = cli("gate", path, path, "--markdown", md)
+    assert proc.returncode == 0, proc.stderr
+    text = md.read_text()
+    assert "<img" not in text and "\n# Approved" not in text and "&lt;img" in text
