@@ -33,17 +33,52 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a CI cancel, `timeout`, a closed terminal): unwound like Ctrl-C, so every
+    worktree, child process and temporary folder is cleaned up on the way out."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+def _catch_stop_signals() -> dict:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    before = {}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            before[sig] = signal.signal(sig, _stop)
+    return before
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = _catch_stop_signals()
     try:
         return int(args.func(args) or 0)
     except SpikeflopsError as exc:
         print(f"spikeflops: error: {exc}", file=sys.stderr)
         return 2
+    except Stopped as exc:
+        print(f"spikeflops: stopped by {signal.Signals(exc.signum).name}", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("spikeflops: interrupted", file=sys.stderr)
         return 130
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -29,6 +30,20 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str):
+    """A new temporary folder that is kept when the block succeeds (it holds what a command reports) and
+    removed when it fails, is refused or is interrupted: nothing is left behind by a command that ended early."""
+    import shutil
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def claim_new(path: str | os.PathLike) -> Path:

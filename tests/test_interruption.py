@@ -30,7 +30,8 @@ def _digest(folder: Path) -> dict:
     return {p.name: hashlib.sha1(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.is_file()}
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"])
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_killed_command_keeps_earlier_results_and_leaves_no_partial_file(tmp_path, command, sig):
     out = tmp_path / "out"
@@ -52,6 +53,9 @@ def test_a_killed_command_keeps_earlier_results_and_leaves_no_partial_file(tmp_p
     _, err = proc.communicate(timeout=120)
     if sig == signal.SIGINT:
         assert proc.returncode == 130 and "interrupted" in err.strip().splitlines()[-1], err
+        assert "Traceback" not in err, err
+    elif sig in (signal.SIGTERM, signal.SIGHUP):        # unwound like Ctrl-C, exit 128 + the signal
+        assert proc.returncode == 128 + sig and "stopped by" in err.strip().splitlines()[-1], err
         assert "Traceback" not in err, err
     else:
         assert proc.returncode == -signal.SIGKILL

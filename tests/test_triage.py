@@ -185,3 +185,37 @@ def test_compare_runs_both_commits_alternately_and_names_the_metric(scratch_repo
     assert any("GPTOpCount.bytes_allocated" in ln for ln in failed), proc.stdout
     assert all("train" in ln for ln in failed), proc.stdout          # the forward pass did not change
     assert _git(repo, "worktree", "list").count("\n") == 0, "the worktrees were not removed"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_stopped_compare_leaves_no_worktree_process_or_temp_folder(scratch_repo, tmp_path, sig):
+    """SIGTERM (a CI cancel, `timeout`) and SIGHUP (a closed terminal) used to leave compare's worktrees
+    registered in the user's repository and its child `spikeflops run` measuring."""
+    import signal
+    import time
+
+    repo, (first, *_rest) = scratch_repo["repo"], scratch_repo["commits"]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "spikeflops.cli", "compare", scratch_repo["good"], first,
+                             "--rounds", "3", "--families", "SuperSpikeConvergence", "--repo", str(repo)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SPIKEFLOPS_PROFILE": "ci", "TMPDIR": str(scratch),
+                                 "PYTHONUNBUFFERED": "1"})
+    line = proc.stderr.readline()
+    assert line.startswith("round 1/3"), line
+    time.sleep(4)                                               # the first round's child is measuring
+    assert proc.poll() is None
+    with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+        children = f.read().split()
+    assert children, "no child spikeflops run to outlive the command"
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + getattr(signal, sig) and "stopped by" in err, err
+    time.sleep(1)
+    alive = [pid for pid in children if os.path.exists(f"/proc/{pid}") and
+             "zombie" not in open(f"/proc/{pid}/status").read().lower()]
+    assert not alive, f"child processes outlived compare: {alive}"
+    assert _git(repo, "worktree", "list").count("\n") == 0, _git(repo, "worktree", "list")
+    assert not list(scratch.iterdir()), list(scratch.iterdir())

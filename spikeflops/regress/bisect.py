@@ -202,9 +202,10 @@ class Bisector:
 
 
 def cmd_bisect(args) -> int:
-    import tempfile
+    import contextlib
 
     from ..asvmachine import register
+    from ..resultsio import scratch_folder
     from .rules import load_config
 
     config = load_config(args.config)
@@ -213,15 +214,18 @@ def cmd_bisect(args) -> int:
     if rule is None or rule.direction == "none":
         raise SpikeflopsError(f"{args.metric} has no gate rule with a direction: there is no 'worse' to find")
     repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))
+    commits_between(repo, args.good, args.bad)      # a bad range is refused before asv's machine file is touched
     machine, _ = register(args.machine)
-    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="spikeflops-bisect-"))
 
     def say(text):
         print(text, flush=True)
 
-    bisector = Bisector(repo, args.metric, config, work, machine, match=args.match, quick=args.quick, say=say,
-                        rounds=args.rounds, max_rounds=args.max_rounds)
-    found = bisector.run(args.good, args.bad)
+    with contextlib.ExitStack() as stack:
+        # a folder of our own is removed if the search is refused or interrupted; one the user named stays
+        work = Path(args.work) if args.work else stack.enter_context(scratch_folder("spikeflops-bisect-"))
+        bisector = Bisector(repo, args.metric, config, work, machine, match=args.match, quick=args.quick,
+                            say=say, rounds=args.rounds, max_rounds=args.max_rounds)
+        found = bisector.run(args.good, args.bad)
     print(f"first bad commit: {found.commit} {found.subject}")
     print(f"(asv results of every probe: {work / 'results'})", file=sys.stderr)
     return 0

@@ -209,19 +209,20 @@ def _control_false_discoveries(verdicts: list[Verdict], alpha: float) -> list[Ve
 
 
 def cmd_compare(args) -> int:
-    import tempfile
-
     from .judge import exit_code
     from .render import markdown_report, terminal_report
     from .rules import load_config
-    from ..resultsio import write_text
+    from ..resultsio import scratch_folder, write_text
 
     config = load_config(args.config)
     repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))
-    work = Path(tempfile.mkdtemp(prefix="spikeflops-compare-"))
-    verdicts = compare_interleaved(repo, args.base, args.cand, args.rounds, config, work, args.families,
-                                   args.profile, say=lambda t: print(t, file=sys.stderr, flush=True),
-                                   max_rounds=args.max_rounds)
+    if git(repo, "status", "--porcelain", "--untracked-files=no").strip():
+        print("spikeflops compare: the working tree has uncommitted edits; both sides are measured from their "
+              "commits, so the edits are left out (commit them to compare them)", file=sys.stderr)
+    with scratch_folder("spikeflops-compare-") as work:     # removed if refused or interrupted
+        verdicts = compare_interleaved(repo, args.base, args.cand, args.rounds, config, work, args.families,
+                                       args.profile, say=lambda t: print(t, file=sys.stderr, flush=True),
+                                       max_rounds=args.max_rounds)
     header = (f"interleaved: {args.rounds}-{max(args.rounds, args.max_rounds or args.rounds)} rounds of "
               f"{args.base} and {args.cand} on this machine, timings judged on paired rounds' log ratios "
               f"(Student-t interval, alpha {config.alpha} per side, spent over the rounds added)")
