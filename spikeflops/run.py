@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from workloads.profiles import PROFILE_ENV_VAR, PROFILES, get_profile
-from workloads.registry import FAMILIES, case_id, select
+from workloads.registry import FAMILIES, case_id, select, why_not_runnable
 from workloads.errors import SpikeflopsError
 
 from .argtypes import output_file
@@ -23,6 +23,7 @@ from .resultsio import claim_new, write_json
 from .tables import format_table
 
 RUN_FORMAT = "spikeflops-run/1"
+CONTENDED_SHARE = 0.5          # the gate's default contended_floor: below it a run's timings say little
 
 
 def add_parser(subparsers) -> None:
@@ -213,11 +214,20 @@ def cmd_run(args) -> int:
     if unknown:
         raise SpikeflopsError(f"unknown family {unknown[0]!r}; choose from {', '.join(FAMILIES)}")
     rows = [r for f in families for r in select(f, profile)]
+    left_out: dict[str, list[str]] = {}
+    for row in (r for f in families for r in select(f, profile, runnable_only=False)):
+        why = why_not_runnable(row, profile)
+        if why:
+            left_out.setdefault(why, []).append(f"{row.family} {case_id(row)}")
     if not rows:
-        raise SpikeflopsError(f"the {profile.name} profile has no case this machine can run")
+        raise SpikeflopsError(f"the {profile.name} profile has no case this machine can run"
+                              + (f" ({'; '.join(left_out)})" if left_out else ""))
     commit, dirty = git_commit()
     started = time.time()
     _say(f"spikeflops run: {len(rows)} cases of the {profile.name} profile on {machine_name()}")
+    for why, cases in left_out.items():            # never dropped in silence
+        _say(f"  left out {len(cases)} case{'s' if len(cases) != 1 else ''} ({why}): {', '.join(cases[:3])}"
+             + (f" and {len(cases) - 3} more" if len(cases) > 3 else ""))
     import torch
 
     from workloads.load import CPU_THREADS, LoadProbe
@@ -258,6 +268,9 @@ def cmd_run(args) -> int:
               f"1-min load average {_fmt_load(load['load_before'])} -> {_fmt_load(load['load_after'])} "
               f"on {load['cores']} cores; CPU share {_fmt_load(load['cpu_share'])} of {load['threads']} "
               f"intra-op thread{'s' if load['threads'] != 1 else ''}")
+        if load["cpu_share"] is not None and load["cpu_share"] < CONTENDED_SHARE:
+            print(f"MACHINE CONTENDED: this run got {load['cpu_share']:.2f} of its CPU (a co-tenant was busy): its "
+                  "timings, tokens/s and MFU are not what this machine does, and the gate will not judge them")
         print(format_table(["case", "metric", "value (median)", "range"], table))
         for title, headers, rows in reference_tables(entries):
             print(f"\n{title}")

@@ -216,3 +216,26 @@ def test_superspike_refuses_an_unwritable_out_dir_before_training(tmp_path, monk
     assert main(["superspike", "--num-trials", "1", "--out-dir", str(blocker / "sub")]) == 2
     assert "cannot make its folder" in capsys.readouterr().err
     assert main(["report", "results", "--out-dir", str(blocker / "sub")]) == 2
+
+
+def test_run_names_the_cases_it_leaves_out_and_why(tmp_path, monkeypatch, capsys):
+    from spikeflops.cli import main
+
+    monkeypatch.setenv("SPIKEFLOPS_CASES", "^GPTFlops")
+    assert main(["run", "--profile", "ci", "--families", "GPTFlops", "SuperSpikeOpCount",
+                 "--out", str(tmp_path / "run.json")]) == 0
+    err = capsys.readouterr().err
+    assert "left out 1 case (not selected by SPIKEFLOPS_CASES): SuperSpikeOpCount torch-cpu-ci" in err, err
+
+
+def test_gate_of_a_run_file_against_asv_results_says_which_command_makes_a_comparable_file(tmp_path):
+    from gate_fixtures import cli, committed_asv_runs
+
+    runs = committed_asv_runs()
+    if not runs:
+        pytest.skip("needs a committed asv results file")
+    run_file = tmp_path / "run.json"
+    run_file.write_text(json.dumps({"format": "spikeflops-run/1", "machine_name": "m", "machine": {},
+                                    "commit": "a" * 40, "date": "2026-01-01T00:00:00+00:00", "results": []}))
+    proc = cli("gate", runs[-1].parent, run_file)
+    assert proc.returncode == 2 and "asv run --python=same" in proc.stderr.strip().splitlines()[-1], proc.stderr

@@ -141,6 +141,15 @@ def load_history(folder: str, n: int, candidate=None) -> list:
     return runs
 
 
+# the command that makes a candidate of each harness, for a refusal that says what to do instead
+HOW_TO_MAKE = {
+    "asv": "`asv run --python=same --quick -b \"$(spikeflops info --asv-bench)\" --set-commit-hash "
+           "$(git rev-parse HEAD)` (then gate its results folder)",
+    "pytest-benchmark": "`python -m pytest benchmarks/test_pytest_benchmark.py --benchmark-only --benchmark-json=FILE`",
+    "spikeflops-run": "`spikeflops run --out FILE` (on the baseline's commit too)",
+}
+
+
 def cmd_gate(args) -> int:
     from dataclasses import asdict
 
@@ -168,7 +177,8 @@ def cmd_gate(args) -> int:
         baseline, spreads = load_results(args.baseline), None
         candidate = load_results(args.candidate)
     if baseline.harness != candidate.harness:
-        raise SpikeflopsError(f"baseline is {baseline.harness} results, candidate is {candidate.harness} results")
+        raise SpikeflopsError(f"baseline is {baseline.harness} results, candidate is {candidate.harness} results: "
+                              f"{HOW_TO_MAKE[baseline.harness]} makes a file comparable with this baseline")
     difference = hardware_difference(baseline, candidate)
     if difference and not args.cross_hardware:
         raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
