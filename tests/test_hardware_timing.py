@@ -90,3 +90,17 @@ def test_measured_peak_takes_the_faster_operand_layout(monkeypatch):
     peak = measure_matmul_peak(torch.device("cpu"), torch.bfloat16, sizes=(64,), repeats=3)
     assert len(calls) == 2
     assert peak.flops_per_s == 2.0 * 64**3 / 1.0 and "a @ b.T" in peak.source
+
+
+def test_an_h200_nvl_is_not_read_as_the_sxm_part():
+    import torch
+
+    from workloads.hardware import datasheet_peak, lookup_gpu, power_doubt
+
+    sxm, nvl = lookup_gpu("NVIDIA H200"), lookup_gpu("NVIDIA H200 NVL")
+    assert sxm.key == "H200" and nvl.key == "H200-NVL"
+    assert datasheet_peak(nvl, torch.bfloat16).flops_per_s < 0.9 * datasheet_peak(sxm, torch.bfloat16).flops_per_s
+    # a board that calls itself "NVIDIA H200" but is limited to 600 W is another variant: measured peak only
+    assert power_doubt(sxm, 600.0) and "600 W" in power_doubt(sxm, 600.0)
+    assert power_doubt(sxm, 700.0) is None and power_doubt(sxm, None) is None
+    assert power_doubt(nvl, 600.0) is None                    # the NVL row is the NVL's

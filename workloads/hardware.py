@@ -51,6 +51,9 @@ PEAK_TABLE: tuple[PeakSpec, ...] = (
           "NVIDIA H100 Tensor Core GPU datasheet (NVL column, dense)"),
     _spec("H200", ["NVIDIA H200", "NVIDIA H200 141GB HBM3e"], 989, 989, 494.7, 67,
           "NVIDIA H200 Tensor Core GPU datasheet (SXM column, dense)"),
+    # the PCIe card: up to 600 W against the SXM's 700 W, and lower clocks (1,671 TFLOP/s bf16 with sparsity)
+    _spec("H200-NVL", ["NVIDIA H200 NVL"], 835.5, 835.5, 417.5, 60,
+          "NVIDIA H200 Tensor Core GPU datasheet (NVL column, dense)"),
     _spec("A100", ["NVIDIA A100-SXM4-40GB", "NVIDIA A100-SXM4-80GB", "NVIDIA A100-PCIE-40GB",
                    "NVIDIA A100 80GB PCIe", "NVIDIA A100-SXM-80GB"],
           312, 312, 156, 19.5, "NVIDIA A100 Tensor Core GPU datasheet (dense)"),
@@ -137,7 +140,40 @@ def peak_for(device: torch.device, dtype: torch.dtype, gpu_override: str | None 
     if device.type != "cuda":
         return None
     spec = lookup_gpu(device_name(device))
+    if spec is not None:
+        doubt = power_doubt(spec, gpu_power_limit_watts(device))
+        if doubt:
+            print(f"spikeflops: {doubt}; MFU is quoted against the measured matmul peak only", file=sys.stderr)
+            return None
     return None if spec is None else datasheet_peak(spec, dtype, torch.backends.cuda.matmul.allow_tf32)
+
+
+# The board power an SXM part ships with: a card of the same name with a lower limit is another variant
+# (a PCIe/NVL board, or one capped by its host), whose datasheet column is not the SXM's.
+SXM_POWER_WATTS = {"H100-SXM": 700.0, "H200": 700.0}
+
+
+def power_doubt(spec: PeakSpec, limit_watts: float | None) -> str | None:
+    """Why the SXM datasheet row may not be this card's (None: it is, or nothing says otherwise)."""
+    expected = SXM_POWER_WATTS.get(spec.key)
+    if expected is None or limit_watts is None or limit_watts >= 0.95 * expected:
+        return None
+    return (f"{spec.names[0]} reports a {limit_watts:.0f} W power limit, below the SXM part's {expected:.0f} W: "
+            f"another variant (PCIe/NVL, or a capped board), not the {spec.key} datasheet row")
+
+
+def gpu_power_limit_watts(device: torch.device) -> float | None:
+    """The board's default power limit from nvidia-smi, or None where it cannot be read."""
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    try:
+        out = subprocess.run([smi, f"--id={index}", "--query-gpu=power.default_limit", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout.strip()
+        return float(out.splitlines()[0])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
 
 MATMUL_PEAK_SIZES = {"cuda": (4096, 8192), "cpu": (256, 512, 1024)}
