@@ -80,3 +80,28 @@ def test_the_cli_parses_a_target_file_once(tmp_path, monkeypatch):
     rc = main(["superspike", "--backend", "torch", "--device", "cpu", "--target-file", str(target), "--num-trials", "1",
                "--record-trial", "0", "--out-dir", str(tmp_path / "out")])
     assert rc == 0 and len(parsed) == 1
+
+
+def test_a_genn_backend_pygenn_lacks_is_one_line_not_a_key_error(tmp_path, monkeypatch):
+    """`--backend genn --device cuda` with a CPU-only pygenn ended in GeNN's raw KeyError: 'cuda'."""
+    import sys
+
+    from workloads.errors import SpikeflopsError
+    from workloads.superspike.genn_backend import detect_genn_backend, genn_backends, require_genn_backend
+
+    fake = tmp_path / "pygenn"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "single_threaded_cpu_backend.py").write_text("")        # a CPU-only build
+    for name in [m for m in sys.modules if m == "pygenn" or m.startswith("pygenn.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert genn_backends() == ("single_threaded_cpu",)
+        assert detect_genn_backend() == "single_threaded_cpu"        # whatever torch sees
+        assert require_genn_backend("single_threaded_cpu") == "single_threaded_cpu"
+        with pytest.raises(SpikeflopsError, match="this pygenn has no cuda backend .it offers: single_threaded_cpu"):
+            require_genn_backend("cuda")
+    finally:                      # the fake must not outlive the test (later tests ask whether pygenn exists)
+        for name in [m for m in sys.modules if m == "pygenn" or m.startswith("pygenn.")]:
+            del sys.modules[name]

@@ -64,15 +64,39 @@ def default_cache_dir() -> Path:
     return Path(base) / "genn"
 
 
+def genn_backends() -> tuple[str, ...]:
+    """The backends this pygenn was built with (its ``<name>_backend`` modules), in GENN_BACKENDS order."""
+    import importlib.util
+
+    found = []
+    for name in GENN_BACKENDS:
+        try:
+            if importlib.util.find_spec(f"pygenn.{name}_backend") is not None:
+                found.append(name)
+        except (ImportError, ValueError):
+            continue
+    return tuple(found)
+
+
 def detect_genn_backend() -> str:
-    """``cuda`` where pygenn was built with CUDA and torch sees a GPU, else the CPU backend."""
+    """``cuda`` where pygenn offers it and there is a GPU to run it on, else the CPU backend."""
     import torch
 
-    try:
-        from pygenn import cuda_backend  # noqa: F401 - present only in CUDA builds of pygenn
-    except ImportError:
-        return "single_threaded_cpu"
-    return "cuda" if torch.cuda.is_available() else "single_threaded_cpu"
+    offered = genn_backends()
+    if "cuda" in offered and torch.cuda.is_available():
+        return "cuda"
+    return "single_threaded_cpu"
+
+
+def require_genn_backend(backend: str) -> str:
+    """``backend`` if this pygenn offers it; else a one-line error (GeNN itself raised KeyError: 'cuda')."""
+    if backend not in GENN_BACKENDS:
+        raise SpikeflopsError(f"unknown GeNN backend {backend!r}; choose one of {', '.join(GENN_BACKENDS)}")
+    offered = genn_backends()
+    if backend not in offered:
+        raise SpikeflopsError(f"this pygenn has no {backend} backend (it offers: {', '.join(offered) or 'none'}); "
+                              "build pygenn with CUDA for GeNN on a GPU (see README)")
+    return backend
 
 
 def _models():
@@ -195,11 +219,9 @@ class GeNNSuperSpike:
                  kernel_profiling: bool = True):
         if not pygenn_available():
             raise SpikeflopsError("the GeNN backend needs pygenn (pip install from GeNN's source; see README)")
+        backend = require_genn_backend(backend or detect_genn_backend())
         from pygenn import GeNNModel, create_var_ref, create_wu_var_ref, init_postsynaptic, init_weight_update
 
-        backend = backend or detect_genn_backend()
-        if backend not in GENN_BACKENDS:
-            raise SpikeflopsError(f"unknown GeNN backend {backend!r}; choose one of {', '.join(GENN_BACKENDS)}")
         self.size, self.device = size, backend
         r_max_prop, superspike, feedback, hidden_model, output_model = _models()
         prefs = {"optimize_code": optimize_code} if backend == "single_threaded_cpu" else {}
