@@ -109,3 +109,19 @@ def test_bad_cases_are_one_line_errors():
                 dict(backend="genn", compile=True)):
         with pytest.raises(SpikeflopsError):
             SuperSpikeCase(**bad)
+
+
+def test_trials_flush_denormals_and_say_so():
+    import torch
+
+    from workloads.superspike.backend import denormals_flushed
+    from workloads.superspike.training import TrainingResult
+
+    tiny = torch.tensor([1e-38], dtype=torch.float32)
+    with denormals_flushed() as supported:
+        flushed = float(tiny / 1e3)
+    after = float(tiny / 1e3)
+    if supported:                               # x86 and ARM honour FTZ; the test then sees it work
+        assert flushed == 0.0 and after != 0.0, (flushed, after)
+    fields = TrainingResult.__dataclass_fields__
+    assert fields["flush_denormals"].default is True      # recorded in every training result's JSON

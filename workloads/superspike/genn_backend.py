@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import SpikeflopsError
 from . import params as P
-from .backend import TrialOutput
+from .backend import TrialOutput, denormals_flushed
 from .conditions import InitialConditions
 from .params import NetworkSize
 from .targets import SpikeTrains
@@ -325,11 +325,13 @@ class GeNNSuperSpike:
         for cu in self.optimisers:
             cu.set_dynamic_param_value("r0", r0)
         model.timestep = 0
-        for i in range(size.trial_timesteps):
-            model.step_time()
-            if self.global_step != 0 and self.global_step % size.update_timesteps == 0:
-                model.custom_update("GradientLearn")
-            self.global_step += 1
+        # the CPU backend steps in this thread: FTZ/DAZ here is FTZ/DAZ in the generated code (backend.py)
+        with denormals_flushed():
+            for i in range(size.trial_timesteps):
+                model.step_time()
+                if self.global_step != 0 and self.global_step % size.update_timesteps == 0:
+                    model.custom_update("GradientLearn")
+                self.global_step += 1
 
         # The pulls synchronise the device, so wall time around run_trial is honest on CUDA.
         model.pull_recording_buffers_from_device()

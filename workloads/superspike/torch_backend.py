@@ -18,7 +18,7 @@ import torch
 from ..load import CPU_THREADS, intra_op_threads
 from ..timing import Stopwatch
 from . import params as P
-from .backend import TrialOutput
+from .backend import TrialOutput, denormals_flushed
 from .conditions import InitialConditions
 from .graphed import ChunkedTrials, trial_segments
 from .params import NetworkSize
@@ -185,7 +185,7 @@ class TorchSuperSpike:
                         if cuda_graph else None)
 
     def run_trial(self, r0: float, record: bool = False) -> TrialOutput:
-        with intra_op_threads(self.threads):
+        with intra_op_threads(self.threads), denormals_flushed():
             return self._run_trial(r0, record)
 
     def _run_trial(self, r0: float, record: bool) -> TrialOutput:

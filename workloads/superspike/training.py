@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from . import params as P
-from .backend import Backend
+from .backend import FLUSH_DENORMALS, Backend
 from .params import NetworkSize
 from .targets import SpikeTrains
 
@@ -62,6 +62,7 @@ class TrainingResult:
     seconds_to_target: float | None       # wall seconds (simulation only) until then
     records: list[TrialRecord]
     recorded_spikes: dict = field(default_factory=dict)   # trial -> pop -> (t_ms, ids); not serialised
+    flush_denormals: bool = FLUSH_DENORMALS              # every trial ran with denormals flushed to zero
 
     def to_dict(self) -> dict:
         d = asdict(self)
