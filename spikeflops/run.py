@@ -56,9 +56,25 @@ def git_commit() -> tuple[str | None, bool]:
     return head.stdout.strip(), bool(dirty.stdout.strip())
 
 
+def time_row(row, profile) -> list[float]:
+    """Seconds of each timed call of a timed family's row: its rounds, and then on until the profile's time
+    budget is spent (a median of a second of 30 ms steps, not of five)."""
+    from workloads.measure import timed, timed_rounds
+
+    samples: list[float] = []
+    with timed(row) as fn:
+        rounds = timed_rounds(row, profile)
+        while len(samples) < rounds or (sum(samples) < profile.timing_budget_s and len(samples) < 50 * rounds):
+            s0 = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - s0)
+    return samples
+
+
 def measure_rows(rows, profile, progress=_say) -> list[dict]:
     """Each row through the contract (``workloads.measure``); a row that fails is recorded as failed."""
-    from workloads.measure import ResultEntry, timed, timed_rounds, track
+    from workloads.isolate import in_child
+    from workloads.measure import ResultEntry, track
     from workloads.timing import TimingStats
 
     entries = []
@@ -69,16 +85,9 @@ def measure_rows(rows, profile, progress=_say) -> list[dict]:
         t0 = time.perf_counter()
         try:
             if family.timed_metric:
-                with timed(row) as fn:
-                    samples = []
-                    rounds = timed_rounds(row, profile)
-                    # the rounds, and then on until the profile's time budget is spent (a median of a second
-                    # of 30 ms steps, not of five)
-                    while len(samples) < rounds or (sum(samples) < profile.timing_budget_s
-                                                    and len(samples) < 50 * rounds):
-                        s0 = time.perf_counter()
-                        fn()
-                        samples.append(time.perf_counter() - s0)
+                # a GeNN row in a process of its own: GeNN ends the process on a CUDA error
+                samples = (in_child(time_row, row, profile) if getattr(row.case, "backend", None) == "genn"
+                           else time_row(row, profile))
                 entry.add(family.timed_metric.name, TimingStats.from_samples(samples).median, samples)
             else:
                 entry.add_values(track(row, profile))

@@ -239,3 +239,30 @@ def test_gate_of_a_run_file_against_asv_results_says_which_command_makes_a_compa
                                     "commit": "a" * 40, "date": "2026-01-01T00:00:00+00:00", "results": []}))
     proc = cli("gate", runs[-1].parent, run_file)
     assert proc.returncode == 2 and "asv run --python=same" in proc.stderr.strip().splitlines()[-1], proc.stderr
+
+
+@pytest.mark.parametrize("how", ["exit", "abort"])
+def test_a_case_whose_process_ends_is_one_recorded_failure_and_the_run_goes_on(monkeypatch, how):
+    """GeNN calls exit(1) or aborts on a CUDA error: in its own process that is one failed case."""
+    import os
+
+    import workloads.measure as measure
+    from spikeflops.run import measure_rows
+    from workloads.isolate import in_child
+    from workloads.profiles import get_profile
+    from workloads.registry import select
+
+    rows = select("GPTFlops", "ci")[:1] + select("GPTOpCount", "ci")[:1]
+    real_track = measure.track
+
+    def track(row, profile):
+        if row.family == "GPTFlops":            # what a GeNN row does, through the same isolation
+            return in_child(os._exit, 1) if how == "exit" else in_child(os.abort)
+        return real_track(row, profile)
+
+    monkeypatch.setattr(measure, "track", track)
+    entries = measure_rows(rows, get_profile("ci"), progress=lambda msg: None)
+    assert len(entries) == 2
+    wanted = "exited with code 1" if how == "exit" else "killed by signal 6"
+    assert wanted in entries[0]["error"], entries[0]
+    assert "error" not in entries[1] and entries[1]["metrics"]["operators"] > 0

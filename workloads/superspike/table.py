@@ -93,14 +93,27 @@ def _setup(row, profile):
             "generated_code_bytes": Value(float(rec.generated_code_bytes))}
 
 
-def _trial_timers(family_metrics):
-    def measure(row, profile):
-        from .workload import measure_trials
+def _trial_timers(row, profile):
+    """Median seconds per trial of each kernel timer (GeNN) or phase (torch) over the timing trials."""
+    from .workload import measure_trials
 
-        rec = measure_trials(row.case, profile.superspike_timing_trials)
-        medians = rec.median_kernel_seconds()
-        return {m.name: Value(medians[m.name], rec.kernel_seconds[m.name]) for m in family_metrics}
-    return measure
+    rec = measure_trials(row.case, profile.superspike_timing_trials)
+    medians = rec.median_kernel_seconds()
+    names = TORCH_PHASES if row.family == "SuperSpikePhaseTimes" else TRIAL_TIMERS
+    return {name: Value(medians[name], rec.kernel_seconds[name]) for name in names}
+
+
+def _genn_in_child(measure):
+    """``measure`` for a GeNN row in a process of its own (workloads.isolate): GeNN ends the process on
+    a CUDA error, which must cost that row only. ``measure`` is module-level, so the child can import it."""
+    def run(row, profile):
+        if getattr(row.case, "backend", None) == "genn":
+            from ..isolate import in_child
+
+            return in_child(measure, row, profile)
+        return measure(row, profile)
+    run.__name__ = measure.__name__
+    return run
 
 
 # ---------------------------------------------------------------- families and their metrics
@@ -125,12 +138,12 @@ CONVERGENCE = Family(
      Metric("final_running_error", "van Rossum error", "convergence", "lower", "seeds", portable=True),
      Metric("trials_to_target", "trials", "trials to target", "lower", "seeds", portable=True)),
     "Error after a seeded training run and trials until half of trial 0's error (NaN: never).",
-    measure=_convergence)
+    measure=_genn_in_child(_convergence))
 
 PHASE_TIMES = Family(
     "SuperSpikePhaseTimes", "superspike", _MATCH, _PHASES,
     "The torch backend's phases, seconds per trial (median over the profile's timing trials): the "
-    "simulation steps and the weight updates, each synchronised.", measure=_trial_timers(_PHASES))
+    "simulation steps and the weight updates, each synchronised.", measure=_trial_timers)
 
 OP_COUNT = Family(
     "SuperSpikeOpCount", "superspike", _MATCH,
@@ -145,12 +158,12 @@ SETUP = Family(
     tuple(Metric(f"{stage}_seconds", "seconds", "one-off cost", "lower", "median") for stage in SETUP_STAGES)
     + (Metric("generated_code_bytes", "bytes", "operator count", "lower", "exact", portable=True),),
     "GeNN's one-off costs: code generation + build into an empty cache, load, init, init_sparse and "
-    "the initial transpose (per-trial timings never see them).", measure=_setup)
+    "the initial transpose (per-trial timings never see them).", measure=_genn_in_child(_setup))
 
 KERNEL_TIMES = Family(
     "SuperSpikeKernelTimes", "superspike", _MATCH, _TIMERS,
     "GeNN's kernel timers, seconds per trial (median over the profile's timing trials).",
-    measure=_trial_timers(_TIMERS))
+    measure=_genn_in_child(_trial_timers))
 
 FAMILIES = (TRIAL, CONVERGENCE, PHASE_TIMES, OP_COUNT, SETUP, KERNEL_TIMES)
 
