@@ -219,3 +219,22 @@ def test_a_stopped_compare_leaves_no_worktree_process_or_temp_folder(scratch_rep
     assert not alive, f"child processes outlived compare: {alive}"
     assert _git(repo, "worktree", "list").count("\n") == 0, _git(repo, "worktree", "list")
     assert not list(scratch.iterdir()), list(scratch.iterdir())
+
+
+def test_many_paired_timings_judged_at_once_keep_their_false_discoveries_controlled():
+    from spikeflops.regress.interleave import _control_false_discoveries, judge_pairs
+    from spikeflops.regress.rules import load_config
+
+    config = load_config(None)
+    rule = config.rule_for("GPTStep.time_step")
+    clear = judge_pairs("a", "GPTStep.time_step", "seconds", (), [(1.0, r) for r in (1.3, 1.31, 1.29, 1.3, 1.32)],
+                        rule, config.alpha)
+    marginal = judge_pairs("b", "GPTStep.time_step", "seconds", (), [(1.0, r) for r in (1.21, 1.0, 1.22, 1.18, 1.02)],
+                           rule, config.alpha)
+    assert clear.status == marginal.status == "regressed" and clear.p_value < marginal.p_value < config.alpha
+    many = [marginal] + [judge_pairs(f"c{i}", "GPTStep.time_step", "seconds", (), [(1.0, 1.0)] * 5, rule,
+                                     config.alpha) for i in range(30)] + [clear]
+    # alone the marginal one is a regression; among 32 timings its q must also clear alpha
+    controlled = {v.label: v.status for v in _control_false_discoveries(many, config.alpha)}
+    assert controlled["a"] == "regressed"
+    assert controlled["b"] == "undecided"

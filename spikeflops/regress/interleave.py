@@ -56,9 +56,9 @@ def judge_pairs(label: str, metric: str, unit: str, params, pairs: list[tuple[fl
     cand = statistics.median(c for _, c, *_ in kept) if kept else None
     state = _machine_state(kept, contended, floor)
 
-    def verdict(status, change, detail):
+    def verdict(status, change, detail, p_value=None):
         return Verdict(label, metric, rule.name, rule.direction, unit, status, base, cand, change, rule.threshold,
-                       detail, params)
+                       detail, params, p_value)
 
     if not kept:
         if contended:
@@ -90,13 +90,13 @@ def judge_pairs(label: str, metric: str, unit: str, params, pairs: list[tuple[fl
     detail = f"paired over {n} rounds ({worse_rounds} worse): {ci}; {state}"
     thr = rule.threshold
     if low > 1 and ratio - 1 > thr:
-        return verdict("regressed", change, f"{detail}; p={p_worse:.3g}")
+        return verdict("regressed", change, f"{detail}; p={p_worse:.3g}", p_worse)
     if high < 1 and 1 / ratio - 1 > thr:
-        return verdict("improved", change, detail)
+        return verdict("improved", change, detail, p_worse)
     if high - 1 <= thr and 1 / low - 1 <= thr:
-        return verdict("unchanged", change, detail)
+        return verdict("unchanged", change, detail, p_worse)
     return verdict("undecided", change, f"{detail}: the interval reaches past the {100 * thr:g}% threshold, "
-                                        "more rounds needed (--max-rounds)")
+                                        "more rounds needed (--max-rounds)", p_worse)
 
 
 def _machine_state(kept, contended: int, floor: float) -> str:
@@ -191,20 +191,21 @@ def _judge_all(values: dict, shares: dict, config: GateConfig, looks: int) -> li
 
 
 def _control_false_discoveries(verdicts: list[Verdict], alpha: float) -> list[Verdict]:
-    """Benjamini-Hochberg over the regressions' p-values: dozens of timings judged at once must not
+    """Benjamini-Hochberg over every paired timing's p-value: dozens of timings judged at once must not
     multiply false alarms. A regression whose q misses alpha is undecided, and says so."""
     from dataclasses import replace
 
-    flagged = [(i, float(v.detail.rsplit("p=", 1)[1])) for i, v in enumerate(verdicts)
-               if v.status == "regressed" and "; p=" in v.detail]
-    if len(flagged) < 2:
+    tested = [(i, v.p_value) for i, v in enumerate(verdicts) if v.p_value is not None]
+    if len(tested) < 2:
         return verdicts
-    qs = benjamini_hochberg([p for _, p in flagged])
+    qs = benjamini_hochberg([p for _, p in tested])
     out = list(verdicts)
-    for (i, _), q in zip(flagged, qs):
+    for (i, _), q in zip(tested, qs):
         v = out[i]
-        out[i] = replace(v, detail=f"{v.detail}, q={q:.3g} over {len(flagged)}") if q < alpha else replace(
-            v, status="undecided", detail=f"{v.detail}, but q={q:.3g} over {len(flagged)} tests: undecided")
+        if v.status != "regressed":
+            continue
+        out[i] = replace(v, detail=f"{v.detail}, q={q:.3g} over {len(tested)}") if q < alpha else replace(
+            v, status="undecided", detail=f"{v.detail}, but q={q:.3g} over {len(tested)} timings: undecided")
     return out
 
 

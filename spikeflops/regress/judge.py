@@ -29,6 +29,7 @@ class Verdict:
     threshold: float | None
     detail: str
     params: tuple[tuple[str, str], ...] = ()     # the case's parameters (what attribution matches on)
+    p_value: float | None = None                 # a paired timing's one-sided p (False-discovery control reads it)
 
 
 def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None:
