@@ -134,6 +134,9 @@ CASES = [
     ("error-rates --trials 0", "--trials: must be a whole number >= 1"),
     ("error-rates --out {d}/folder", "--out: "),
     ("compare HEAD HEAD --max-rounds 0", "--max-rounds: must be a whole number >= 1"),
+    ("info --register-asv-machine version", "asv machine name 'version'"),
+    ("info --register-asv-machine ../../../x", "asv machine name '../../../x'"),
+    ("bisect HEAD~1 HEAD --metric GPTOpCount.operators --machine ../../../x", "asv machine name '../../../x'"),
     ("bisect HEAD~1 HEAD --metric GPTStep.time_step --rounds 0", "--rounds: must be a whole number >= 1"),
 ]
 

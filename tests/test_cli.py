@@ -266,3 +266,18 @@ def test_a_case_whose_process_ends_is_one_recorded_failure_and_the_run_goes_on(m
     wanted = "exited with code 1" if how == "exit" else "killed by signal 6"
     assert wanted in entries[0]["error"], entries[0]
     assert "error" not in entries[1] and entries[1]["metrics"]["operators"] > 0
+
+
+def test_registering_with_asv_keeps_a_symlinked_machine_file_a_symlink(tmp_path, monkeypatch):
+    from spikeflops.asvmachine import register
+
+    real = tmp_path / "dotfiles" / "asv-machine.json"
+    real.parent.mkdir()
+    real.write_text(json.dumps({"version": 1, "other": {"machine": "other"}}))
+    link = tmp_path / ".asv-machine.json"
+    link.symlink_to(real)
+    monkeypatch.setenv("ASV_MACHINE_FILE", str(link))
+    name, _ = register("bench-box")
+    assert link.is_symlink() and name == "bench-box"
+    data = json.loads(real.read_text())
+    assert set(data) == {"version", "other", "bench-box"}
