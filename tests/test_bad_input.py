@@ -59,6 +59,7 @@ CASES = [
     ("gpt max-batch --sizes gpt-nano --device cpu --memory-limit -5GiB", "memory"),
     ("gpt max-batch --sizes gpt-nano --device cpu --memory-limit 0", "memory"),
     ("gpt max-batch --sizes gpt-nano --device cpu --memory-limit lots", "cannot read memory size"),
+    ("gpt max-batch --sizes gpt-nano --device cpu --memory-limit 20000000TiB", "cannot cap this process's address space"),
     ("gpt mfu --sizes gpt-nano --device cpu --precision autocast", "autocast needs a lower-precision dtype"),
     ("gpt mfu --sizes gpt-nano --device cpu --precision half", "--precision: invalid choice"),
     ("gpt scale --nproc 0 --device cpu", "--nproc: must be a whole number >= 1"),

@@ -38,7 +38,12 @@ def cap_address_space(budget: int) -> None:
 
 
 def _child(case: GPTCase, budget: int, report_fd: int) -> int:
-    cap_address_space(budget)
+    try:
+        cap_address_space(budget)
+    except (ValueError, OSError, OverflowError) as exc:      # above the hard limit, or past what the OS takes
+        os.write(report_fd, f"cannot cap this process's address space {budget} bytes above its size: {exc} "
+                            "(a smaller --memory-limit, or raise `ulimit -v`)".encode()[:2000])
+        return 1
     try:
         with prepare(case, warmup=0):
             pass
