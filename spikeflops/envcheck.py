@@ -1,4 +1,5 @@
-"""Run by asv (``envcheck asv``) and tox (``envcheck tox``) after they install the project without
+"""Run by asv (``envcheck asv``) and tox (``envcheck tox``): first from the source tree before they build or
+install anything (``--before-install``: torch only), then after they install the project without
 dependencies into an environment of their own.
 
 Their virtualenvs see the *base* interpreter's site-packages. Where torch lives in a venv or a
@@ -13,10 +14,12 @@ import importlib.util
 import sys
 
 REQUIRED = ("torch", "thop", "numpy", "matplotlib")
+# before anything is installed only torch must already be there: the rest the tool installs itself
+BEFORE_INSTALL = ("torch",)
 
 
-def missing_packages() -> list[str]:
-    return [name for name in REQUIRED if importlib.util.find_spec(name) is None]
+def missing_packages(names: tuple[str, ...] = REQUIRED) -> list[str]:
+    return [name for name in names if importlib.util.find_spec(name) is None]
 
 
 INSTEAD = {"asv": "run `asv run --python=same ...` inside the environment that has torch (a venv, a conda env)",
@@ -26,7 +29,7 @@ INSTEAD = {"asv": "run `asv run --python=same ...` inside the environment that h
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     tool = argv[0] if argv and argv[0] in INSTEAD else "asv"
-    missing = missing_packages()
+    missing = missing_packages(BEFORE_INSTALL if "--before-install" in argv else REQUIRED)
     if missing:
         print(f"spikeflops: error: this {tool} environment ({sys.prefix}) cannot see {', '.join(missing)}; "
               f"spikeflops never installs torch for {tool}: {INSTEAD[tool]}, or install torch into the base "

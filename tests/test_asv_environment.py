@@ -73,8 +73,17 @@ def test_tox_never_resolves_torch():
 def test_the_check_names_the_tool_and_what_to_do_instead(monkeypatch, capsys):
     import spikeflops.envcheck as envcheck
 
-    monkeypatch.setattr(envcheck, "missing_packages", lambda: ["torch"])
+    monkeypatch.setattr(envcheck, "missing_packages", lambda names=envcheck.REQUIRED: ["torch"])
     for tool, advice in (("asv", "asv run --python=same"), ("tox", "python -m pytest")):
         assert envcheck.main([tool]) == 1
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and f"this {tool} environment" in err and advice in err
+
+
+def test_the_early_check_asks_only_for_torch(monkeypatch):
+    import spikeflops.envcheck as envcheck
+
+    seen = []
+    monkeypatch.setattr(envcheck, "missing_packages", lambda names=envcheck.REQUIRED: seen.append(names) or [])
+    assert envcheck.main(["tox", "--before-install"]) == 0 and envcheck.main(["asv"]) == 0
+    assert seen == [("torch",), envcheck.REQUIRED]
