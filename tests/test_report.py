@@ -163,3 +163,14 @@ def test_a_series_that_stays_at_zero_has_no_step_and_long_histories_label_few_ti
     shown = tick_positions(300)
     assert len(shown) <= 16 and shown[0] == 0 and shown[-1] == 299
     assert tick_positions(5) == [0, 1, 2, 3, 4]
+
+
+def test_legends_name_only_what_tells_the_series_apart():
+    from spikeflops.regress.report import legend_labels
+
+    labels = ["GPTStep.time_step(gpt-nano, book, float32, cpu, forward, 4, False)",
+              "GPTStep.time_step(gpt-nano, fast, float32, cpu, forward, 4, False)"]
+    shared, varying = legend_labels("GPTStep.time_step", labels, ["vm"])
+    assert shared == {"size": "gpt-nano", "dtype": "float32", "device": "cpu", "mode": "forward", "batch": "4",
+                      "compile": "False", "machine": "vm"}
+    assert varying == {labels[0]: "variant=book", labels[1]: "variant=fast"}

@@ -123,18 +123,21 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.8))
     order, labels = run_ticks([p for per_m in series.values() for pts in per_m.values() for p in pts])
     never: list[int] = []                     # NaN: never reached (trials to target): the worst value, not a gap
+    shared, varying = legend_labels(metric, sorted(series), sorted({m for pm in series.values() for m in pm}))
     for label, per_machine in sorted(series.items()):
-        params = label[len(metric):].strip("()") or "-"
+        params = varying[label]
         for machine, pts in sorted(per_machine.items()):
             xs = [order[p.commit, p.run_date] for p in pts if not math.isnan(p.value)]
             ys = [p.value for p in pts if not math.isnan(p.value)]
             never += [order[p.commit, p.run_date] for p in pts if math.isnan(p.value)]
             if ys:                            # dots, not discs, where hundreds of runs share the axis
+                name = ", ".join(x for x in (params, machine if len(per_machine) > 1 or not shared.get("machine")
+                                              else "") if x) or metric
                 ax.plot(xs, ys, marker="o" if len(ys) <= 60 else ".", markersize=5 if len(ys) <= 60 else 3,
-                        label=f"{params} | {machine}")
+                        label=name)
     if never:
         low, high = ax.get_ylim() if ax.lines else (0.0, 1.0)
         worst = high if direction != "higher" else low
@@ -147,12 +150,36 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
     units = {p.unit for per_m in series.values() for pts in per_m.values() for p in pts if p.unit}
     if len(units) == 1:
         ax.set_ylabel(units.pop())
-    ax.set_title(f"{metric}\n({direction} is better)" if direction in ("lower", "higher") else metric, fontsize=9)
-    if len(series) * 2 <= 24:
-        ax.legend(fontsize=6, loc="best")
+    common = ", ".join(f"{k} {v}" for k, v in shared.items())
+    better = f" ({direction} is better)" if direction in ("lower", "higher") else ""
+    ax.set_title(f"{metric}{better}\n{common}", fontsize=9)
+    if len(ax.lines) <= 24:                   # beside the plot, never over the data
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def legend_labels(metric: str, labels: list[str], machines: list[str]) -> tuple[dict, dict]:
+    """What all plotted series share (for the title: {"size": "gpt-nano", ...}) and, per series label, only the
+    parameters that tell it from the others ("variant=book, mode=train"), named, not a raw tuple."""
+    from workloads.registry import FAMILIES
+
+    family = FAMILIES.get(metric.split(".", 1)[0])
+    names = [p for p in (family.params if family else ()) if p != "seed"]
+    values = {label: label[len(metric):].strip("()").split(", ") if "(" in label else [] for label in labels}
+    width = max((len(v) for v in values.values()), default=0)
+    names = names if len(names) == width else [f"param{i + 1}" for i in range(width)]
+    shared = {}
+    for i, name in enumerate(names):
+        column = {v[i] for v in values.values() if len(v) > i}
+        if len(column) == 1:
+            shared[name] = column.pop()
+    if len(machines) == 1:
+        shared["machine"] = machines[0]
+    varying = {label: ", ".join(f"{n}={v[i]}" for i, n in enumerate(names) if n not in shared and len(v) > i)
+               for label, v in values.items()}
+    return shared, varying
 
 
 MAX_TICK_LABELS = 16
