@@ -102,7 +102,7 @@ def cmd_superspike(args) -> int:
         w.writerow([r.trial, r.r0, r.running_error, r.trial_error, r.spikes_hidden, r.spikes_output,
                     r.spikes_target, r.wall_s])
     write_text(out / f"{stem}-convergence.csv", table.getvalue())
-    plot_convergence(result, out / f"{stem}-convergence.png")
+    plot_convergence(result, out / f"{stem}-convergence.png", target_file=args.target_file)
     if result.recorded_spikes:
         plot_rasters(result, out / f"{stem}-rasters.png", target=target)
         if args.save_data:

@@ -45,18 +45,24 @@ def plot_rasters(result: TrainingResult, path: str | Path, target=None) -> Path:
     return Path(path)
 
 
-def plot_convergence(result: TrainingResult, path: str | Path) -> Path:
+def plot_convergence(result: TrainingResult, path: str | Path, target_file: str | None = None) -> Path:
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     trials = [r.trial for r in result.records]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(trials, [r.trial_error for r in result.records], label="per-trial error", lw=1)
     ax.plot(trials, [r.running_error for r in result.records], label="running error (GeNN demo's metric)", lw=1.5)
-    ax.axhline(result.target_error, color="gray", ls="--", lw=0.8, label="target")
+    # an error level, not the target raster: named as such
+    ax.axhline(result.target_error, color="gray", ls="--", lw=0.8, label="error goal: half of trial 0's")
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))      # trials are whole: no tick at 2.5
     ax.set_ylabel("van Rossum error")
     ax.set_yscale("log")
-    ax.set_title(f"SuperSpike, {result.backend} on {result.device}, seed {result.seed}")
-    ax.legend()
+    size = result.size.get("name", "?") if isinstance(result.size, dict) else result.size
+    ax.set_title(f"SuperSpike {size}, {result.backend} on {result.device}, seed {result.seed}\n"
+                 f"target: {target_file or 'built-in raster'}", fontsize=9)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

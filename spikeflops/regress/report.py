@@ -149,7 +149,12 @@ def plot_metric(path: Path, metric: str, series: dict[str, dict[str, list[Point]
                                                            else f"; {len(shown)} of {len(labels)} runs labelled"))
     units = {p.unit for per_m in series.values() for pts in per_m.values() for p in pts if p.unit}
     if len(units) == 1:
-        ax.set_ylabel(units.pop())
+        unit = units.pop()
+        ax.set_ylabel(unit)
+        if unit in INTEGER_UNITS:              # a count has no tick at 4.8
+            from matplotlib.ticker import MaxNLocator
+
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     common = ", ".join(f"{k} {v}" for k, v in shared.items())
     better = f" ({direction} is better)" if direction in ("lower", "higher") else ""
     ax.set_title(f"{metric}{better}\n{common}", fontsize=9)
@@ -183,6 +188,7 @@ def legend_labels(metric: str, labels: list[str], machines: list[str]) -> tuple[
 
 
 MAX_TICK_LABELS = 16
+INTEGER_UNITS = {"operators", "sequences", "trials", "parameters", "threads"}
 
 
 def tick_positions(n: int, most: int = MAX_TICK_LABELS) -> list[int]:
