@@ -20,12 +20,18 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` atomically: a hidden temporary file beside ``path``, then a rename. The file gets
     the mode an ordinary ``open()`` would give (0666 less the umask), not mkstemp's private 0600."""
     path = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise SpikeflopsError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
+    except OSError as exc:                  # a full disk, a quota: the old file stays as it was
+        Path(tmp).unlink(missing_ok=True)
+        raise SpikeflopsError(f"{path}: cannot write ({exc.strerror or exc}); the previous file is unchanged") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -80,3 +80,24 @@ def test_names_from_a_results_file_cannot_add_markdown_or_html_to_a_pr_comment(t
     assert proc.returncode == 0, proc.stderr
     text = md.read_text()
     assert "<img" not in text and "\n# Approved" not in text and "&lt;img" in text
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from spikeflops.resultsio import write_json
+    from workloads.errors import SpikeflopsError
+
+    path = tmp_path / "gate.json"
+    path.write_text('{"earlier": true}')
+    real_replace = os.replace
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(SpikeflopsError, match=r"No space left on device\); the previous file is unchanged"):
+        write_json(path, {"new": 1})
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert path.read_text() == '{"earlier": true}' and sorted(p.name for p in tmp_path.iterdir()) == ["gate.json"]
