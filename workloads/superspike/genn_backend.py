@@ -59,6 +59,19 @@ def pygenn_available() -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _build_lock(folder: Path):
+    """An exclusive lock on ``folder`` for this process (fcntl; released when the block or the process ends)."""
+    import fcntl
+
+    with open(folder / ".build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("SPIKEFLOPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "spikeflops")
     return Path(base) / "genn"
@@ -285,15 +298,18 @@ class GeNNSuperSpike:
             cu.set_param_dynamic("r0")
             self.optimisers.append(cu)
 
-        cache = Path(cache_dir) if cache_dir else default_cache_dir()
+        # timed and profiled builds are different code (timers compiled in or not): one folder each, so they
+        # never rebuild over each other, and a lock so two processes never build into one folder at once
+        cache = (Path(cache_dir) if cache_dir else default_cache_dir()) / ("timers" if kernel_profiling else "plain")
         cache.mkdir(parents=True, exist_ok=True)
         # One-off costs, each its own metric (SuperSpikeSetup): the per-trial differences never see them.
-        t0 = time.perf_counter()
-        with _stdout_to_stderr():
-            model.build(path_to_model=str(cache))   # GeNN reuses the code while the model hash is unchanged
-            t1 = time.perf_counter()
-            model.load(num_recording_timesteps=size.trial_timesteps)
-        t2 = time.perf_counter()
+        with _build_lock(cache):
+            t0 = time.perf_counter()
+            with _stdout_to_stderr():
+                model.build(path_to_model=str(cache))   # GeNN reuses the code while the model hash is unchanged
+                t1 = time.perf_counter()
+                model.load(num_recording_timesteps=size.trial_timesteps)
+            t2 = time.perf_counter()
         model.custom_update("CalculateTranspose")
         if backend == "cuda":
             self.hidden_output.vars["w"].pull_from_device()     # the transpose is done when this returns
