@@ -83,7 +83,7 @@ def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule
     """The table for a prepared callable ``fn`` (see the module's docstring)."""
     max_rounds = max(rounds, max_rounds or rounds)
     looks = max_rounds - rounds + 1
-    from workloads.load import LoadProbe
+    from workloads.load import CPU_THREADS, LoadProbe
     from .interleave import judge_pairs
 
     step = _side(fn, 0.0, budget)                       # the injected costs are shares of this median
@@ -97,7 +97,7 @@ def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule
             for r in range(max_rounds):
                 got = {}
                 for which in ((0, 1) if r % 2 == 0 else (1, 0)):            # ABBA, as compare
-                    with LoadProbe(threads=1) as probe:
+                    with LoadProbe(threads=CPU_THREADS) as probe:
                         got[which] = _side(fn, size * step if which == 1 else 0.0, budget)
                     got[f"share{which}"] = probe.record.cpu_share
                 pairs.append((got[0], got[1]))
@@ -131,8 +131,10 @@ def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule
 
 def cmd_error_rates(args) -> int:
     from workloads.gpt.case import GPTCase
+    from workloads.gpt.workload import prepare
     from workloads.hardware import machine_facts
     from workloads.load import CPU_THREADS, intra_op_threads
+    from workloads.profiles import get_profile
     from ..resultsio import write_json
     from ..tables import format_table
     from .rules import load_config
@@ -143,15 +145,11 @@ def cmd_error_rates(args) -> int:
         raise SpikeflopsError(f"--sizes {args.sizes!r}: fractions such as 0,0.05,0.1") from None
     if not sizes or any(not (0 <= s < 10) for s in sizes):
         raise SpikeflopsError(f"--sizes {args.sizes!r}: each slowdown must be a fraction in [0, 10)")
-    from workloads.profiles import get_profile
-
     config = load_config(args.config)
     rule = config.rule_for("GPTStep.time_step")
     budget = args.budget or get_profile("ci").timing_budget_s
     max_rounds = max(args.rounds, args.max_rounds or args.rounds)
     case = GPTCase(args.model_size, args.variant, "float32", "cpu", args.mode, batch=args.batch)
-    from workloads.gpt.workload import prepare
-
     say = (lambda t: print(t, file=sys.stderr, flush=True))
     say(f"spikeflops error-rates: {case.label()}, {len(sizes)} sizes x {args.trials} comparisons x "
         f"{args.rounds}-{max_rounds} rounds x 2 x {budget:g} s: {len(sizes) * args.trials * args.rounds * 2 * budget / 60:.0f}"

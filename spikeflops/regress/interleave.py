@@ -28,7 +28,7 @@ from .gitrepo import git, resolve, worktree
 from .judge import Verdict
 from .records import ResultSet, load
 from .rules import GateConfig, Rule
-from .stats import benjamini_hochberg, paired_ratio
+from .stats import benjamini_hochberg, worse_ratio
 
 PAIRED_NOISE = ("timing", "median")
 MIN_ROUNDS = 3                 # fewer paired rounds give a t interval too wide to decide anything
@@ -78,12 +78,8 @@ def judge_pairs(label: str, metric: str, unit: str, params, pairs: list[tuple[fl
             f"{len(usable)} paired rounds; at least {MIN_ROUNDS} are needed for an interval")
         return verdict("not judged", None, why)
     level = 1 - 2 * alpha / looks                      # two-sided interval, each tail alpha / looks
-    ratio, low, high, p_larger = paired_ratio(usable, level)
-    if rule.direction == "higher":                     # worse is smaller: turn it round
-        ratio, low, high, p_worse = 1 / ratio, 1 / high, 1 / low, 1 - p_larger
-    else:
-        p_worse = p_larger
-    change = ratio - 1 if rule.direction != "higher" else 1 / ratio - 1
+    ratio, low, high, p_worse = worse_ratio(usable, level, rule.direction)
+    change = ratio - 1 if rule.direction != "higher" else 1 / ratio - 1     # candidate vs baseline, as everywhere
     n = len(usable)
     worse_rounds = sum(c / b > 1 for b, c in usable) if rule.direction != "higher" else sum(c / b < 1 for b, c in usable)
     ci = f"{100 * (low - 1):+.1f}% .. {100 * (high - 1):+.1f}% ({100 * level:.0f}% interval, worse direction)"

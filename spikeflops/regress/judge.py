@@ -201,14 +201,10 @@ def _judge_seeds(b: Measurement, c: Measurement, rule: Rule, config: GateConfig,
     consistent one below it (every seed a little worse) is caught by a Student-t interval on the per-seed
     log ratios, when it excludes no change and the estimate exceeds ``config.seed_change``. The verdict
     states the smallest consistent change these seeds could show."""
-    from .stats import paired_ratio
+    from .stats import worse_ratio
 
     pairs = list(zip(b.samples, c.samples))
-    ratio, low, high, p_larger = paired_ratio(pairs, 1 - 2 * config.alpha)
-    if rule.direction == "higher":
-        ratio, low, high, p_worse = 1 / ratio, 1 / high, 1 / low, 1 - p_larger
-    else:
-        p_worse = p_larger
+    ratio, low, high, p_worse = worse_ratio(pairs, 1 - 2 * config.alpha, rule.direction)
     n = len(pairs)
     half = (high / low) ** 0.5 - 1                      # the interval's half-width, as a relative change
     detail = (f"paired over {n} seeds: geometric mean {100 * (ratio - 1):+.1f}% "

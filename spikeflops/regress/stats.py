@@ -158,3 +158,12 @@ def paired_ratio(pairs: list[tuple[float, float]], confidence: float) -> tuple[f
         return math.exp(mean), math.exp(mean), math.exp(mean), p
     half = t_quantile(0.5 + confidence / 2, n - 1) * se
     return math.exp(mean), math.exp(mean - half), math.exp(mean + half), t_sf(mean / se, n - 1)
+
+
+def worse_ratio(pairs: list[tuple[float, float]], confidence: float, direction: str) -> tuple[float, float, float, float]:
+    """:func:`paired_ratio` turned so that above 1 is worse: for a higher-is-better metric the ratio, its
+    interval and the p-value are of baseline/candidate. (ratio, low, high, p_worse)."""
+    ratio, low, high, p_larger = paired_ratio(pairs, confidence)
+    if direction == "higher":
+        return 1 / ratio, 1 / high, 1 / low, 1 - p_larger
+    return ratio, low, high, p_larger
