@@ -71,8 +71,9 @@ def time_row(row, profile) -> list[float]:
     return samples
 
 
-def measure_rows(rows, profile, progress=_say) -> list[dict]:
-    """Each row through the contract (``workloads.measure``); a row that fails is recorded as failed."""
+def measure_rows(rows, profile, progress=_say, on_entry=None) -> list[dict]:
+    """Each row through the contract (``workloads.measure``); a row that fails is recorded as failed.
+    ``on_entry`` sees each entry as soon as it is measured (the GPU kit writes it out at once)."""
     from workloads.isolate import in_child
     from workloads.measure import ResultEntry, track
     from workloads.timing import TimingStats
@@ -103,6 +104,8 @@ def measure_rows(rows, profile, progress=_say) -> list[dict]:
             progress(f"    crashed: {entry.error}\n{traceback.format_exc()}")
         entry.wall_s = time.perf_counter() - t0
         entries.append(entry.to_dict())
+        if on_entry is not None:
+            on_entry(entries[-1])
     return entries
 
 

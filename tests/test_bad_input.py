@@ -139,6 +139,16 @@ CASES = [
     ("info --register-asv-machine ../../../x", "asv machine name '../../../x'"),
     ("bisect HEAD~1 HEAD --metric GPTOpCount.operators --machine ../../../x", "asv machine name '../../../x'"),
     ("bisect HEAD~1 HEAD --metric GPTStep.time_step --rounds 0", "--rounds: must be a whole number >= 1"),
+    ("kit --plan tpu", "--plan: invalid choice"),
+    ("kit --plan rehearsal --stages nope", "unknown kit stage 'nope'"),
+    ("kit --plan rehearsal --stages ,", "--stages: name at least one stage"),
+    ("kit --plan rehearsal --time-scale 0", "--time-scale: must be a finite number > 0"),
+    ("kit --plan rehearsal --budget -5", "--budget: must be a finite number > 0"),
+    ("kit --plan rehearsal --wheels {d}/missing", "missing: no such folder"),
+    ("kit --plan rehearsal --wheels {d}/folder", "holds no wheels"),
+    ("kit --plan rehearsal --genn-source {d}/folder", "not GeNN's source"),
+    ("kit --plan rehearsal --out-dir {d}", "exists and is not an empty folder"),
+    ("kit --plan rehearsal --out-dir {d}/empty.json", "exists and is not an empty folder"),
 ]
 
 

@@ -1,0 +1,131 @@
+"""`spikeflops kit`: the GPU kit's command line (plan, stages, budget, carried wheels and GeNN source)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from workloads.errors import SpikeflopsError
+
+from ..argtypes import positive_number
+from . import plan as kit_plan
+from .stage import ROOT
+
+DEFAULT_WHEELS = ROOT / ".whl"              # ignored by git: carried to the GPU, never committed
+DEFAULT_GENN_SOURCE = ROOT / "genn-src"
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "kit", help="every GPU number in one call of fixed length (8 minutes on a GPU; a CPU rehearses it)")
+    p.add_argument("--plan", choices=kit_plan.PLANS, default=None,
+                   help="gpu (the default where torch sees a GPU) or rehearsal (the same stages at CI sizes)")
+    p.add_argument("--stages", default=None, metavar="A,B",
+                   help=f"only these stages, in the kit's order ({', '.join(kit_plan.STAGE_NAMES)})")
+    p.add_argument("--budget", type=positive_number, default=None, metavar="SECONDS",
+                   help=f"the whole run's wall time (gpu: {kit_plan.GPU_BUDGET_S:.0f}; rehearsal: its stages' sum)")
+    p.add_argument("--time-scale", type=positive_number, default=1.0, metavar="X",
+                   help="stretch every budget by X (a slow or shared machine)")
+    p.add_argument("--out-dir", default=None,
+                   help="a new or empty folder for kit.json, kit.md, kit.log and the harnesses' records "
+                        "(default: spikeflops-out/kit-<machine>-<time>)")
+    p.add_argument("--wheels", default=None, metavar="DIR",
+                   help=f"wheels to install first, without an index (default: {DEFAULT_WHEELS.name}/ if present)")
+    p.add_argument("--genn-source", default=None, metavar="DIR",
+                   help=f"GeNN's source, built in the background if pygenn is missing (default: "
+                        f"{DEFAULT_GENN_SOURCE.name}/ if present)")
+    p.add_argument("--commit", default=None, help="the commit measured, where the copy is not a git checkout")
+    p.set_defaults(func=cmd_kit)
+
+
+def _stages(spec: str | None) -> list:
+    if spec is None:
+        return list(kit_plan.STAGES)
+    names = [n.strip() for n in spec.split(",") if n.strip()]
+    if not names:
+        raise SpikeflopsError("--stages: name at least one stage")
+    wanted = {kit_plan.stage_named(n).name for n in names}     # unknown names: one line
+    return [s for s in kit_plan.STAGES if s.name in wanted]
+
+
+def _out_dir(arg: str | None, plan: str) -> Path:
+    if arg:
+        out = Path(arg)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise SpikeflopsError(f"--out-dir {out}: exists and is not an empty folder (a kit never writes over "
+                                  "earlier results)")
+    else:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        out = Path("spikeflops-out") / f"kit-{plan}-{stamp}"
+        n = 2
+        while out.exists():
+            out = out.with_name(f"kit-{plan}-{stamp}-{n}")
+            n += 1
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpikeflopsError(f"--out-dir {out}: cannot be created ({exc.strerror or exc})") from None
+    if not os.access(out, os.W_OK):
+        raise SpikeflopsError(f"--out-dir {out}: not writable")
+    return out
+
+
+def _commit(arg: str | None) -> tuple[str | None, bool]:
+    from ..run import git_commit
+
+    commit, dirty = git_commit()
+    return (arg or commit), dirty
+
+
+def cmd_kit(args) -> int:
+    from .runner import importable, install_wheels, run_kit, start_genn_build
+
+    stages = _stages(args.stages)
+    wheels = Path(args.wheels) if args.wheels else (DEFAULT_WHEELS if DEFAULT_WHEELS.is_dir() else None)
+    if args.wheels and not wheels.is_dir():
+        raise SpikeflopsError(f"--wheels {wheels}: no such folder")
+    if wheels and not any(wheels.glob("*.whl")):
+        raise SpikeflopsError(f"--wheels {wheels}: holds no wheels (see README, the GPU kit: preparing the wheels)")
+    genn_source = Path(args.genn_source) if args.genn_source else (
+        DEFAULT_GENN_SOURCE if DEFAULT_GENN_SOURCE.is_dir() else None)
+    if args.genn_source and not (genn_source / "setup.py").is_file():
+        raise SpikeflopsError(f"--genn-source {genn_source}: not GeNN's source (no setup.py)")
+    if args.plan:
+        plan = args.plan
+    else:
+        import torch
+
+        plan = "gpu" if torch.cuda.is_available() else "rehearsal"
+    budget = (args.budget or kit_plan.default_budget(plan)) * args.time_scale
+    out_dir = _out_dir(args.out_dir, plan)
+    commit, dirty = _commit(args.commit)
+
+    def say(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    say(f"spikeflops kit: {plan} plan, {len(stages)} stages, {budget:.0f} s budget, results in {out_dir}")
+    site = Path(tempfile.mkdtemp(prefix="spikeflops-kit-site-"))
+    genn_build = None
+    try:
+        installed = install_wheels(wheels, site, say) if wheels else []
+        if genn_source and any(s.needs == "pygenn" for s in stages) and not importable("pygenn", site):
+            say(f"building pygenn from {genn_source} in the background (log: {out_dir / 'genn-build.log'})")
+            genn_build = start_genn_build(genn_source, site, out_dir / "genn-build.log", jobs=os.cpu_count() or 2)
+        code = run_kit(plan, out_dir, stages, budget, site, commit, dirty, installed, genn_build=genn_build,
+                       say=say, time_scale=args.time_scale)
+    finally:
+        if genn_build is not None and genn_build.poll() is None:
+            from .runner import stop_group
+
+            stop_group(genn_build)
+        shutil.rmtree(site, ignore_errors=True)
+    from ..resultsio import read_json
+    from .summary import summary_text
+
+    print(summary_text(read_json(out_dir / "kit.json")))
+    say(f"results: {out_dir}")
+    return code

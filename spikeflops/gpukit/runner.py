@@ -1,0 +1,283 @@
+"""Runs the kit's stages in order, each in a process group of its own under its time budget, and
+rewrites the results after every stage: a run cut off (by a stage's budget, the whole run's, or a
+kill from outside) keeps everything it measured.
+
+The results file, ``kit.json``, is a ``spikeflops-run/1`` file (the gate and the reports read it like
+any run's) with a ``kit`` section: each stage's status, time, budget and what it could not do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workloads.errors import SpikeflopsError
+
+from ..resultsio import write_json, write_text
+from . import plan as kit_plan
+from .stage import ROOT
+from .summary import summary_markdown
+
+KIT_FORMAT = "spikeflops-run/1"
+KIT_SECTION = "spikeflops-kit/1"
+STATUSES = ("ok", "incomplete", "skipped", "failed", "cut off", "not reached")
+MIN_STAGE_S = 5.0                    # a stage given less would only start a Python and be killed
+KILL_GRACE_S = 10.0                  # after SIGTERM, before SIGKILL: a stage may write its last line
+
+
+@dataclass
+class StageOutcome:
+    name: str
+    status: str
+    budget_s: float
+    wall_s: float = 0.0
+    reason: str = ""
+    entries: list = field(default_factory=list)
+    items: dict = field(default_factory=dict)      # facts, peaks, tests, files, left_out, skipped, error
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "status": self.status, "wall_s": round(self.wall_s, 2),
+                "budget_s": round(self.budget_s, 1), "reason": self.reason, "entries": len(self.entries),
+                **{k: v for k, v in self.items.items() if k not in ("facts", "peaks", "machine_name")}}
+
+
+def install_wheels(folder: Path, site: Path, say) -> list[str]:
+    """The carried wheels into ``site`` (no index, no dependencies: a bare machine reaches nothing)."""
+    wheels = sorted(folder.glob("*.whl"))
+    if not wheels:
+        raise SpikeflopsError(f"{folder}: no wheels to install (see README, the GPU kit: preparing the wheels)")
+    say(f"installing {len(wheels)} carried wheel{'s' if len(wheels) != 1 else ''} into {site}")
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+                           "--no-cache-dir", "--upgrade", "--target", str(site), *map(str, wheels)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip() or proc.stdout.strip() or "(no output)").splitlines()[-1]
+        raise SpikeflopsError(f"the carried wheels did not install: {last}")
+    return [w.name for w in wheels]
+
+
+def start_genn_build(source: Path, site: Path, log: Path, jobs: int):
+    """pygenn from carried GeNN source, built in the background while the GPT stages use the GPU."""
+    script = (f"cd {_q(source)} && {_q(sys.executable)} setup.py build_ext -j {jobs} && "
+              f"{_q(sys.executable)} -m pip install -q --no-build-isolation --no-deps --no-index "
+              f"--target {_q(site)} .")
+    with open(log, "w") as f:
+        return subprocess.Popen(["sh", "-c", script], stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _q(path) -> str:
+    import shlex
+
+    return shlex.quote(str(path))
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the stage's process group, SIGKILL after the grace: nothing of it outlives the stage."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _tee(stream, log, say) -> threading.Thread:
+    def pump():
+        for line in stream:
+            log.write(line)
+            log.flush()
+            say(line.rstrip("\n"))
+    t = threading.Thread(target=pump, daemon=True)
+    t.start()
+    return t
+
+
+def _read_partial(path: Path) -> list[dict]:
+    items = []
+    if not path.exists():
+        return items
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError:        # a line cut by the kill: everything before it stands
+            continue
+    return items
+
+
+def run_stage(stage, plan: str, out_dir: Path, env: dict, budget_s: float, earlier: Path | None,
+              log, show) -> StageOutcome:
+    """``stage`` in its own process group, killed at ``budget_s``; its lines go to ``log`` and ``show``."""
+    partial = out_dir / f"partial-{stage.name}.jsonl"
+    partial.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "spikeflops.gpukit.stage", stage.name, "--plan", plan, "--partial", str(partial),
+            "--out-dir", str(out_dir)] + (["--earlier", str(earlier)] if earlier else [])
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    pump = _tee(proc.stdout, log, show)
+    cut = False
+    try:
+        proc.wait(timeout=budget_s)
+    except subprocess.TimeoutExpired:
+        cut = True
+    finally:                                # also on Ctrl-C or SIGTERM of the kit itself
+        if proc.poll() is None:
+            stop_group(proc)
+        pump.join(timeout=5)
+    out = StageOutcome(stage.name, "ok", budget_s, wall_s=time.monotonic() - t0)
+    for item in _read_partial(partial):
+        if "entry" in item:
+            out.entries.append(item["entry"])
+        else:
+            for key, value in item.items():
+                if key in ("left_out", "skipped"):
+                    out.items.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+                elif key == "file":
+                    out.items.setdefault("files", []).append(value)
+                else:
+                    out.items[key] = value
+    partial.unlink(missing_ok=True)
+    out.status, out.reason = _judge(stage, out, cut, proc.returncode)
+    return out
+
+
+def _judge(stage, out: StageOutcome, cut: bool, code: int | None) -> tuple[str, str]:
+    """A stage's status and, for anything but ok, why: a stage that measured nothing is never ok."""
+    failed = [e for e in out.entries if "error" in e]
+    if cut:
+        return "cut off", (f"cut off at its budget of {out.budget_s:.0f} s after {len(out.entries)} "
+                           f"measurement{'s' if len(out.entries) != 1 else ''}")
+    if "error" in out.items:
+        return "failed", out.items["error"]
+    if code not in (0, None):
+        return "failed", (f"its process was killed by signal {-code}" if code < 0 else
+                          f"its process exited with code {code}")
+    if failed:
+        return "failed", f"{len(failed)} of {len(out.entries)} cases failed: {failed[0]['error']}"
+    if stage.kind == "tests":
+        t = out.items.get("tests") or {}
+        if t.get("failed") or t.get("error"):
+            return "failed", f"{t.get('failed', 0)} failed, {t.get('error', 0)} errors, {t.get('passed', 0)} passed"
+        if not t.get("passed"):
+            reasons = "; ".join(sorted(t.get("skip_reasons", {}))) or "no test ran"
+            return "skipped", f"every test skipped ({t.get('skipped', 0)}): {reasons}"
+        return "ok", f"{t['passed']} passed, {t.get('skipped', 0)} skipped"
+    if stage.kind == "rows" and not out.entries:
+        return "skipped", "; ".join(out.items.get("left_out", [])) or "no case measured"
+    if stage.kind == "facts" and "peaks" not in out.items:
+        return "failed", "no peak was measured"
+    gaps = out.items.get("left_out", []) + out.items.get("skipped", [])
+    if gaps:
+        return "incomplete", "; ".join(gaps)
+    return "ok", ""
+
+
+def child_env(site: Path | None) -> dict:
+    path = [str(site)] if site else []
+    path += [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path), "PYTHONUNBUFFERED": "1"}
+
+
+def importable(name: str, site: Path | None) -> bool:
+    if site and str(site) not in sys.path:
+        sys.path.insert(0, str(site))
+    importlib.invalidate_caches()
+    return importlib.util.find_spec(name) is not None
+
+
+def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path | None, commit: str | None,
+            dirty: bool, installed: list[str], genn_build=None, say=print, time_scale: float = 1.0) -> int:
+    """Every stage in order within ``budget_s``; kit.json and kit.md rewritten after each. Exit code: 0 when
+    every stage measured what it should (a rehearsal may skip what a CPU cannot do), else 1."""
+    started, t0 = time.time(), time.monotonic()
+    deadline = t0 + budget_s
+    env = child_env(site)
+    results = {"format": KIT_FORMAT, "profile": f"kit-{plan}", "machine_name": None, "machine": {},
+               "commit": commit, "dirty": dirty, "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
+               "wall_s": 0.0, "load": {"load_before": _loadavg(), "load_after": None, "cores": os.cpu_count(),
+                                       "threads": None, "cpu_share": None},
+               "results": [],
+               "kit": {"format": KIT_SECTION, "plan": plan, "budget_s": budget_s, "wheels": installed,
+                       "peaks": None, "stages": [{"name": s.name, "status": "not reached", "what": s.what,
+                                                  "budget_s": s.budget(plan)} for s in stages]}}
+    kit_json, kit_md = out_dir / "kit.json", out_dir / "kit.md"
+
+    def save():
+        results["wall_s"] = round(time.monotonic() - t0, 2)
+        results["load"]["load_after"] = _loadavg()
+        write_json(kit_json, results)
+        write_text(kit_md, summary_markdown(results))
+
+    save()
+    with open(out_dir / "kit.log", "a", encoding="utf-8") as log:
+        shown = say
+
+        def say(msg):                      # the kit's own lines go to the log too, with the run's clock
+            log.write(f"[{time.monotonic() - t0:6.1f} s] {msg}\n")
+            log.flush()
+            shown(msg)
+
+        for i, stage in enumerate(stages):
+            left = deadline - time.monotonic()
+            record = results["kit"]["stages"][i]
+            if left < MIN_STAGE_S:
+                record["reason"] = f"the run's budget of {budget_s:.0f} s was spent"
+                continue
+            if stage.needs and stage.needs == "pygenn" and genn_build is not None and genn_build.poll() is None:
+                say(f"[{i + 1}/{len(stages)}] {stage.name}: waiting for the GeNN build ...")
+                try:
+                    genn_build.wait(timeout=max(0.0, min(left, stage.budget(plan)) - MIN_STAGE_S))
+                except subprocess.TimeoutExpired:
+                    pass
+                left = deadline - time.monotonic()
+            if stage.needs and not importable(stage.needs, site):
+                record.update(status="skipped", reason=f"{stage.needs} is not installed"
+                              + (" (its build from the carried source failed or is still running: genn-build.log)"
+                                 if stage.needs == "pygenn" and genn_build is not None else
+                                 " (carry its wheel: README, the GPU kit)"))
+                say(f"[{i + 1}/{len(stages)}] {stage.name}: skipped, {record['reason']}")
+                save()
+                continue
+            budget = min(stage.budget(plan) * time_scale, left)
+            say(f"[{i + 1}/{len(stages)}] {stage.name}: {stage.what} (budget {budget:.0f} s, "
+                f"{left:.0f} s of the run left)")
+            outcome = run_stage(stage, plan, out_dir, env, budget, kit_json if stage.kind == "rows" else None,
+                                log, shown)
+            record.update(outcome.to_dict())
+            results["results"].extend(outcome.entries)
+            if "facts" in outcome.items:
+                results["machine"], results["machine_name"] = outcome.items["facts"], outcome.items.get("machine_name")
+            if "peaks" in outcome.items:
+                results["kit"]["peaks"] = outcome.items["peaks"]
+            save()
+            say(f"    {stage.name}: {outcome.status} in {outcome.wall_s:.0f} s"
+                + (f" ({outcome.reason})" if outcome.reason else ""))
+    if genn_build is not None and genn_build.poll() is None:
+        stop_group(genn_build)
+    save()
+    return _exit_code(plan, results["kit"]["stages"])
+
+
+def _exit_code(plan: str, stages: list[dict]) -> int:
+    allowed = {"ok"} if plan == "gpu" else {"ok", "incomplete", "skipped"}
+    return 0 if all(s["status"] in allowed for s in stages) else 1
+
+
+def _loadavg():
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
