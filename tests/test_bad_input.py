@@ -31,6 +31,11 @@ def bad_files(tmp_path_factory):
     (d / "long.ras").write_text("99.0 1\n")
     (d / "seed.ras").write_text("0.1 197\n1.5 3\n")      # the demo's network: 200 outputs over 1.89 s
     (d / "folder").mkdir()
+    (d / "wheels").mkdir()
+    (d / "wheels" / "broken-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    (d / "twice").mkdir()
+    for version in ("1.0", "1.1"):
+        (d / "twice" / f"thop-{version}-py3-none-any.whl").write_bytes(b"")
     (d / "empty_results").mkdir()
     (d / "bad.toml").write_text("[threshold.time]\nthreshold = -1\n")
     (d / "bad_direction.toml").write_text("[[metric]]\nmatch = '*'\ndirection = 'sideways'\n")
@@ -146,6 +151,9 @@ CASES = [
     ("kit --plan rehearsal --budget -5", "--budget: must be a finite number > 0"),
     ("kit --plan rehearsal --wheels {d}/missing", "missing: no such folder"),
     ("kit --plan rehearsal --wheels {d}/folder", "holds no wheels"),
+    ("kit --plan rehearsal --wheels {d}/wheels --out-dir {d}/kit-out", "the carried wheels did not install"),
+    ("kit --plan rehearsal --wheels {d}/twice", "more than one wheel of a project"),
+    ("kit --prepare-wheels {d}/w --for-python python3", "--for-python 'python3'"),
     ("kit --plan rehearsal --genn-source {d}/folder", "not GeNN's source"),
     ("kit --plan rehearsal --out-dir {d}", "exists and is not an empty folder"),
     ("kit --plan rehearsal --out-dir {d}/empty.json", "exists and is not an empty folder"),

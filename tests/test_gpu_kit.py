@@ -167,3 +167,17 @@ def test_a_stage_cut_off_at_its_budget_keeps_what_was_measured(tmp_path):
     assert not list(out.glob("partial-*"))
     leftover = subprocess.run(["pgrep", "-f", "workloads.gpt.probe"], capture_output=True, text=True)
     assert leftover.stdout.strip() == "", "the cut-off stage's probe helper outlived it"
+
+
+def test_wheels_that_do_not_install_are_refused_before_any_folder_is_made(tmp_path, capsys):
+    from spikeflops.cli import main
+    from spikeflops.gpukit.wheels import distribution
+
+    assert distribution(Path("Pympler-1.1-py3-none-any.whl")) == "pympler"
+    assert distribution(Path("python_discovery-1.9.6-py3-none-any.whl")) == "python-discovery"
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / "broken-1.0-py3-none-any.whl").write_bytes(b"not a zip")
+    status = main(["kit", "--plan", "rehearsal", "--wheels", str(tmp_path / "w"), "--out-dir", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert status == 2 and "the carried wheels did not install" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "o").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -39,7 +40,21 @@ def add_parser(subparsers) -> None:
                    help=f"GeNN's source, built in the background if pygenn is missing (default: "
                         f"{DEFAULT_GENN_SOURCE.name}/ if present)")
     p.add_argument("--commit", default=None, help="the commit measured, where the copy is not a git checkout")
+    p.add_argument("--prepare-wheels", nargs="?", const=str(DEFAULT_WHEELS), default=None, metavar="DIR",
+                   help=f"download, here, the wheels a bare GPU machine lacks into DIR (default "
+                        f"{DEFAULT_WHEELS.name}/) and stop")
+    p.add_argument("--for-python", default="3.12", metavar="X.Y",
+                   help="the GPU machine's Python, for --prepare-wheels (default 3.12)")
     p.set_defaults(func=cmd_kit)
+
+
+def _say(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build_jobs() -> int:
+    """Compiler processes for a background GeNN build: the cores less four, left to the stages measuring."""
+    return max(1, (os.cpu_count() or 2) - 4)
 
 
 def _stages(spec: str | None) -> list:
@@ -52,12 +67,16 @@ def _stages(spec: str | None) -> list:
     return [s for s in kit_plan.STAGES if s.name in wanted]
 
 
+def _out_dir_usable(out: Path) -> Path:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SpikeflopsError(f"--out-dir {out}: exists and is not an empty folder (a kit never writes over "
+                              "earlier results)")
+    return out
+
+
 def _out_dir(arg: str | None, plan: str) -> Path:
     if arg:
-        out = Path(arg)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise SpikeflopsError(f"--out-dir {out}: exists and is not an empty folder (a kit never writes over "
-                                  "earlier results)")
+        out = _out_dir_usable(Path(arg))
     else:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         out = Path("spikeflops-out") / f"kit-{plan}-{stamp}"
@@ -82,8 +101,16 @@ def _commit(arg: str | None) -> tuple[str | None, bool]:
 
 
 def cmd_kit(args) -> int:
-    from .runner import importable, install_wheels, run_kit, start_genn_build
+    from . import wheels as kit_wheels
+    from .runner import importable, run_kit, start_genn_build
 
+    if args.prepare_wheels:
+        if not re.fullmatch(r"3\.\d{1,2}", args.for_python):
+            raise SpikeflopsError(f"--for-python {args.for_python!r}: give a Python version like 3.12")
+        got = kit_wheels.prepare(Path(args.prepare_wheels), args.for_python, _say)
+        print("\n".join(w.name for w in got))
+        _say(f"{len(got)} wheels, {sum(w.stat().st_size for w in got) / 2**20:.1f} MiB, in {args.prepare_wheels}")
+        return 0
     stages = _stages(args.stages)
     wheels = Path(args.wheels) if args.wheels else (DEFAULT_WHEELS if DEFAULT_WHEELS.is_dir() else None)
     if args.wheels and not wheels.is_dir():
@@ -101,20 +128,21 @@ def cmd_kit(args) -> int:
 
         plan = "gpu" if torch.cuda.is_available() else "rehearsal"
     budget = (args.budget or kit_plan.default_budget(plan)) * args.time_scale
-    out_dir = _out_dir(args.out_dir, plan)
+    if args.out_dir:
+        _out_dir_usable(Path(args.out_dir))
     commit, dirty = _commit(args.commit)
 
-    def say(msg):
-        print(msg, file=sys.stderr, flush=True)
-
-    say(f"spikeflops kit: {plan} plan, {len(stages)} stages, {budget:.0f} s budget, results in {out_dir}")
+    say = _say
     site = Path(tempfile.mkdtemp(prefix="spikeflops-kit-site-"))
     genn_build = None
     try:
-        installed = install_wheels(wheels, site, say) if wheels else []
+        # the wheels first: a set that does not install is refused before any folder is made
+        installed = kit_wheels.install(wheels, site, say) if wheels else []
+        out_dir = _out_dir(args.out_dir, plan)
+        say(f"spikeflops kit: {plan} plan, {len(stages)} stages, {budget:.0f} s budget, results in {out_dir}")
         if genn_source and any(s.needs == "pygenn" for s in stages) and not importable("pygenn", site):
             say(f"building pygenn from {genn_source} in the background (log: {out_dir / 'genn-build.log'})")
-            genn_build = start_genn_build(genn_source, site, out_dir / "genn-build.log", jobs=os.cpu_count() or 2)
+            genn_build = start_genn_build(genn_source, site, out_dir / "genn-build.log", jobs=build_jobs())
         code = run_kit(plan, out_dir, stages, budget, site, commit, dirty, installed, genn_build=genn_build,
                        say=say, time_scale=args.time_scale)
     finally:
