@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--plan", choices=kit_plan.PLANS, default=None,
                    help="gpu (the default where torch sees a GPU) or rehearsal (the same stages at CI sizes)")
     p.add_argument("--stages", default=None, metavar="A,B",
-                   help=f"only these stages, in the kit's order ({', '.join(kit_plan.STAGE_NAMES)})")
+                   help=f"only these stages (and facts), in the kit's order ({', '.join(kit_plan.STAGE_NAMES)})")
     p.add_argument("--budget", type=positive_number, default=None, metavar="SECONDS",
                    help=f"the whole run's wall time (gpu: {kit_plan.GPU_BUDGET_S:.0f}; rehearsal: its stages' sum)")
     p.add_argument("--time-scale", type=positive_number, default=1.0, metavar="X",
@@ -64,6 +64,7 @@ def _stages(spec: str | None) -> list:
     if not names:
         raise SpikeflopsError("--stages: name at least one stage")
     wanted = {kit_plan.stage_named(n).name for n in names}     # unknown names: one line
+    wanted.add("facts")                     # always: a number without its machine is no record
     return [s for s in kit_plan.STAGES if s.name in wanted]
 
 
