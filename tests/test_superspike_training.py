@@ -142,3 +142,44 @@ def test_genn_cpu_trials_cost_the_same_from_the_first_to_the_sixth_with_denormal
     assert max(cpu[1:]) <= 1.2 * min(cpu[1:]), cpu           # trials 1-5 after the first, within 20 %
     result = run_training(SuperSpikeCase("genn", "cpu", "ci", trials=1))
     assert result.to_dict()["flush_denormals"] is True      # the choice is recorded with the numbers
+
+
+def test_the_genn_build_lock_keeps_a_second_process_out_until_it_is_released(tmp_path):
+    import subprocess
+    import sys
+
+    from workloads.superspike.genn_backend import _build_lock
+
+    probe = ("import fcntl, sys\nf = open(sys.argv[1], 'w')\ntry:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+             "    print('got it')\nexcept BlockingIOError:\n    print('held')\n")
+
+    def other_process():
+        return subprocess.run([sys.executable, "-c", probe, str(tmp_path / ".build.lock")], capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    with _build_lock(tmp_path):
+        assert other_process() == "held"
+    assert other_process() == "got it"
+
+
+@pytest.mark.genn
+def test_two_processes_building_one_genn_model_into_one_empty_cache_both_run_it(tmp_path):
+    """Started together on an empty code cache: one builds, the other waits for the lock and then reuses
+    the build; both load a working model and run the same trial."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from workloads.superspike.workload import SuperSpikeCase, prepare\n"
+              "from workloads.superspike.training import learning_rate\n"
+              "b = prepare(SuperSpikeCase('genn', 'cpu', 'ci'))\n"
+              "out = b.run_trial(learning_rate(0))\n"
+              "print(out.spike_counts['hidden'], out.spike_counts['output'])\n")
+    env = {**os.environ, "SPIKEFLOPS_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
+    counts = [out.strip().splitlines()[-1] for out, _ in outs]
+    assert counts[0] == counts[1], counts
+    assert int(counts[0].split()[0]) > 0          # hidden spikes: the model ran
