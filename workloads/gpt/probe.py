@@ -82,5 +82,13 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
     return 0
 
 
+def preload() -> None:
+    """Import, once and before any fork, what a probe's first training step imports (the optimizer pulls in
+    torch._dynamo, and with it sympy: about a second). Imports only: no op runs, no thread pool starts, so
+    forking stays safe and every child still starts from the same address-space baseline."""
+    import torch._dynamo  # noqa: F401
+
+
 if __name__ == "__main__":
+    preload()
     sys.exit(serve())
