@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 @dataclass(frozen=True)
 class LoadRecord:
     wall_s: float
-    cpu_s: float                      # this process's CPU time (all its threads) over the same interval
+    cpu_s: float                      # this process's CPU time (all its threads) and its finished
+                                      # children's, over the same interval
     threads: int                      # intra-op threads the measured work could use
     load_before: float | None         # 1-minute load average, where the OS reports one
     load_after: float | None
@@ -43,6 +44,18 @@ def _loadavg() -> float | None:
         return None
 
 
+def _cpu_seconds() -> float:
+    """This process's CPU time plus that of its finished children (a GeNN case's own process, torchrun and
+    its ranks): work done in a child is work this measurement got, not time a co-tenant took."""
+    try:
+        import resource
+
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
+    except (ImportError, OSError):
+        return time.process_time()
+
+
 class LoadProbe:
     """``with LoadProbe(threads) as probe: ...``; then ``probe.record``."""
 
@@ -52,11 +65,11 @@ class LoadProbe:
 
     def __enter__(self):
         self._load = _loadavg()
-        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        self._wall, self._cpu = time.perf_counter(), _cpu_seconds()
         return self
 
     def __exit__(self, *exc):
-        self.record = LoadRecord(wall_s=time.perf_counter() - self._wall, cpu_s=time.process_time() - self._cpu,
+        self.record = LoadRecord(wall_s=time.perf_counter() - self._wall, cpu_s=_cpu_seconds() - self._cpu,
                                  threads=self.threads, load_before=self._load, load_after=_loadavg(),
                                  cores=os.cpu_count() or 1)
         return False
