@@ -128,9 +128,9 @@ def measure_alongside(rows, profile, progress=_say) -> list[dict]:
     import concurrent.futures
     import multiprocessing
 
-    if not rows:
-        return []
     workers = max(1, min(len(rows), os.cpu_count() or 1, 4))
+    if workers < 2:                         # one row or one core: a worker would only add a torch import
+        return measure_rows(rows, profile, progress)
     progress(f"  {len(rows)} untimed cases on {workers} worker process{'es' if workers != 1 else ''} ...")
     entries: list[dict | None] = [None] * len(rows)
     pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
