@@ -133,7 +133,11 @@ def measure_alongside(rows, profile, progress=_say) -> list[dict]:
         return measure_rows(rows, profile, progress)
     progress(f"  {len(rows)} untimed cases on {workers} worker process{'es' if workers != 1 else ''} ...")
     entries: list[dict | None] = [None] * len(rows)
-    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    from workloads.isolate import die_with_parent
+
+    # a worker dies with the run, even with a run killed by SIGKILL, which can clean nothing up itself
+    pool = concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                                  initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(_measure_one, row, profile): i for i, row in enumerate(rows)}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):

@@ -223,7 +223,7 @@ def test_help_lists_every_registered_command_and_imports_no_torch():
     assert proc.returncode == 0, proc.stderr
     names, *usage, torch_loaded = proc.stdout.strip().splitlines()
     expected = {"run", "info", "gpt", "superspike", "gate", "calibrate", "compare", "bisect", "report", "dashboard",
-                "error-rates"}
+                "error-rates", "kit"}
     assert set(names.split(",")) == expected
     assert all(name in " ".join(usage) for name in expected)
     assert torch_loaded == "False", "the command line imports torch before any command runs"

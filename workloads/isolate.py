@@ -7,7 +7,27 @@ from __future__ import annotations
 from .errors import SpikeflopsError
 
 
-def _child(conn, fn, args) -> None:
+def die_with_parent(parent_pid: int) -> None:
+    """This process ends when ``parent_pid`` does, even by SIGKILL (which leaves the parent no time to clean
+    up): Linux's parent-death signal, and a check for a parent that died before it was set."""
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _child(conn, fn, args, parent_pid) -> None:
+    die_with_parent(parent_pid)
     try:
         conn.send(("ok", fn(*args)))
     except SpikeflopsError as exc:
@@ -22,10 +42,11 @@ def in_child(fn, *args):
     """``fn(*args)`` in a fresh interpreter (spawned: no inherited thread pools); its result, its
     SpikeflopsError, or a SpikeflopsError naming the exit code when the process ended without an answer."""
     import multiprocessing
+    import os
 
     ctx = multiprocessing.get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, fn, args), daemon=True)
+    proc = ctx.Process(target=_child, args=(send, fn, args, os.getpid()), daemon=True)
     proc.start()
     send.close()
     try:

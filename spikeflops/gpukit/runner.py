@@ -108,7 +108,7 @@ def run_stage(stage, plan: str, out_dir: Path, env: dict, budget_s: float, earli
     partial = out_dir / f"partial-{stage.name}.jsonl"
     partial.unlink(missing_ok=True)
     argv = [sys.executable, "-m", "spikeflops.gpukit.stage", stage.name, "--plan", plan, "--partial", str(partial),
-            "--out-dir", str(out_dir)] + (["--earlier", str(earlier)] if earlier else [])
+            "--out-dir", str(out_dir), "--parent-pid", str(os.getpid())] + (["--earlier", str(earlier)] if earlier else [])
     t0 = time.monotonic()
     proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)

@@ -175,7 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--partial", required=True, type=Path)
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--earlier", type=Path, default=None, help="the kit's results so far (JSON)")
+    p.add_argument("--parent-pid", type=int, default=None, help="end with this process (the kit), even on SIGKILL")
     args = p.parse_args(argv)
+    if args.parent_pid:
+        from workloads.isolate import die_with_parent
+
+        die_with_parent(args.parent_pid)
     out = Partial(args.partial)
     stage = kit_plan.stage_named(args.name)
     try:

@@ -97,8 +97,8 @@ def add_parser(subparsers) -> None:
 def load_results(path: str):
     """A results file as given; a folder: its newest results file by the date recorded inside it
     (asv: the commit's date; pytest-benchmark: the run's), never by file time, which a clone resets.
-    Each file is read once."""
-    from .records import load
+    Each file's header is read, then the newest file in full."""
+    from .records import load, peek
 
     p = Path(path)
     if p.is_file():
@@ -108,7 +108,7 @@ def load_results(path: str):
     files = sorted(f for f in p.glob("*.json") if f.name not in ("machine.json", "benchmarks.json"))
     if not files:
         raise SpikeflopsError(f"{path}: no results files in this folder")
-    newest = max((load(f) for f in files), key=lambda rs: rs.order_key)
+    newest = load(max((peek(f) for f in files), key=lambda rs: rs.order_key).path)
     print(f"spikeflops gate: {path} -> {newest.path}", file=sys.stderr)
     return newest
 
@@ -118,7 +118,7 @@ def load_history(folder: str, n: int, candidate=None) -> list:
     own file left out. Runs of other machines are left out and counted: pooled, another CPU's speed reads
     as a regression (an unchanged candidate read as +199 %)."""
     from .judge import hardware_difference
-    from .records import load
+    from .records import load, peek
 
     p = Path(folder)
     if not p.is_dir():
@@ -126,12 +126,12 @@ def load_history(folder: str, n: int, candidate=None) -> list:
     skip = Path(candidate.path).resolve() if candidate is not None else None
     files = [f for f in sorted(p.glob("*.json")) if f.name not in ("machine.json", "benchmarks.json")
              and f.resolve() != skip]
-    runs = [load(f) for f in files]
+    runs = [peek(f) for f in files]       # headers only: the newest n of this machine are read in full below
     others = []
     if candidate is not None:
         others = [rs for rs in runs if rs.harness != candidate.harness or hardware_difference(rs, candidate)]
         runs = [rs for rs in runs if rs not in others]
-    runs = sorted(runs, key=lambda rs: rs.order_key)[-n:]
+    runs = [load(rs.path) for rs in sorted(runs, key=lambda rs: rs.order_key)[-n:]]
     if len(runs) < 2:
         elsewhere = f" ({len(others)} more came from other machines or harnesses, left out)" if others else ""
         raise SpikeflopsError(f"{folder}: --history needs at least 2 earlier results of the candidate's machine, "

@@ -95,6 +95,36 @@ def load(path: str | os.PathLike) -> ResultSet:
     return rs
 
 
+_HEADERS: dict[str, tuple[tuple[int, int], ResultSet]] = {}
+
+
+def peek(path: str | os.PathLike) -> ResultSet:
+    """A results file's header alone (harness, machine, commit, dates), without its measurements: what a
+    history needs to pick the newest runs of one machine before it reads just those in full. Its list of
+    measurements emptied, the header is read by the same code as the whole file."""
+    try:
+        st = os.stat(path)
+        key, stamp = str(Path(path).resolve()), (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return _parse(path)
+    full = _CACHE.get(key)
+    if full is not None and full[0] == stamp:
+        return full[1]
+    cached = _HEADERS.get(key)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    data = read_json(path)
+    if isinstance(data, dict):
+        for field_name in ("results", "benchmarks"):
+            if isinstance(data.get(field_name), (list, dict)):
+                data = {**data, field_name: type(data[field_name])()}
+    rs = _parse_any(path, data)
+    if len(_HEADERS) >= _CACHE_SIZE:
+        _HEADERS.pop(next(iter(_HEADERS)))
+    _HEADERS[key] = (stamp, rs)
+    return rs
+
+
 def _parse(path: str | os.PathLike) -> ResultSet:
     rs = _parse_any(path)
     try:
@@ -130,8 +160,8 @@ def _validate(rs: ResultSet) -> None:
             raise ValueError(f"{m.label}: 0 {m.unit} is impossible")
 
 
-def _parse_any(path: str | os.PathLike) -> ResultSet:
-    data = read_json(path)
+def _parse_any(path: str | os.PathLike, data=None) -> ResultSet:
+    data = read_json(path) if data is None else data
     if not isinstance(data, dict):
         raise SpikeflopsError(f"{path}: not an asv, pytest-benchmark or spikeflops run results file (top level is not an object)")
     try:
