@@ -79,7 +79,9 @@ def test_genn_one_off_costs_are_measured_from_an_empty_cache():
     s = rec.seconds
     assert set(s) == {"build", "load", "init", "init_sparse", "initial_transpose"}
     assert all(v >= 0 for v in s.values()), s
-    assert s["build"] > 1.0, s            # generating and compiling C++ from nothing takes seconds
+    # generating and compiling C++ from nothing: about a second here (0.96-3 s), never the milliseconds of a
+    # build GeNN found cached (a margin of 5x below what was seen, so a fast or idle machine still passes)
+    assert s["build"] > 0.2, s
     assert s["build"] > s["load"] and s["build"] > s["initial_transpose"], s
     assert rec.generated_code_bytes > 10_000                 # the model's generated C++ sources
 
