@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from workloads.errors import SpikeflopsError
 from workloads.metrics import Row
 from workloads.profiles import Profile, get_profile
-from workloads.registry import case_id, select
+from workloads.registry import select
 
 PLANS = ("gpu", "rehearsal")
 GPU_BUDGET_S = 480.0                 # 8 minutes: a 10-minute command with room for the start and the install
@@ -156,6 +156,3 @@ def _max_train_batch(entries: list[dict], size: str, device: str) -> int | None:
                 return int(fits)
     return None
 
-
-def describe(rows: list[Row]) -> list[str]:
-    return [f"{r.family} {case_id(r)}" for r in rows]

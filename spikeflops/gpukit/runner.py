@@ -20,16 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workloads.errors import SpikeflopsError
-
 from ..resultsio import write_json, write_text
-from . import plan as kit_plan
 from .stage import ROOT
 from .summary import summary_markdown
 
 KIT_FORMAT = "spikeflops-run/1"
 KIT_SECTION = "spikeflops-kit/1"
-STATUSES = ("ok", "incomplete", "skipped", "failed", "cut off", "not reached")
+# a stage is "ok", "incomplete", "skipped", "failed", "cut off" or "not reached" (see _judge)
 MIN_STAGE_S = 5.0                    # a stage given less would only start a Python and be killed
 KILL_GRACE_S = 10.0                  # after SIGTERM, before SIGKILL: a stage may write its last line
 
