@@ -239,10 +239,11 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
                 continue
             say(f"[{i + 1}/{len(stages)}] {stage.name}: {stage.what} (budget {budget:.0f} s, "
                 f"{left:.0f} s of the run left)")
+            building = genn_build is not None and genn_build.poll() is None
             outcome = run_stage(stage, plan, out_dir, env, budget, kit_json if stage.kind == "rows" else None,
                                 log, shown)
             record.update(outcome.to_dict())
-            if genn_build is not None and genn_build.poll() is None:
+            if building:
                 # a build competing for the cores is part of what this stage measured: said, not hidden
                 record["background"] = "GeNN was building on the other cores"
             results["results"].extend(outcome.entries)
