@@ -52,6 +52,45 @@ def scratch_folder(prefix: str):
         raise
 
 
+@contextlib.contextmanager
+def staged_folder(parent: Path):
+    """A hidden folder inside ``parent`` to build an output in; removed when the block ends, however it ends."""
+    import shutil
+
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
+    except OSError as exc:
+        raise SpikeflopsError(f"{parent}: cannot write ({exc.strerror or exc})") from None
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def swap_in(stage: Path, out: Path, names: tuple[str, ...]) -> None:
+    """Move ``names`` (files or folders) from ``stage`` over their namesakes in ``out`` with the stop
+    signals held back, so a Ctrl-C or SIGTERM lands before or after the swap, never halfway through it."""
+    import shutil
+    import signal
+
+    stops = {signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", signal.SIGTERM)}
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        for name in names:
+            new, old = stage / name, out / name
+            if new.is_dir() and old.is_dir():
+                retired = stage / f".retired-{name}"
+                os.replace(old, retired)
+                os.replace(new, old)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                os.replace(new, old)
+    except OSError as exc:
+        raise SpikeflopsError(f"{out}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def claim_new(path: str | os.PathLike) -> Path:
     """``path``, or ``<stem>-2<suffix>``, ``-3``... : the first name nobody holds, taken at once (an empty file
     made with O_EXCL, which a following atomic write replaces). Two runs started in the same second get

@@ -1,5 +1,6 @@
-"""Nothing lost on interruption: a command killed midway (SIGINT or SIGKILL) leaves earlier results
-intact and no half-written file where a reader would take it for a result."""
+"""Nothing lost on interruption: a command killed midway (SIGINT, SIGTERM, SIGHUP or SIGKILL) leaves earlier
+results intact, no half-written file where a reader would take it for a result, and no process or temporary
+folder of its own behind it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from leftovers import digest_tree, new_tag, survivors, wait_for_descendant
 
 COMMANDS = {
     "superspike": ["superspike", "--backend", "torch", "--size", "ci", "--num-trials", "200", "--out-dir", "{out}"],
@@ -104,3 +106,68 @@ def test_a_killed_asv_run_keeps_earlier_results_and_leaves_only_readable_files(t
     for path in (results / machine).glob("*.json"):      # whatever asv left must be a whole result
         if path.name != "machine.json":
             assert load(path).measurements is not None
+
+
+def _start_tagged(args, tmp_path, tag):
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, **tag, "SPIKEFLOPS_PROFILE": "ci", "PYTHONUNBUFFERED": "1", "TMPDIR": str(scratch)}
+    proc = subprocess.Popen([sys.executable, "-m", "spikeflops.cli", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    return proc, scratch
+
+
+def _stopped_cleanly(proc, sig, tag, scratch):
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig and err.strip().splitlines()[-1] == f"spikeflops: stopped by {sig.name}", err
+    assert "Traceback" not in err, err
+    left = survivors(tag)
+    assert not left, f"processes outlived the command: {left}"
+    # torch's compile cache (torchinductor_<user>) lives in the temporary folder by design and is kept
+    left = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_")]
+    assert not left, f"temporary files left: {left}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stopped_report_keeps_the_earlier_report_whole_and_leaves_nothing(tmp_path, sig):
+    """A report stopped while drawing leaves the earlier report (its markdown and its plots) as it was:
+    never an old report.md beside new plots, nor a report.md missing, nor a half-made folder."""
+    from spikeflops.suite_costs import synthetic_asv_results
+
+    results = tmp_path / "results"
+    synthetic_asv_results(results, 300)
+    out = tmp_path / "report"
+    (out / "plots").mkdir(parents=True)
+    (out / "report.md").write_text("# an earlier report\n")
+    (out / "plots" / "GPTStep.time_step.png").write_bytes(b"an earlier plot")
+    before, inputs = digest_tree(out), digest_tree(results)
+    tag = new_tag()
+    proc, scratch = _start_tagged(["report", str(results), "--out-dir", str(out)], tmp_path, tag)
+    for line in proc.stderr:                      # stop it while it draws
+        if "plot 2/" in line:
+            break
+    assert proc.poll() is None, "the report ended before it could be stopped"
+    proc.send_signal(sig)
+    _stopped_cleanly(proc, sig, tag, scratch)
+    assert digest_tree(out) == before, "the earlier report changed, or a partial one was left"
+    assert not [p for p in out.iterdir() if p.name not in ("report.md", "plots")], list(out.iterdir())
+    assert digest_tree(results) == inputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stopped_scaling_run_leaves_no_torchrun_rank_or_temp_folder(tmp_path, sig):
+    """torchrun and its ranks run in a session of their own (so a terminal's signal does not reach them
+    first); a stopped scaling run must still stop all of them and remove its folder."""
+    out = tmp_path / "out"
+    out.mkdir()
+    tag = new_tag()
+    proc, scratch = _start_tagged(["gpt", "scale", "--nproc", "2", "--device", "cpu", "--repeats", "200",
+                                   "--out", str(out / "scale.json")], tmp_path, tag)
+    wait_for_descendant(tag, "workloads.gpt.scale_rank")
+    time.sleep(3)                                 # the ranks are past rendezvous and training
+    assert proc.poll() is None, "the scaling run ended before it could be stopped"
+    proc.send_signal(sig)
+    _stopped_cleanly(proc, sig, tag, scratch)
+    assert not list(out.iterdir()), list(out.iterdir())

@@ -238,3 +238,58 @@ def test_many_paired_timings_judged_at_once_keep_their_false_discoveries_control
     controlled = {v.label: v.status for v in _control_false_discoveries(many, config.alpha)}
     assert controlled["a"] == "regressed"
     assert controlled["b"] == "undecided"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
+def test_a_stopped_bisect_leaves_no_worktree_process_or_temp_folder_and_keeps_earlier_results(scratch_repo,
+                                                                                               tmp_path, sig):
+    """bisect stopped while asv measures a probe: asv and its benchmark processes stop, the probe's
+    worktree is gone from the user's repository, and results already in --work stay byte-identical."""
+    import shutil
+    import signal
+    import time
+
+    from leftovers import digest_tree, new_tag, survivors, wait_for_descendant
+
+    repo = scratch_repo["repo"]
+    work = tmp_path / "work"
+    earlier = work / "results" / "bisect-stop-test"
+    earlier.mkdir(parents=True)
+    shutil.copy(next(p for p in (ROOT / "results" / "asv").glob("*/*.json") if p.name != "machine.json"), earlier)
+    before = digest_tree(earlier)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    tag = new_tag()
+    proc = subprocess.Popen([sys.executable, "-m", "spikeflops.cli", "bisect", scratch_repo["good"],
+                             scratch_repo["commits"][-1], "--metric", "GPTOpCount.operators", "--match",
+                             "fast, train", "--quick", "--repo", str(repo), "--work", str(work), "--machine",
+                             "bisect-stop-test"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **tag, "HOME": str(tmp_path), "SPIKEFLOPS_PROFILE": "ci",
+                                 "TMPDIR": str(scratch), "PYTHONUNBUFFERED": "1"})
+    wait_for_descendant(tag, "asv/benchmark.py")            # asv's benchmark process is measuring a probe
+    time.sleep(1)
+    assert proc.poll() is None, "bisect ended before it could be stopped"
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + getattr(signal, sig) and f"stopped by {sig}" in err, err
+    left = survivors(tag)
+    assert not left, f"processes outlived bisect: {left}"
+    assert _git(repo, "worktree", "list").count("\n") == 0, _git(repo, "worktree", "list")
+    assert not (work / "trees").exists() or not list((work / "trees").iterdir())
+    # torch's compile cache (torchinductor_<user>) lives in the temporary folder by design and is kept
+    left = [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_")]
+    assert not left, left
+    assert {k: v for k, v in digest_tree(earlier).items() if k in before} == before
+
+
+def test_a_relative_worktree_path_is_this_processes_not_the_repositorys(tmp_path, monkeypatch):
+    """`bisect --work work` from another folder used to put the worktree inside the repository, then fail
+    with a traceback looking for it where it was asked."""
+    from spikeflops.regress.gitrepo import worktree
+
+    monkeypatch.chdir(tmp_path)
+    with worktree(ROOT, "HEAD", Path("work") / "tree") as tree:
+        assert tree == tmp_path / "work" / "tree" and (tree / "pyproject.toml").is_file()
+    assert not (tmp_path / "work" / "tree").exists() and not (ROOT / "work").exists()
+    assert str(tmp_path) not in _git(ROOT, "worktree", "list")

@@ -69,3 +69,53 @@ def in_child(fn, *args):
     if kind == "crashed":
         raise RuntimeError(payload)
     return payload
+
+
+def stop_group(proc, grace_s: float = 10.0) -> None:
+    """SIGTERM to ``proc``'s process group (``proc`` was started in a session of its own), SIGKILL after
+    ``grace_s``: the process and everything it started end, whether or not they clean up in time."""
+    import os
+    import signal
+    import subprocess
+
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_group(cmd, *, grace_s: float = 10.0, **popen_kwargs):
+    """``subprocess.run(cmd, ...)`` in a session of its own, so that when this process is stopped (Ctrl-C,
+    SIGTERM) the command and the processes it started are stopped with it, SIGTERM first so they can
+    clean up (subprocess.run would SIGKILL the command alone and leave its children running)."""
+    import subprocess
+
+    with subprocess.Popen(cmd, start_new_session=True, **popen_kwargs) as proc:
+        try:
+            out, err = proc.communicate()
+        except BaseException:
+            stop_group(proc, grace_s)
+            raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def private_temp_env(folder, env: dict) -> dict:
+    """``env`` with the temporary folder moved to ``folder`` (removed by the caller however the command
+    ends, so nothing it or its children leave there outlives it), except torch's compile cache, which is
+    meant to outlive a command: it stays where torch keeps it, so a later command reuses it."""
+    import getpass
+    import os
+    import tempfile
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):            # no name for this uid (a container): torch falls back the same way
+        user = "unknown"
+    default_cache = os.path.join(tempfile.gettempdir(), f"torchinductor_{user}")
+    return {**env, "TORCHINDUCTOR_CACHE_DIR": env.get("TORCHINDUCTOR_CACHE_DIR", default_cache), "TMPDIR": str(folder)}

@@ -64,16 +64,9 @@ def _q(path) -> str:
 
 def stop_group(proc: subprocess.Popen) -> None:
     """SIGTERM to the stage's process group, SIGKILL after the grace: nothing of it outlives the stage."""
-    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    from workloads.isolate import stop_group as stop
+
+    stop(proc, KILL_GRACE_S)
 
 
 def _tee(stream, log, say) -> threading.Thread:

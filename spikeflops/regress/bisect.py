@@ -15,10 +15,13 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from workloads.isolate import private_temp_env, run_group
+
 from .gitrepo import git, resolve, worktree
 from .judge import Verdict, compare
 from .records import ResultSet, load
@@ -85,7 +88,7 @@ class Bisector:
                  rounds: int = 5, max_rounds: int = 10):
         from .interleave import PAIRED_NOISE
 
-        self.repo, self.metric, self.config, self.work = repo, metric, config, work
+        self.repo, self.metric, self.config, self.work = repo, metric, config, Path(work).resolve()
         self.machine, self.match, self.quick, self.say = machine, match, quick, say
         self.paired = config.rule_for(metric).noise in PAIRED_NOISE
         self.rounds, self.max_rounds = rounds, max(rounds, max_rounds)
@@ -125,8 +128,10 @@ class Bisector:
             conf_path.write_text(json.dumps(conf))
             cmd = [asv, "run", "--config", str(conf_path), "--python=same", "--set-commit-hash", commit,
                    "--machine", self.machine, "-b", self.regex, "--record-samples"] + (["--quick"] if self.quick else [])
-            env = {**os.environ, "ASV_PYTHONPATH": str(tree)}
-            proc = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
+            with tempfile.TemporaryDirectory(prefix="spikeflops-bisect-asv-") as tmp:
+                # asv's own temporary files go in a folder that is removed however asv ends
+                env = private_temp_env(tmp, {**os.environ, "ASV_PYTHONPATH": str(tree)})
+                proc = run_group(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         files = [p for p in (self.work / "results" / self.machine).glob(f"{commit[:8]}-*.json")]
         if proc.returncode != 0 or not files:
             tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]

@@ -23,7 +23,9 @@ def resolve(repo: Path, rev: str) -> str:
 
 @contextlib.contextmanager
 def worktree(repo: Path, commit: str, where: Path):
-    """``commit`` checked out (detached) at ``where`` while the block runs, removed after it."""
+    """``commit`` checked out (detached) at ``where`` while the block runs, removed after it. A relative
+    ``where`` is this process's, not the repository's (git -C would read it against the repository)."""
+    where = Path(where).resolve()
     git(repo, "worktree", "add", "--detach", "-f", str(where), commit)
     try:
         yield where

@@ -24,6 +24,8 @@ import sys
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from workloads.isolate import run_group
+
 from .gitrepo import git, resolve, worktree
 from .judge import Verdict
 from .records import ResultSet, load
@@ -123,8 +125,7 @@ class Side:
         cmd += ["--profile", profile] if profile else []
         # `python -m` from the worktree imports that commit's spikeflops and workloads, not the installed ones
         env = {**os.environ, "PYTHONPATH": str(self.tree)}
-        proc = subprocess.run(cmd, cwd=self.tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              text=True)
+        proc = run_group(cmd, cwd=self.tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if not out.exists():
             last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
             raise SpikeflopsError(f"{self.commit[:10]}: spikeflops run failed: {last}")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
-from ..resultsio import write_text
+from ..resultsio import staged_folder, swap_in, write_text
 from ..tables import format_table
 from .history import Point, collect
 from .rules import load_config
@@ -45,20 +45,23 @@ def cmd_report(args) -> int:
     if not tracked:
         raise SpikeflopsError("no tracked metrics in these results" + (f" match {args.match!r}" if args.match else ""))
     out = Path(args.out_dir)
-    (out / "plots").mkdir(parents=True, exist_ok=True)
-    # an interrupted report must not leave an old report.md beside new plots: it is written again at the end
-    (out / "report.md").unlink(missing_ok=True)
     by_metric: dict[str, list[str]] = {}
     for label in tracked:
         by_metric.setdefault(label.split("(", 1)[0], []).append(label)
-    for i, (metric, labels) in enumerate(sorted(by_metric.items()), 1):
-        print(f"spikeflops report: plot {i}/{len(by_metric)} {metric}", file=sys.stderr)
-        plot_metric(out / "plots" / f"{_slug(metric)}.png", metric, {lb: tracked[lb][1] for lb in labels},
-                    tracked[labels[0]][0])
     steps = find_steps(tracked, {label: config.rule_for(label.split("(", 1)[0]).threshold for label in tracked})
+    # drawn into a hidden folder beside the report and swapped in at the end: a report stopped midway
+    # leaves the earlier one whole (never an old report.md beside new plots)
+    out.mkdir(parents=True, exist_ok=True)
+    with staged_folder(out) as stage:
+        (stage / "plots").mkdir()
+        for i, (metric, labels) in enumerate(sorted(by_metric.items()), 1):
+            print(f"spikeflops report: plot {i}/{len(by_metric)} {metric}", file=sys.stderr)
+            plot_metric(stage / "plots" / f"{_slug(metric)}.png", metric, {lb: tracked[lb][1] for lb in labels},
+                        tracked[labels[0]][0])
+        write_text(stage / "report.md", markdown(tracked, by_metric, steps))
+        swap_in(stage, out, ("plots", "report.md"))
     for line in steps_lines(steps):
         print(line)
-    write_text(out / "report.md", markdown(tracked, by_metric, steps))
     print(f"wrote {out / 'report.md'} and {len(by_metric)} plots in {out / 'plots'}")
     return 0
 

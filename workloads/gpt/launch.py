@@ -24,6 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 from ..errors import SpikeflopsError
+from ..isolate import private_temp_env
 from ..memory import SearchResult, find_max_batch
 from .scale import ScaleCase, ScaleRecord, world_sizes
 from .scale_rank import ERROR_MARK, OOM_MARK
@@ -142,6 +143,7 @@ def launch(case: ScaleCase, port: int | None = None, warmup: int = 2, repeats: i
     env["PYTHONPATH"] = os.pathsep.join(p for p in (here, env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="spikeflops-scale-") as tmp:
         out = None if probe else os.path.join(tmp, "record.json")
+        env = private_temp_env(tmp, env)       # torchrun's log folders go with this one, even when stopped
         cmd = _command(case, out, port, extra)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
