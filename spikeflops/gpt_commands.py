@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 from workloads.gpt.case import MODES, GPTCase
 from workloads.gpt.config import BOOK_SIZES
@@ -91,8 +92,11 @@ def cmd_flops(args) -> int:
     args.sizes = args.sizes or list(BOOK_SIZES)       # counted on meta tensors: the book's sizes anywhere
     records, rows = [], []
     cases = [GPTCase(size, batch=args.batch, context_length=args.context_length) for size in args.sizes]
-    for case in cases:
+    for i, case in enumerate(cases, 1):
+        print(f"  counting FLOPs of {case.size} ({i}/{len(cases)}) ...", end="", file=sys.stderr, flush=True)
+        start = time.perf_counter()
         r = measure_flops(case)
+        print(f" {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
         records.append(r.to_dict())
         size = case.size
         rows.append([size, si(r.parameters), f"{r.forward_thop:.1e}", f"{r.forward_exact:.2e}",
@@ -108,8 +112,9 @@ def cmd_flops(args) -> int:
 
 
 def _progress(size, mode):
-    def show(batch, ok):
-        print(f"  {size} {mode}: batch {batch:5d} {'fits' if ok else 'out of memory'}", file=sys.stderr, flush=True)
+    def show(probe, outlook):
+        print(f"  {size} {mode}: batch {probe.batch:5d} {'fits' if probe.fits else 'out of memory'} "
+              f"({probe.seconds:.1f} s); {outlook.describe(probe.seconds)}", file=sys.stderr, flush=True)
     return show
 
 

@@ -93,8 +93,9 @@ def cmd_scale(args) -> int:
                          si(r.tokens_per_s), si(r.tokens_per_s_per_rank), percent(r.mfu),
                          percent(r.scaling_efficiency), percent(r.collective_share)])
         if args.max_batch:
-            found = max_local_batch(case, limit, progress=lambda b, ok, c=case: _say(
-                f"  {c.strategy} x{c.world_size} local batch {b}: {'fits' if ok else 'out of memory'}"))
+            found = max_local_batch(case, limit, progress=lambda p, o, c=case: _say(
+                f"  {c.strategy} x{c.world_size} local batch {p.batch}: {'fits' if p.fits else 'out of memory'} "
+                f"({p.seconds:.1f} s); {o.describe(p.seconds)}"))
             max_batches.append({"case": case.to_dict(), "max_local_batch": found.max_batch,
                                 "hit_cap": found.hit_cap, "memory_limit_bytes": limit,
                                 "probes": [{"batch": p.batch, "fits": p.fits} for p in found.probes]})

@@ -45,11 +45,27 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=cmd_superspike)
 
 
-def _progress(rec):
-    if rec.trial % 10 == 0 or rec.trial < 3:
-        print(f"Trial {rec.trial} (r0 = {rec.r0:f}, error = {rec.running_error:f}, trial error = "
-              f"{rec.trial_error:f}, output spikes {rec.spikes_output}/{rec.spikes_target}, "
-              f"{rec.wall_s:.2f} s)", file=sys.stderr, flush=True)
+class TrainingProgress:
+    """Prints the first trials, every tenth, the last, and at least one line every ``every_s`` seconds of
+    wall time, with an estimate of the time left (a full CPU trial takes many seconds)."""
+
+    def __init__(self, num_trials: int, every_s: float = 5.0, clock=time.monotonic):
+        self.num_trials, self.every_s, self.clock = num_trials, every_s, clock
+        self.spent = 0.0
+        self.last_print = clock()
+
+    def __call__(self, rec) -> None:
+        self.spent += rec.wall_s
+        done = rec.trial + 1
+        now = self.clock()
+        if not (rec.trial < 3 or rec.trial % 10 == 0 or done == self.num_trials
+                or now - self.last_print >= self.every_s):
+            return
+        self.last_print = now
+        left = self.spent / done * (self.num_trials - done)
+        print(f"Trial {rec.trial} ({done}/{self.num_trials}; r0 = {rec.r0:f}, error = {rec.running_error:f}, "
+              f"trial error = {rec.trial_error:f}, output spikes {rec.spikes_output}/{rec.spikes_target}, "
+              f"{rec.wall_s:.2f} s; about {left:.0f} s left)", file=sys.stderr, flush=True)
 
 
 def choose_size(size: str | None, target_file: str | None) -> str:
@@ -89,7 +105,8 @@ def cmd_superspike(args) -> int:
     check_writable(out / "results.json")       # a read-only folder is refused now, not after the training
     started = time.time()
     target = load_target(get_size(args.size), args.target_file)      # read once: training and plots share it
-    result = run_training(case, sorted(args.record_trial), args.target_error, progress=_progress, target=target)
+    result = run_training(case, sorted(args.record_trial), args.target_error,
+                          progress=TrainingProgress(case.trials), target=target)
     # one run, one set of files: the trial count, the start time and a free name keep earlier runs' outputs
     stem = claim_new(out / (f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}-"
                             f"{result.num_trials}trials-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}"

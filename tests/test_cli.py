@@ -37,6 +37,7 @@ def test_gpt_flops_table_and_json():
     assert rec["forward_exact"] > rec["forward_thop"]
     table = spikeflops("gpt", "flops", "--sizes", "gpt-small", "gpt-xl")
     assert "5.1e+11" in table.stdout and "6.4e+12" in table.stdout
+    assert "counting FLOPs of gpt-xl (2/2)" in table.stderr        # long counts show progress
 
 
 def test_max_batch_writes_json_and_never_a_failed_batch(tmp_path):
@@ -47,7 +48,9 @@ def test_max_batch_writes_json_and_never_a_failed_batch(tmp_path):
     (rec,) = json.loads(out.read_text())["records"]
     fits = {p["batch"]: p["fits"] for p in rec["probes"]}
     assert fits[rec["max_batch"]] is True and fits[rec["max_batch"] + 1] is False
-    assert "out of memory" in proc.stderr      # progress is shown
+    assert "out of memory" in proc.stderr      # progress is shown, with what is left of the search
+    progress = [line for line in proc.stderr.splitlines() if "gpt-nano train: batch" in line]
+    assert "more probes" in progress[0] and progress[-1].endswith("; done"), proc.stderr
 
 
 def test_asv_configuration_and_benchmarks_are_valid():

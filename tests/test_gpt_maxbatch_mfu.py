@@ -25,6 +25,23 @@ def test_search_reports_the_cap_and_never_an_untried_batch():
     assert any(p.batch == 100 and p.fits for p in result.probes)
 
 
+def test_search_progress_never_promises_fewer_probes_than_are_left():
+    for cap in (1, 7, 64, 100, 4096):
+        worst_first = 0
+        for limit in range(1, min(cap, 300) + 1):
+            seen = []
+            result = find_max_batch(lambda b, n=limit: b <= n, cap=cap,
+                                    progress=lambda probe, outlook: seen.append((probe, outlook)))
+            assert [p for p, _ in seen] == result.probes       # every probe is reported, in order
+            for i, (probe, outlook) in enumerate(seen):
+                assert len(seen) - 1 - i <= outlook.probes_left, (cap, limit, i)
+                assert probe.seconds >= 0.0
+            assert seen[-1][1].probes_left == 0 and seen[-1][1].describe(0.1) == "done"
+            worst_first = max(worst_first, len(seen) - 1)
+        if cap <= 300:                  # every limit was tried: the first bound is the true worst case
+            assert seen[0][1].probes_left == worst_first
+
+
 def test_batch_one_not_fitting_is_a_clear_error():
     with pytest.raises(SpikeflopsError, match="batch 1 does not fit"):
         find_max_batch(lambda b: False)

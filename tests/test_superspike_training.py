@@ -185,3 +185,27 @@ def test_two_processes_building_one_genn_model_into_one_empty_cache_both_run_it(
     counts = [out.strip().splitlines()[-1] for out, _ in outs]
     assert counts[0] == counts[1], counts
     assert int(counts[0].split()[0]) > 0          # hidden spikes: the model ran
+
+
+def test_training_progress_speaks_at_least_every_few_seconds_with_time_left(capsys):
+    from types import SimpleNamespace
+
+    from spikeflops.superspike_commands import TrainingProgress
+
+    now = [0.0]
+    show = TrainingProgress(num_trials=40, every_s=5.0, clock=lambda: now[0])
+
+    def trial(i, wall):
+        now[0] += wall
+        show(SimpleNamespace(trial=i, r0=0.001, running_error=0.5, trial_error=0.4, spikes_output=3,
+                             spikes_target=4, wall_s=wall))
+        return capsys.readouterr().err
+
+    assert "Trial 0 (1/40;" in trial(0, 2.0) and "about 76 s left" in trial(1, 2.0)
+    trial(2, 2.0)
+    assert trial(3, 2.0) == "" and trial(4, 2.0) == ""       # 4 s since the last line: quiet
+    assert "Trial 5 (6/40;" in trial(5, 2.0)                 # 6 s: a line, though 5 is no tenth trial
+    for i in range(6, 39):
+        trial(i, 0.1)
+    last = trial(39, 0.1)
+    assert "Trial 39 (40/40;" in last and "about 0 s left" in last
