@@ -131,6 +131,8 @@ CASES = [
     ("report --config {d}/bad.toml", "threshold must be a number >= 0"),
     ("dashboard {d}/missing", "no index.html"),
     ("dashboard {d}/empty_results", "index.html"),
+    ("dashboard {d}/html --publish --config {d}/missing.json", "no such asv configuration"),
+    ("dashboard {d}/html --publish --config {d}/binary.json", "not a readable asv configuration"),
     ("gpt flops --sizes gpt-nano --out {d}/folder", "--out: "),
     ("run --families GPTFlops --out {d}/folder", "--out: "),
     ("gate {asv} {asv} --markdown {d}/folder", "--markdown: "),

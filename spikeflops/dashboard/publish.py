@@ -1,0 +1,127 @@
+"""`spikeflops dashboard --publish`: asv publish over results that asv itself would split or leave empty.
+
+Two things make asv's own dashboard of this project's results misleading, and both are fixed here on a
+copy of the results (the committed files are never rewritten):
+
+- asv records the interpreter of a ``--python=same`` run as its path and that of a virtualenv run as its
+  version, and draws a separate series for each, so one machine's history falls apart in two. The copy
+  gives every result its interpreter's major.minor version.
+- a benchmark with no value on any machine (GPTMemory on CPU machines: it measures CUDA memory) gets a
+  tile whose summary asv never writes: an empty tile and a 404. Such benchmarks are left out of the
+  dashboard's index, and said so.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from workloads.errors import SpikeflopsError
+
+_VERSION_IN_PATH = re.compile(r"python(\d+\.\d+)")
+_VERSION = re.compile(r"^\d+\.\d+$")
+
+
+def python_version(recorded: str) -> str | None:
+    """The major.minor version of an interpreter as asv recorded it ("3.11" or a path), None if unknown."""
+    if _VERSION.match(recorded):
+        return recorded
+    found = _VERSION_IN_PATH.findall(Path(recorded).name) or _VERSION_IN_PATH.findall(recorded)
+    return found[-1] if found else None
+
+
+def read_config(config: Path) -> dict:
+    try:
+        conf = json.loads(config.read_text())
+    except FileNotFoundError:
+        raise SpikeflopsError(f"{config}: no such asv configuration") from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise SpikeflopsError(f"{config}: not a readable asv configuration ({exc})") from None
+    if not isinstance(conf, dict):
+        raise SpikeflopsError(f"{config}: not an asv configuration (a JSON object is expected)")
+    return conf
+
+
+def normalised_copy(results: Path, into: Path) -> list[str]:
+    """Copy asv's results folder to ``into`` with every result's interpreter as major.minor; returns the
+    warnings (files whose interpreter has no version in its name keep it as recorded)."""
+    warnings = []
+    shutil.copytree(results, into)
+    for path in sorted(into.rglob("*.json")):
+        if path.name in ("benchmarks.json", "machine.json"):
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            continue                           # asv publish says which file it cannot read
+        params = data.get("params") if isinstance(data, dict) else None
+        if not isinstance(params, dict) or not isinstance(params.get("python"), str):
+            continue
+        version = python_version(params["python"])
+        if version is None:
+            warnings.append(f"{path.relative_to(into)}: interpreter {params['python']!r} has no version in "
+                            "its name; its series stays apart")
+            continue
+        if version != params["python"] or data.get("python") != version:
+            params["python"] = data["python"] = version
+            path.write_text(json.dumps(data))
+    return warnings
+
+
+def benchmarks_without_values(html: Path) -> list[str]:
+    """Drop from ``html``'s index the benchmarks asv wrote no summary for (no value on any machine)."""
+    index_path = html / "index.json"
+    index = json.loads(index_path.read_text())
+    empty = sorted(name for name in index.get("benchmarks", {})
+                   if not (html / "graphs" / "summary" / f"{name}.json").is_file())
+    if empty:
+        for name in empty:
+            del index["benchmarks"][name]
+        index_path.write_text(json.dumps(index))
+    return empty
+
+
+def publish(config: Path, html: Path) -> list[str]:
+    """asv publish of ``config``'s results into ``html`` as the module docstring says, made to render offline;
+    returns the warnings (also printed). The old dashboard stays until the new one is whole."""
+    from workloads.isolate import run_group
+
+    from ..resultsio import staged_folder, swap_in
+    from . import make_offline
+
+    conf = read_config(config)
+    root = config.resolve().parent
+    results = root / conf.get("results_dir", "results")
+    if not results.is_dir() or not any(results.glob("*/*.json")):
+        raise SpikeflopsError(f"{results}: no asv results to publish (run `asv run` first)")
+    asv = shutil.which("asv")
+    if asv is None:
+        raise SpikeflopsError("asv is not installed here (pip install asv)")
+    html = html.resolve()
+    html.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="spikeflops-publish-") as tmp, staged_folder(html.parent) as stage:
+        tmp = Path(tmp)
+        warnings = normalised_copy(results, tmp / "results")
+        # the same project, read from where it is: only the results and the output folder differ
+        conf.update(repo=str(root / conf.get("repo", ".")),
+                    benchmark_dir=str(root / conf.get("benchmark_dir", "benchmarks")),
+                    results_dir=str(tmp / "results"), html_dir=str(stage / html.name), env_dir=str(tmp / "env"))
+        (tmp / "asv.conf.json").write_text(json.dumps(conf))
+        proc = run_group([asv, "publish", "--config", str(tmp / "asv.conf.json")], cwd=root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0 or not (stage / html.name / "index.json").is_file():
+            last = (proc.stderr or proc.stdout or "").strip().splitlines()[-1:] or ["no output"]
+            raise SpikeflopsError(f"asv publish failed (exit {proc.returncode}): {last[0]}")
+        for name in benchmarks_without_values(stage / html.name):
+            warnings.append(f"{name}: no value on any machine; left out of the dashboard")
+        _, unknown = make_offline(stage / html.name)
+        warnings += [f"left as is (no local copy): {url}" for url in sorted(unknown)]
+        swap_in(stage, html.parent, (html.name,))
+    for warning in warnings:
+        print(f"spikeflops dashboard: {warning}", file=sys.stderr)
+    return warnings
