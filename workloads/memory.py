@@ -70,7 +70,8 @@ class Outlook:
         if self.bad is None:
             return (f"growing from {self.good}; at most {self.probes_left} more probes (each larger than "
                     f"the last, which took {last_seconds:.1f} s)")
-        return (f"between {self.good} and {self.bad}: {self.probes_left} more probes, "
+        plural = "s" if self.probes_left > 1 else ""
+        return (f"between {self.good} and {self.bad}: {self.probes_left} more probe{plural}, "
                 f"about {self.probes_left * last_seconds:.0f} s")
 
 
