@@ -92,7 +92,7 @@ def publish(config: Path, html: Path) -> list[str]:
     from workloads.isolate import run_group
 
     from ..resultsio import staged_folder, swap_in
-    from . import make_offline
+    from .offline import make_offline
 
     conf = read_config(config)
     root = config.resolve().parent
