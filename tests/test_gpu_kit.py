@@ -152,17 +152,19 @@ def test_rehearsal_output_fits_what_a_borrowed_machine_hands_back(rehearsal):
 
 
 def test_a_stage_cut_off_at_its_budget_keeps_what_was_measured(tmp_path):
-    """gpt-max-batch at a quarter of its budget: the forward search may finish, the train search is cut
-    off; the facts stage before it and whatever the cut stage wrote stay in kit.json, and the stage's
-    processes (the probe helper too) are gone."""
+    """gpt-max-batch given 5 s (the two searches take about 9 s on a quiet 2-core CPU, so the cut does
+    not depend on this machine's speed the way a fraction of its budget would): the forward search may
+    finish, the train search is cut off; the facts stage before it and whatever the cut stage wrote stay
+    in kit.json, and the stage's processes (the probe helper too) are gone."""
     out = tmp_path / "out"
     proc = _kit("--plan", "rehearsal", "--out-dir", str(out), "--stages", "facts,gpt-max-batch",
-                "--time-scale", "0.25", "--budget", "400")
+                "--stage-budget", "gpt-max-batch=5", "--budget", "400")
     assert proc.returncode == 1, proc.stderr[-2000:]
     results = json.loads((out / "kit.json").read_text())
     facts, maxb = results["kit"]["stages"]
     assert facts["status"] == "ok" and results["machine"]["cpu"]
     assert maxb["status"] == "cut off" and "cut off at its budget" in maxb["reason"], maxb
+    assert maxb["budget_s"] == 5
     assert maxb["entries"] == len([e for e in results["results"] if e["family"] == "GPTMaxBatch"])
     assert not list(out.glob("partial-*"))
     leftover = subprocess.run(["pgrep", "-f", "workloads.gpt.probe"], capture_output=True, text=True)

@@ -31,6 +31,8 @@ def add_parser(subparsers) -> None:
                    help=f"the whole run's wall time (gpu: {kit_plan.GPU_BUDGET_S:.0f}; rehearsal: its stages' sum)")
     p.add_argument("--time-scale", type=positive_number, default=1.0, metavar="X",
                    help="stretch every budget by X (a slow or shared machine)")
+    p.add_argument("--stage-budget", action="append", default=[], metavar="STAGE=SECONDS",
+                   help="give one stage this budget instead of the plan's (before --time-scale); repeatable")
     p.add_argument("--out-dir", default=None,
                    help="a new or empty folder for kit.json, kit.md, kit.log and the harnesses' records "
                         "(default: spikeflops-out/kit-<machine>-<time>)")
@@ -66,6 +68,23 @@ def _stages(spec: str | None) -> list:
     wanted = {kit_plan.stage_named(n).name for n in names}     # unknown names: one line
     wanted.add("facts")                     # always: a number without its machine is no record
     return [s for s in kit_plan.STAGES if s.name in wanted]
+
+
+def _stage_budgets(specs: list[str], stages: list) -> dict[str, float]:
+    budgets = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        try:
+            seconds = float(value) if sep else float("nan")
+        except ValueError:
+            seconds = float("nan")
+        if not seconds > 0 or seconds == float("inf"):
+            raise SpikeflopsError(f"--stage-budget {spec!r}: give STAGE=SECONDS, with SECONDS a positive number")
+        stage = kit_plan.stage_named(name.strip())                 # unknown names: one line
+        if stage not in stages:
+            raise SpikeflopsError(f"--stage-budget {spec!r}: {stage.name} is not among the stages run")
+        budgets[stage.name] = seconds
+    return budgets
 
 
 def _out_dir_usable(out: Path) -> Path:
@@ -113,6 +132,7 @@ def cmd_kit(args) -> int:
         _say(f"{len(got)} wheels, {sum(w.stat().st_size for w in got) / 2**20:.1f} MiB, in {args.prepare_wheels}")
         return 0
     stages = _stages(args.stages)
+    stage_budgets = _stage_budgets(args.stage_budget, stages)
     wheels = Path(args.wheels) if args.wheels else (DEFAULT_WHEELS if DEFAULT_WHEELS.is_dir() else None)
     if args.wheels and not wheels.is_dir():
         raise SpikeflopsError(f"--wheels {wheels}: no such folder")
@@ -145,7 +165,7 @@ def cmd_kit(args) -> int:
             say(f"building pygenn from {genn_source} in the background (log: {out_dir / 'genn-build.log'})")
             genn_build = start_genn_build(genn_source, site, out_dir / "genn-build.log", jobs=build_jobs())
         code = run_kit(plan, out_dir, stages, budget, site, commit, dirty, installed, genn_build=genn_build,
-                       say=say, time_scale=args.time_scale)
+                       say=say, time_scale=args.time_scale, stage_budgets=stage_budgets)
     finally:
         if genn_build is not None and genn_build.poll() is None:
             from .runner import stop_group

@@ -174,9 +174,16 @@ def importable(name: str, site: Path | None) -> bool:
 
 
 def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path | None, commit: str | None,
-            dirty: bool, installed: list[str], genn_build=None, say=print, time_scale: float = 1.0) -> int:
+            dirty: bool, installed: list[str], genn_build=None, say=print, time_scale: float = 1.0,
+            stage_budgets: dict[str, float] | None = None) -> int:
     """Every stage in order within ``budget_s``; kit.json and kit.md rewritten after each. Exit code: 0 when
-    every stage measured what it should (a rehearsal may skip what a CPU cannot do), else 1."""
+    every stage measured what it should (a rehearsal may skip what a CPU cannot do), else 1.
+    ``stage_budgets`` replaces the plan's budget of the stages it names (seconds, before ``time_scale``)."""
+    stage_budgets = stage_budgets or {}
+
+    def planned(stage) -> float:
+        return stage_budgets.get(stage.name, stage.budget(plan))
+
     started, t0 = time.time(), time.monotonic()
     deadline = t0 + budget_s
     env = child_env(site)
@@ -187,7 +194,7 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
                "results": [],
                "kit": {"format": KIT_SECTION, "plan": plan, "budget_s": budget_s, "wheels": installed,
                        "peaks": None, "stages": [{"name": s.name, "status": "not reached", "what": s.what,
-                                                  "budget_s": s.budget(plan)} for s in stages]}}
+                                                  "budget_s": planned(s)} for s in stages]}}
     kit_json, kit_md = out_dir / "kit.json", out_dir / "kit.md"
 
     def save():
@@ -211,7 +218,7 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
             if left < MIN_STAGE_S:
                 record["reason"] = f"the run's budget of {budget_s:.0f} s was spent"
                 continue
-            budget = min(stage.budget(plan) * time_scale, left)
+            budget = min(planned(stage) * time_scale, left)
             if stage.needs == "pygenn" and genn_build is not None and genn_build.poll() is None:
                 # the build had the GPT stages' minutes; it may take up to half this stage's budget more
                 say(f"[{i + 1}/{len(stages)}] {stage.name}: waiting for the GeNN build ...")
