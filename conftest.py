@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ("spikeflops.testcosts",)   # what each test module costs (SPIKEFLOPS_TEST_COSTS)
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("spikeflops")

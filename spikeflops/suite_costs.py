@@ -12,23 +12,31 @@ the suite needs. It lives with the tool it measures and is registered by name in
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from workloads.metrics import Family, Metric, Value, Workload
 
 REPEATS = 3                 # each figure is the median of three measurements, kept as its samples
+TEST_REPEATS = 2            # a test module takes minutes: two runs, both kept (one sample decides nothing)
+ROOT = Path(__file__).resolve().parent.parent
+# the modules that decide .ci/run's length (measured: SPIKEFLOPS_TEST_COSTS, README), run by the regular
+# and full profiles; the ci profile leaves them out (they are the test suite: minutes each)
+COSTLY_TEST_MODULES = ()
 
 
 @dataclass(frozen=True)
 class SuiteCase:
-    task: str               # read, history, report, help
+    task: str               # read, history, report, help, tests
     files: int = 0          # synthetic results files the task reads (0: none)
     device: str = "cpu"
+    module: str = ""        # tests: the test module run, as pytest names it (tests/test_x.py)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     def label(self) -> str:
-        return f"suite {self.task}" + (f" {self.files} files" if self.files else "")
+        return f"suite {self.task}" + (f" {self.files} files" if self.files else "") + (
+            f" {self.module}" if self.module else "")
 
 
 def synthetic_asv_results(folder, files: int, machine: str = "suite-bench") -> list:
@@ -140,6 +148,36 @@ def _startup(row, profile):
     return {"cpu_seconds": Value(statistics.median(samples), tuple(samples))}
 
 
+def _test_module(row, profile):
+    """CPU seconds (the pytest process and its children) and wall seconds of one test module in a fresh
+    pytest, which must pass: a module that fails or runs nothing measured no suite cost."""
+    import os
+    import re
+    import resource
+    import statistics
+    import subprocess
+    import sys
+    import time
+
+    from .testcosts import COSTS_ENV_VAR
+
+    env = {k: v for k, v in os.environ.items() if k != COSTS_ENV_VAR}
+    cpu, wall = [], []
+    for _ in range(TEST_REPEATS):
+        before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                               row.case.module], cwd=ROOT, env=env, capture_output=True, text=True)
+        elapsed, after = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+        last = (proc.stdout.strip().splitlines() or [""])[-1]
+        if proc.returncode != 0 or not re.search(r"\b[1-9]\d* passed", last):
+            raise RuntimeError(f"{row.case.module}: pytest exited {proc.returncode} ({last or proc.stderr[-200:]}): "
+                               "a failing module measures no suite cost")
+        cpu.append((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+        wall.append(elapsed)
+    return {"cpu_seconds": Value(statistics.median(cpu), tuple(cpu)),
+            "wall_seconds": Value(statistics.median(wall), tuple(wall))}
+
+
 READING = Family(
     "SuiteReading", "suite", ("task", "files"),
     (Metric("cpu_per_file", "seconds", "suite cost", "lower", "timing"),),
@@ -154,13 +192,30 @@ STARTUP = Family(
     "CPU seconds of `spikeflops --help` in a fresh process: the command line must start without torch.",
     measure=_startup)
 
-FAMILIES = (READING, STARTUP)
+TESTS = Family(
+    "SuiteTests", "suite", ("module",),
+    (Metric("cpu_seconds", "seconds", "suite cost", "lower", "timing"),
+     Metric("wall_seconds", "seconds", "suite cost", "none", "timing")),
+    "CPU seconds (with its children) and wall seconds of one of the test suite's costliest modules, the "
+    "stages of `.ci/run` that decide its length; `.ci/run` records every module's the same way "
+    "(SPIKEFLOPS_TEST_COSTS, spikeflops/testcosts.py). Wall time is shown, never judged: a co-tenant stretches it.",
+    measure=_test_module)
+
+FAMILIES = (READING, STARTUP, TESTS)
 
 
 def rows():
     for task in ("read", "history", "report"):
         yield READING.row(SuiteCase(task, 30), ("ci", "regular", "full"))
     yield STARTUP.row(SuiteCase("help"), ("ci", "regular", "full"))
+    for module in COSTLY_TEST_MODULES:
+        yield TESTS.row(SuiteCase("tests", module=module), ("regular", "full"))
 
 
-WORKLOAD = Workload("suite", FAMILIES, rows)
+def unavailable(row) -> str | None:
+    if row.family == TESTS.name and not (ROOT / row.case.module).is_file():
+        return f"{row.case.module} is not beside this copy of spikeflops (an installed package has no tests)"
+    return None
+
+
+WORKLOAD = Workload("suite", FAMILIES, rows, unavailable)

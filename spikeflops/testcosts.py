@@ -1,0 +1,116 @@
+"""What each test module costs, recorded while the tests run (a pytest plugin, loaded by conftest.py).
+
+Per module: the CPU seconds of this process and of the processes it waited for (an asv run, a
+`spikeflops` command, a probe helper), the wall seconds, and the tests, added up over every test of
+the module; a module- or session-scoped fixture is paid by the first test that asks for it. CPU
+seconds are what a change to the suite makes slower; a co-tenant stretches the wall clock instead.
+
+The costliest modules are printed at the end of a run of three or more. With
+``SPIKEFLOPS_TEST_COSTS=FILE`` they are also written as a spikeflops-run results file of the
+``SuiteTests`` family (the keys of its benchmark rows), so that `spikeflops gate` and `report` judge
+the suite's own slowest stages like any other metric. Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+import pytest
+
+COSTS_ENV_VAR = "SPIKEFLOPS_TEST_COSTS"
+FAMILY = "SuiteTests"
+SHOWN = 5                  # modules in the end-of-run summary
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of every child it has waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class ModuleCosts:
+    def __init__(self):
+        self.by_module: dict[str, list[float]] = {}     # module path -> [cpu s, wall s, tests]
+        self.started = time.time()
+
+    def add(self, module: str, cpu: float, wall: float) -> None:
+        cost = self.by_module.setdefault(module, [0.0, 0.0, 0])
+        cost[0] += cpu
+        cost[1] += wall
+        cost[2] += 1
+
+    def costliest(self) -> list[tuple[str, float, float, int]]:
+        return sorted(((m, c, w, n) for m, (c, w, n) in self.by_module.items()), key=lambda t: -t[1])
+
+    def results(self, wall: float) -> dict:
+        """A spikeflops-run results document of one SuiteTests entry per module."""
+        from datetime import datetime, timezone
+
+        from workloads.hardware import machine_facts, machine_name
+        from workloads.measure import ResultEntry
+
+        from .run import RUN_FORMAT, git_commit
+        from .suite_costs import SuiteCase
+
+        commit, dirty = git_commit()
+        entries = []
+        for module, cpu, module_wall, tests in self.costliest():
+            case = {**SuiteCase("tests", module=module).to_dict(), "tests": tests}
+            entry = ResultEntry(FAMILY, {"module": module}, {"cpu_seconds": "seconds", "wall_seconds": "seconds"},
+                                case)
+            entry.add("cpu_seconds", cpu)
+            entry.add("wall_seconds", module_wall)
+            entry.wall_s = module_wall
+            entries.append(entry.to_dict())
+        load = {"load_before": None, "load_after": _loadavg(), "cores": os.cpu_count(), "threads": None,
+                "cpu_share": None}    # a test waits on its children: its CPU over wall time is no share
+        return {"format": RUN_FORMAT, "profile": "tests", "machine_name": machine_name(), "machine": machine_facts(),
+                "commit": commit, "dirty": dirty,
+                "date": datetime.fromtimestamp(self.started, timezone.utc).isoformat(), "wall_s": wall,
+                "load": load, "results": entries}
+
+
+def _loadavg():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+_COSTS = ModuleCosts()
+
+
+def pytest_configure(config):
+    path = os.environ.get(COSTS_ENV_VAR)
+    if path:                               # a file that cannot be written is said before the tests, not after
+        from workloads.errors import SpikeflopsError
+
+        from .resultsio import check_writable
+
+        try:
+            check_writable(path)
+        except SpikeflopsError as exc:
+            raise pytest.UsageError(f"{COSTS_ENV_VAR}: {exc}") from None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    yield
+    _COSTS.add(item.nodeid.split("::", 1)[0], cpu_seconds() - cpu0, time.perf_counter() - t0)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    costliest = _COSTS.costliest()
+    if len(costliest) >= 3:
+        terminalreporter.section("costliest test modules (CPU s with their children, wall s)")
+        for module, cpu, wall, tests in costliest[:SHOWN]:
+            terminalreporter.write_line(f"{cpu:8.1f} CPU s {wall:8.1f} s  {tests:4d} tests  {module}")
+    path = os.environ.get(COSTS_ENV_VAR)
+    if path and costliest:
+        from .resultsio import write_json
+
+        write_json(path, _COSTS.results(time.time() - _COSTS.started))
+        terminalreporter.write_line(f"test costs of {len(costliest)} modules: {path}")
