@@ -3,7 +3,10 @@
 A benchmark suite that takes minutes to read its history is not one people keep running: these
 families measure the CPU seconds the suite itself spends per results file (parsing, a gate's
 ``--history``, a report's history and step detection) on synthetic asv results made from the
-registry's own case table, and the CPU seconds ``spikeflops --help`` costs (no torch import).
+registry's own case table, the CPU seconds ``spikeflops --help`` costs (no torch import), and
+the CPU seconds of the test modules that decide how long ``.ci/run`` takes (SuiteTests: a benchmark
+row runs one in a fresh pytest; every run of the test suite records all of them the same way,
+through spikeflops/testcosts.py, where SPIKEFLOPS_TEST_COSTS names a file).
 CPU seconds, not wall time: a co-tenant on a shared runner stretches the wall clock, not the CPU
 the suite needs. It lives with the tool it measures and is registered by name in
 ``workloads.registry.WORKLOAD_TABLES``. Imports nothing heavy at declaration.
@@ -19,9 +22,12 @@ from workloads.metrics import Family, Metric, Value, Workload
 REPEATS = 3                 # each figure is the median of three measurements, kept as its samples
 TEST_REPEATS = 2            # a test module takes minutes: two runs, both kept (one sample decides nothing)
 ROOT = Path(__file__).resolve().parent.parent
-# the modules that decide .ci/run's length (measured: SPIKEFLOPS_TEST_COSTS, README), run by the regular
-# and full profiles; the ci profile leaves them out (they are the test suite: minutes each)
-COSTLY_TEST_MODULES = ()
+# the five modules that cost .ci/run the most (453 of its 585 CPU seconds on a quiet 2-core AMD VM, from
+# SPIKEFLOPS_TEST_COSTS): rows of the full profile only (the test suite is minutes, and twice per row)
+COSTLY_TEST_MODULES = ("tests/test_harnesses.py", "tests/test_triage.py", "tests/test_interruption.py",
+                       "tests/test_gpu_kit.py", "tests/test_cli.py")
+# where the test suite writes every module's costs as a SuiteTests results file (spikeflops/testcosts.py)
+COSTS_ENV_VAR = "SPIKEFLOPS_TEST_COSTS"
 
 
 @dataclass(frozen=True)
@@ -159,8 +165,6 @@ def _test_module(row, profile):
     import sys
     import time
 
-    from .testcosts import COSTS_ENV_VAR
-
     env = {k: v for k, v in os.environ.items() if k != COSTS_ENV_VAR}
     cpu, wall = [], []
     for _ in range(TEST_REPEATS):
@@ -209,7 +213,7 @@ def rows():
         yield READING.row(SuiteCase(task, 30), ("ci", "regular", "full"))
     yield STARTUP.row(SuiteCase("help"), ("ci", "regular", "full"))
     for module in COSTLY_TEST_MODULES:
-        yield TESTS.row(SuiteCase("tests", module=module), ("regular", "full"))
+        yield TESTS.row(SuiteCase("tests", module=module), ("full",))
 
 
 def unavailable(row) -> str | None:

@@ -19,8 +19,8 @@ import time
 
 import pytest
 
-COSTS_ENV_VAR = "SPIKEFLOPS_TEST_COSTS"
-FAMILY = "SuiteTests"
+from .suite_costs import COSTS_ENV_VAR, TESTS, SuiteCase
+
 SHOWN = 5                  # modules in the end-of-run summary
 
 
@@ -52,14 +52,12 @@ class ModuleCosts:
         from workloads.measure import ResultEntry
 
         from .run import RUN_FORMAT, git_commit
-        from .suite_costs import SuiteCase
 
         commit, dirty = git_commit()
         entries = []
         for module, cpu, module_wall, tests in self.costliest():
             case = {**SuiteCase("tests", module=module).to_dict(), "tests": tests}
-            entry = ResultEntry(FAMILY, {"module": module}, {"cpu_seconds": "seconds", "wall_seconds": "seconds"},
-                                case)
+            entry = ResultEntry(TESTS.name, {"module": module}, {m.name: m.unit for m in TESTS.metrics}, case)
             entry.add("cpu_seconds", cpu)
             entry.add("wall_seconds", module_wall)
             entry.wall_s = module_wall

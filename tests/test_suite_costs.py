@@ -53,3 +53,91 @@ def test_a_short_history_of_a_long_folder_reads_only_its_newest_files_in_full(tm
     full.clear(), headers.clear()
     assert [r.path for r in load_history(str(paths[0].parent), 3, candidate)] == [r.path for r in runs]
     assert full == [] and headers == []
+
+
+def _pytest_with_costs(folder, env_path, *args):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "SPIKEFLOPS_TEST_COSTS"}
+    if env_path is not None:
+        env["SPIKEFLOPS_TEST_COSTS"] = str(env_path)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "spikeflops.testcosts",
+                           *args, str(folder)], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_every_test_module_s_costs_are_recorded_with_its_children_and_read_by_the_gate(tmp_path):
+    """Three modules, one of which waits on a child that burns about 0.4 s of CPU: each module is one
+    SuiteTests entry keyed like the benchmark rows, the child's CPU is counted, the costliest is printed
+    first, and the gate reads the file like any run's."""
+    import json
+
+    from spikeflops.regress.records import load
+    from spikeflops.regress.rules import load_config
+
+    tests = tmp_path / "t"
+    tests.mkdir()
+    (tests / "test_child.py").write_text(
+        "import subprocess, sys\n"
+        "def test_burns_in_a_child():\n"
+        "    code = 'import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.4: pass'\n"
+        "    subprocess.run([sys.executable, '-c', code], check=True)\n")
+    (tests / "test_quick.py").write_text("def test_a():\n    assert 1\n\ndef test_b():\n    assert 2\n")
+    (tests / "test_other.py").write_text("def test_c():\n    assert 3\n")
+    out = tmp_path / "costs" / "tests.json"
+    proc = _pytest_with_costs(tests, out)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    summary = proc.stdout.split("costliest test modules", 1)[1].splitlines()[1]
+    assert summary.endswith("test_child.py"), proc.stdout
+    data = json.loads(out.read_text())
+    assert data["format"] == "spikeflops-run/1" and data["profile"] == "tests"
+    by_module = {e["params"]["module"]: e for e in data["results"]}
+    assert set(by_module) == {"test_child.py", "test_quick.py", "test_other.py"}
+    assert by_module["test_quick.py"]["case"]["tests"] == 2
+    child = by_module["test_child.py"]["metrics"]
+    assert child["cpu_seconds"] >= 0.4 and child["wall_seconds"] >= 0.4
+    assert by_module["test_quick.py"]["metrics"]["cpu_seconds"] < child["cpu_seconds"]
+    run = load(out)
+    rule = load_config(None).rule_for("SuiteTests.cpu_seconds")
+    assert rule is not None and rule.direction == "lower"
+    assert load_config(None).rule_for("SuiteTests.wall_seconds").direction == "none"
+    assert {m.params for m in run.measurements if m.metric == "SuiteTests.cpu_seconds"} == {
+        (("module", name),) for name in by_module}
+
+
+def test_a_test_costs_file_that_cannot_be_written_is_refused_before_any_test_runs(tmp_path):
+    tests = tmp_path / "t"
+    tests.mkdir()
+    (tests / "test_never.py").write_text("def test_x():\n    open('ran', 'w').write('1')\n")
+    (tmp_path / "a-file").write_text("")
+    proc = _pytest_with_costs(tests, tmp_path / "a-file" / "costs.json")
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "SPIKEFLOPS_TEST_COSTS" in proc.stderr and not (tests / "ran").exists()
+
+
+def test_the_costly_test_modules_are_benchmark_rows_that_exist_outside_the_ci_profile():
+    from pathlib import Path
+
+    from spikeflops.suite_costs import COSTLY_TEST_MODULES
+    from workloads.registry import all_rows
+
+    rows = all_rows("SuiteTests")
+    assert [r.case.module for r in rows] == list(COSTLY_TEST_MODULES) and rows
+    root = Path(__file__).resolve().parent.parent
+    assert all((root / r.case.module).is_file() and "ci" not in r.profiles for r in rows)
+
+
+def test_a_suite_tests_row_runs_its_module_twice_and_a_module_that_fails_measures_nothing():
+    import pytest
+
+    from spikeflops.suite_costs import TESTS, SuiteCase
+    from workloads.profiles import get_profile
+
+    quick = TESTS.row(SuiteCase("tests", module="tests/test_gpt_model.py"), ("full",))
+    values = TESTS.measure(quick, get_profile("full"))
+    cpu, wall = values["cpu_seconds"], values["wall_seconds"]
+    assert len(cpu.samples) == len(wall.samples) == 2 and min(cpu.samples) > 0 and min(wall.samples) > 0
+    missing = TESTS.row(SuiteCase("tests", module="tests/test_no_such_module.py"), ("full",))
+    with pytest.raises(RuntimeError, match="a failing module measures no suite cost"):
+        TESTS.measure(missing, get_profile("full"))
