@@ -241,7 +241,60 @@ def test_gate_of_a_run_file_against_asv_results_says_which_command_makes_a_compa
     run_file.write_text(json.dumps({"format": "spikeflops-run/1", "machine_name": "m", "machine": {},
                                     "commit": "a" * 40, "date": "2026-01-01T00:00:00+00:00", "results": []}))
     proc = cli("gate", runs[-1].parent, run_file)
-    assert proc.returncode == 2 and "asv run --python=same" in proc.stderr.strip().splitlines()[-1], proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "asv run --python=same" in last and "--noise exact,seeds" in last, proc.stderr
+    # timings stay refused across harnesses even when asked for
+    assert cli("gate", runs[-1].parent, run_file, "--noise", "exact,timing").returncode == 2
+
+
+def test_a_run_file_is_gated_against_the_committed_asv_baseline_on_what_every_harness_measures_alike(tmp_path):
+    """The newcomer's path: `spikeflops run` of the FLOP and operator counts, gated against the committed asv
+    results (another harness, perhaps another CPU) on the exact metrics: the same keys, compared, passed;
+    one FLOP count changed in the run file is a regression."""
+    from gate_fixtures import cli, committed_asv_runs
+    from spikeflops.cli import main
+
+    runs = committed_asv_runs()
+    if not runs:
+        pytest.skip("needs a committed asv results file")
+    run_file = tmp_path / "run.json"
+    assert main(["run", "--profile", "ci", "--families", "GPTFlops", "GPTOpCount", "--out", str(run_file)]) == 0
+    proc = cli("gate", runs[-1].parent, run_file, "--noise", "exact", "--cross-hardware", "--json")
+    assert proc.returncode == 0, proc.stderr
+    verdicts = json.loads(proc.stdout)["verdicts"]
+    judged = [v for v in verdicts if v["status"] in ("unchanged", "regressed", "improved", "undecided")]
+    assert judged and all(v["status"] == "unchanged" for v in judged), verdicts
+    assert any(v["metric"].startswith("GPTFlops.") for v in judged), verdicts
+    assert "CROSS-HARNESS: asv baseline, spikeflops-run candidate" in cli(
+        "gate", runs[-1].parent, run_file, "--noise", "exact", "--cross-hardware").stdout
+    data = json.loads(run_file.read_text())
+    flops = next(e for e in data["results"] if e["family"] == "GPTFlops")
+    name = next(iter(flops["metrics"]))
+    flops["metrics"][name] *= 1.01
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(data))
+    proc = cli("gate", runs[-1].parent, changed, "--noise", "exact", "--cross-hardware")
+    assert proc.returncode == 1 and f"GPTFlops.{name}" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_the_same_machine_is_the_same_hardware_in_every_harness():
+    """asv's machine file says gpu 'none' and its arch; a run file records the arch and no GPU as null: the
+    same machine, not a cross-hardware comparison."""
+    from types import SimpleNamespace
+
+    from spikeflops.regress.judge import hardware_difference
+    from workloads.hardware import machine_facts
+
+    facts = machine_facts()
+    assert facts["arch"]
+    asv = SimpleNamespace(harness="asv", machine={"machine": "m", "cpu": facts["cpu"], "num_cpu": facts["cpu_count"],
+                                                  "arch": facts["arch"], "gpu": "none"})
+    run = SimpleNamespace(harness="spikeflops-run", machine={"machine": "m", "cpu": facts["cpu"],
+                                                             "num_cpu": facts["cpu_count"], "arch": facts["arch"],
+                                                             "gpu": None})
+    assert hardware_difference(asv, run) is None
+    assert "gpu differs" in hardware_difference(asv, SimpleNamespace(harness="spikeflops-run",
+                                                                     machine={**run.machine, "gpu": "NVIDIA H200"}))
 
 
 @pytest.mark.parametrize("how", ["exit", "abort"])

@@ -246,6 +246,7 @@ def machine_facts() -> dict:
     facts = {
         "hostname": platform.node(),
         "os": platform.platform(),
+        "arch": platform.machine(),          # what asv and pytest-benchmark record as the machine's arch
         "python": platform.python_version(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),

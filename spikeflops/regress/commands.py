@@ -141,6 +141,9 @@ def load_history(folder: str, n: int, candidate=None) -> list:
     return runs
 
 
+# noise models whose numbers do not depend on the harness that ran them (FLOP and operator counts, the
+# seeded runs' errors): the one comparison allowed between an asv, a pytest-benchmark and a run file
+ALIKE_IN_EVERY_HARNESS = ("exact", "seeds")
 # the command that makes a candidate of each harness, for a refusal that says what to do instead
 HOW_TO_MAKE = {
     "asv": "`asv run --python=same --quick -b \"$(spikeflops info --asv-bench)\" --set-commit-hash "
@@ -176,17 +179,24 @@ def cmd_gate(args) -> int:
     else:                                        # the baseline first: its errors are reported first
         baseline, spreads = load_results(args.baseline), None
         candidate = load_results(args.candidate)
+    harnesses = None
     if baseline.harness != candidate.harness:
-        raise SpikeflopsError(f"baseline is {baseline.harness} results, candidate is {candidate.harness} results: "
-                              f"{HOW_TO_MAKE[baseline.harness]} makes a file comparable with this baseline")
+        if noise is None or not set(noise) <= set(ALIKE_IN_EVERY_HARNESS):
+            raise SpikeflopsError(
+                f"baseline is {baseline.harness} results, candidate is {candidate.harness} results: each harness "
+                f"times differently; {HOW_TO_MAKE[baseline.harness]} makes a file comparable with this baseline, "
+                f"or --noise {','.join(ALIKE_IN_EVERY_HARNESS)} judges only what every harness measures alike")
+        harnesses = f"{baseline.harness} baseline, {candidate.harness} candidate"
     difference = hardware_difference(baseline, candidate)
     if difference and not args.cross_hardware:
         raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
-    verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference), spreads=spreads)
+    verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference), spreads=spreads,
+                       cross_harness=bool(harnesses))
     problem = coverage_problem(baseline, candidate, verdicts)
     if problem:
         raise SpikeflopsError(f"nothing was compared: {problem}")
     header = (f"baseline {_describe(baseline)}\ncandidate {_describe(candidate)}"
+              + (f"\nCROSS-HARNESS: {harnesses}; only {' and '.join(noise)} metrics are judged" if harnesses else "")
               + (f"\nCROSS-HARDWARE: {difference}; only portable metrics are judged" if difference else ""))
     if args.calibration:
         verdicts = calibration_apply(verdicts, _calibration_for(args.calibration, candidate))

@@ -32,23 +32,31 @@ class Verdict:
     p_value: float | None = None                 # a paired timing's one-sided p (False-discovery control reads it)
 
 
+def _fact(value):
+    """A machine fact as compared: asv's machine file says 'none' where the others record no GPU."""
+    return None if value in (None, "", "none") else value
+
+
 def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None:
     """A sentence naming the first hardware fact that differs, or None when the machines match."""
     keys = HARDWARE_KEYS + (("machine",) if baseline.harness == "asv" else ())
     for key in keys:
-        b, c = baseline.machine.get(key), candidate.machine.get(key)
-        if b != c and not (b is None and c is None):
+        b, c = _fact(baseline.machine.get(key)), _fact(candidate.machine.get(key))
+        if b != c:
             return f"{key} differs: baseline {b!r}, candidate {c!r}"
     return None
 
 
 def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
             noise_models: tuple[str, ...] | None = None, cross_hardware: bool = False,
-            spreads: dict | None = None) -> list[Verdict]:
+            spreads: dict | None = None, cross_harness: bool = False) -> list[Verdict]:
     """One verdict per metric key found on either side (``noise_models``: judge only these;
-    ``cross_hardware``: the sides ran on different machines, so only portable metrics are judged)."""
-    if baseline.harness != candidate.harness:
-        raise SpikeflopsError(f"cannot compare {baseline.harness} results with {candidate.harness} results")
+    ``cross_hardware``: the sides ran on different machines, so only portable metrics are judged;
+    ``cross_harness``: different harnesses, allowed for the exact and seeded metrics only)."""
+    if baseline.harness != candidate.harness and not (
+            cross_harness and noise_models and set(noise_models) <= {"exact", "seeds"}):
+        raise SpikeflopsError(f"cannot compare {baseline.harness} results with {candidate.harness} results "
+                              "(except their exact and seeded metrics)")
     base, cand = baseline.by_key(), candidate.by_key()
     failed = set(candidate.failed)
     q_values = _timing_q_values(base, cand, config, noise_models)

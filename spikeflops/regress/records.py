@@ -356,7 +356,7 @@ def _load_pytest_benchmark(path: Path, data: dict) -> ResultSet:
 def _load_spikeflops_run(path: Path, data: dict) -> ResultSet:
     facts = data.get("machine") or {}
     machine = {"harness": "spikeflops-run", "machine": data.get("machine_name"), "cpu": facts.get("cpu"),
-               "num_cpu": _int(facts.get("cpu_count")), "arch": None, "gpu": facts.get("gpu")}
+               "num_cpu": _int(facts.get("cpu_count")), "arch": facts.get("arch"), "gpu": facts.get("gpu")}
     load = data.get("load") if isinstance(data.get("load"), dict) else {}
     share = load.get("cpu_share")
     out = ResultSet(str(path), "spikeflops-run", machine, data.get("commit"), _iso_time(data.get("date")),
