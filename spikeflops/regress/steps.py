@@ -9,6 +9,7 @@ either segment's own spread.
 
 from __future__ import annotations
 
+import heapq
 import statistics
 from dataclasses import dataclass
 
@@ -27,9 +28,34 @@ class Step:
         return self.after / self.before - 1 if self.before else float("inf")
 
 
-def _cost(values: list[float]) -> float:
-    med = statistics.median(values)
-    return sum(abs(v - med) for v in values)
+def _prefix_costs(values: list[float]) -> list[float]:
+    """``c[i]``: the sum of absolute deviations of ``values[:i]`` from their median, for every i, in
+    O(n log n) (two heaps about the running median; for an even count any point between the two middle
+    values gives the same sum, so the lower middle serves)."""
+    lower: list[float] = []          # a max-heap (negated): the smaller half, its top the median
+    upper: list[float] = []          # a min-heap: the larger half
+    sum_lower = sum_upper = 0.0
+    costs = [0.0]
+    for v in values:
+        if lower and v > -lower[0]:
+            heapq.heappush(upper, v)
+            sum_upper += v
+        else:
+            heapq.heappush(lower, -v)
+            sum_lower += v
+        if len(lower) > len(upper) + 1:
+            moved = -heapq.heappop(lower)
+            sum_lower -= moved
+            heapq.heappush(upper, moved)
+            sum_upper += moved
+        elif len(upper) > len(lower):
+            moved = heapq.heappop(upper)
+            sum_upper -= moved
+            heapq.heappush(lower, -moved)
+            sum_lower += moved
+        med = -lower[0]
+        costs.append(med * len(lower) - sum_lower + sum_upper - med * len(upper))
+    return costs
 
 
 def _spread(values: list[float]) -> float:
@@ -41,9 +67,11 @@ def detect_step(values: list[float], threshold: float, min_before: int = 2, min_
     """The step in ``values`` (time order), or None when the series held its level."""
     n = len(values)
     best = None
+    before_costs = _prefix_costs(values)
+    after_costs = _prefix_costs(values[::-1])[::-1]          # after_costs[i]: the cost of values[i:]
     for i in range(min_before, n - min_after + 1):
-        cost = _cost(values[:i]) + _cost(values[i:])
-        if best is None or cost < best[0]:
+        cost = before_costs[i] + after_costs[i]
+        if best is None or cost < best[0] - 1e-12 * (abs(best[0]) + 1):   # the first of equal splits
             best = (cost, i)
     if best is None:
         return None
