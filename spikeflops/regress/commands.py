@@ -141,9 +141,6 @@ def load_history(folder: str, n: int, candidate=None) -> list:
     return runs
 
 
-# noise models whose numbers do not depend on the harness that ran them (FLOP and operator counts, the
-# seeded runs' errors): the one comparison allowed between an asv, a pytest-benchmark and a run file
-ALIKE_IN_EVERY_HARNESS = ("exact", "seeds")
 # the command that makes a candidate of each harness, for a refusal that says what to do instead
 HOW_TO_MAKE = {
     "asv": "`asv run --python=same --quick -b \"$(spikeflops info --asv-bench)\" --set-commit-hash "
@@ -157,7 +154,7 @@ def cmd_gate(args) -> int:
     from dataclasses import asdict
 
     from ..resultsio import write_json, write_text
-    from .judge import compare, coverage_problem, exit_code, hardware_difference
+    from .judge import ALIKE_IN_EVERY_HARNESS, compare, coverage_problem, exit_code, hardware_difference
     from .attribution import attribute
     from .calibration import apply as calibration_apply
     from .render import markdown_report, terminal_report
@@ -190,8 +187,7 @@ def cmd_gate(args) -> int:
     difference = hardware_difference(baseline, candidate)
     if difference and not args.cross_hardware:
         raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
-    verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference), spreads=spreads,
-                       cross_harness=bool(harnesses))
+    verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference), spreads=spreads)
     problem = coverage_problem(baseline, candidate, verdicts)
     if problem:
         raise SpikeflopsError(f"nothing was compared: {problem}")

@@ -13,6 +13,9 @@ from .stats import benjamini_hochberg, mann_whitney_u
 # the order a reader wants: what failed first
 STATUSES = ("regressed", "failed", "missing", "undecided", "new", "improved", "unchanged", "not judged")
 HARDWARE_KEYS = ("cpu", "num_cpu", "arch", "gpu")
+# noise models whose numbers do not depend on the harness that ran them (FLOP and operator counts, the
+# seeded runs' errors): the one comparison allowed between an asv, a pytest-benchmark and a run file
+ALIKE_IN_EVERY_HARNESS = ("exact", "seeds")
 
 
 @dataclass(frozen=True)
@@ -49,12 +52,12 @@ def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
 
 def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
             noise_models: tuple[str, ...] | None = None, cross_hardware: bool = False,
-            spreads: dict | None = None, cross_harness: bool = False) -> list[Verdict]:
+            spreads: dict | None = None) -> list[Verdict]:
     """One verdict per metric key found on either side (``noise_models``: judge only these;
-    ``cross_hardware``: the sides ran on different machines, so only portable metrics are judged;
-    ``cross_harness``: different harnesses, allowed for the exact and seeded metrics only)."""
+    ``cross_hardware``: the sides ran on different machines, so only portable metrics are judged).
+    Different harnesses are compared on the noise models of ALIKE_IN_EVERY_HARNESS only."""
     if baseline.harness != candidate.harness and not (
-            cross_harness and noise_models and set(noise_models) <= {"exact", "seeds"}):
+            noise_models and set(noise_models) <= set(ALIKE_IN_EVERY_HARNESS)):
         raise SpikeflopsError(f"cannot compare {baseline.harness} results with {candidate.harness} results "
                               "(except their exact and seeded metrics)")
     base, cand = baseline.by_key(), candidate.by_key()
