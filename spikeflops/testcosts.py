@@ -108,7 +108,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(f"{cpu:8.1f} CPU s {wall:8.1f} s  {tests:4d} tests  {module}")
     path = os.environ.get(COSTS_ENV_VAR)
     if path and costliest:
+        from workloads.errors import SpikeflopsError
+
         from .resultsio import write_json
 
-        write_json(path, _COSTS.results(time.time() - _COSTS.started))
+        try:            # checked writable at the start; a disk that filled since is one line, not a traceback
+            write_json(path, _COSTS.results(time.time() - _COSTS.started))
+        except SpikeflopsError as exc:
+            terminalreporter.write_line(f"{COSTS_ENV_VAR}: test costs not written: {exc}", red=True)
+            return
         terminalreporter.write_line(f"test costs of {len(costliest)} modules: {path}")
