@@ -14,26 +14,22 @@ the suite's own slowest stages like any other metric. Imports nothing heavy.
 from __future__ import annotations
 
 import os
-import resource
 import time
 
 import pytest
+
+from workloads.load import cpu_seconds, loadavg
 
 from .suite_costs import COSTS_ENV_VAR, TESTS, SuiteCase
 
 SHOWN = 5                  # modules in the end-of-run summary
 
 
-def cpu_seconds() -> float:
-    """CPU seconds of this process and of every child it has waited for."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 class ModuleCosts:
     def __init__(self):
         self.by_module: dict[str, list[float]] = {}     # module path -> [cpu s, wall s, tests]
         self.started = time.time()
+        self.load_before = loadavg()
 
     def add(self, module: str, cpu: float, wall: float) -> None:
         cost = self.by_module.setdefault(module, [0.0, 0.0, 0])
@@ -62,19 +58,12 @@ class ModuleCosts:
             entry.add("wall_seconds", module_wall)
             entry.wall_s = module_wall
             entries.append(entry.to_dict())
-        load = {"load_before": None, "load_after": _loadavg(), "cores": os.cpu_count(), "threads": None,
+        load = {"load_before": self.load_before, "load_after": loadavg(), "cores": os.cpu_count(), "threads": None,
                 "cpu_share": None}    # a test waits on its children: its CPU over wall time is no share
         return {"format": RUN_FORMAT, "profile": "tests", "machine_name": machine_name(), "machine": machine_facts(),
                 "commit": commit, "dirty": dirty,
                 "date": datetime.fromtimestamp(self.started, timezone.utc).isoformat(), "wall_s": wall,
                 "load": load, "results": entries}
-
-
-def _loadavg():
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
 
 
 _COSTS = ModuleCosts()

@@ -37,14 +37,14 @@ class LoadRecord:
         return {**asdict(self), "cpu_share": self.cpu_share}
 
 
-def _loadavg() -> float | None:
+def loadavg() -> float | None:
     try:
         return os.getloadavg()[0]
     except (OSError, AttributeError):
         return None
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
     """This process's CPU time plus that of its finished children (a GeNN case's own process, torchrun and
     its ranks): work done in a child is work this measurement got, not time a co-tenant took."""
     try:
@@ -64,13 +64,13 @@ class LoadProbe:
         self.record: LoadRecord | None = None
 
     def __enter__(self):
-        self._load = _loadavg()
-        self._wall, self._cpu = time.perf_counter(), _cpu_seconds()
+        self._load = loadavg()
+        self._wall, self._cpu = time.perf_counter(), cpu_seconds()
         return self
 
     def __exit__(self, *exc):
-        self.record = LoadRecord(wall_s=time.perf_counter() - self._wall, cpu_s=_cpu_seconds() - self._cpu,
-                                 threads=self.threads, load_before=self._load, load_after=_loadavg(),
+        self.record = LoadRecord(wall_s=time.perf_counter() - self._wall, cpu_s=cpu_seconds() - self._cpu,
+                                 threads=self.threads, load_before=self._load, load_after=loadavg(),
                                  cores=os.cpu_count() or 1)
         return False
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -75,10 +76,10 @@ def _stage_budgets(specs: list[str], stages: list) -> dict[str, float]:
     for spec in specs:
         name, sep, value = spec.partition("=")
         try:
-            seconds = float(value) if sep else float("nan")
-        except ValueError:
-            seconds = float("nan")
-        if not seconds > 0 or seconds == float("inf"):
+            seconds = positive_number(value) if sep else None
+        except argparse.ArgumentTypeError:
+            seconds = None
+        if seconds is None:
             raise SpikeflopsError(f"--stage-budget {spec!r}: give STAGE=SECONDS, with SECONDS a positive number")
         stage = kit_plan.stage_named(name.strip())                 # unknown names: one line
         if stage not in stages:

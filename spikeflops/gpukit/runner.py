@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from workloads.load import loadavg
+
 from ..resultsio import write_json, write_text
 from .stage import ROOT
 from .summary import summary_markdown
@@ -189,7 +191,7 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
     env = child_env(site)
     results = {"format": KIT_FORMAT, "profile": f"kit-{plan}", "machine_name": None, "machine": {},
                "commit": commit, "dirty": dirty, "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-               "wall_s": 0.0, "load": {"load_before": _loadavg(), "load_after": None, "cores": os.cpu_count(),
+               "wall_s": 0.0, "load": {"load_before": loadavg(), "load_after": None, "cores": os.cpu_count(),
                                        "threads": None, "cpu_share": None},
                "results": [],
                "kit": {"format": KIT_SECTION, "plan": plan, "budget_s": budget_s, "wheels": installed,
@@ -199,7 +201,7 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
 
     def save():
         results["wall_s"] = round(time.monotonic() - t0, 2)
-        results["load"]["load_after"] = _loadavg()
+        results["load"]["load_after"] = loadavg()
         write_json(kit_json, results)
         write_text(kit_md, summary_markdown(results))
 
@@ -263,10 +265,3 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
 def _exit_code(plan: str, stages: list[dict]) -> int:
     allowed = {"ok"} if plan == "gpu" else {"ok", "incomplete", "skipped"}
     return 0 if all(s["status"] in allowed for s in stages) else 1
-
-
-def _loadavg():
-    try:
-        return os.getloadavg()[0]
-    except (OSError, AttributeError):
-        return None
