@@ -134,6 +134,21 @@ def test_run_records_a_crashed_case_and_measures_the_rest(monkeypatch):
     assert any("Traceback" in line for line in said)
 
 
+def test_run_starts_its_longest_untimed_rows_first():
+    from spikeflops.run import runs_alongside, start_order
+    from workloads.registry import FAMILIES, select
+
+    rows = [r for f in FAMILIES for r in select(f, "ci") if runs_alongside(r)]
+    order = [rows[i] for i in start_order(rows)]
+    assert sorted(start_order(rows)) == list(range(len(rows)))              # every row, once
+    costs = [FAMILIES[r.family].relative_cost for r in order]
+    assert costs == sorted(costs, reverse=True) and costs[0] > costs[-1]
+    assert order[0].family == "SuperSpikeConvergence" and order[-1].family != "SuperSpikeConvergence"
+    # among equals the table's order stays
+    flops_and_counts = [r for r in order if FAMILIES[r.family].relative_cost == 1.0]
+    assert flops_and_counts == [r for r in rows if FAMILIES[r.family].relative_cost == 1.0]
+
+
 def test_run_prints_the_reference_tables_from_its_entries():
     from spikeflops.run import reference_tables
 

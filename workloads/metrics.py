@@ -85,6 +85,9 @@ class Family:
     measure: Callable | None = None
     prepare: Callable | None = None
     rounds: Callable | None = None
+    # how long one row takes against a typical row of a second or so (ordering only: `spikeflops run`
+    # starts its longest untimed rows first, so no worker is left with a long row at the end)
+    relative_cost: float = 1.0
 
     def __post_init__(self):
         timed = [m for m in self.metrics if m.timed]

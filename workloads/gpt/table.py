@@ -228,7 +228,7 @@ MAX_BATCH = Family(
     # not portable: a CPU budget fits 24 sequences on one CPU model and 28 on another
     (Metric("max_batch", "sequences", "max batch", "higher", "exact"),),
     "Largest batch of a no-grad forward / a training step (CPU: under the profile's memory budget).",
-    measure=_max_batch)
+    measure=_max_batch, relative_cost=5.0)
 
 KERNEL_BREAKDOWN = Family(
     "GPTKernelBreakdown", "gpt", _BREAKDOWN_MATCH,

@@ -138,7 +138,7 @@ CONVERGENCE = Family(
      Metric("final_running_error", "van Rossum error", "convergence", "lower", "seeds", portable=True),
      Metric("trials_to_target", "trials", "trials to target", "lower", "seeds", portable=True)),
     "Error after a seeded training run and trials until half of trial 0's error (NaN: never).",
-    measure=_genn_in_child(_convergence))
+    measure=_genn_in_child(_convergence), relative_cost=8.0)
 
 PHASE_TIMES = Family(
     "SuperSpikePhaseTimes", "superspike", _MATCH, _PHASES,
