@@ -6,7 +6,7 @@ from spikeflops.argtypes import parse_bytes
 from workloads.gpt.maxbatch import ProbeServer, search_max_batch
 from workloads.gpt.workload import DoesNotFit, GPTCase, measure_step, prepare, reference_peak, utilisation
 from workloads.hardware import Peak
-from workloads.memory import find_max_batch, is_oom_error
+from workloads.memory import ProbeAnswer, find_max_batch, is_oom_error
 
 NANO_TRAIN = GPTCase("gpt-nano", "book", "float32", "cpu", "train", batch=1)
 
@@ -40,6 +40,48 @@ def test_search_progress_never_promises_fewer_probes_than_are_left():
             worst_first = max(worst_first, len(seen) - 1)
         if cap <= 300:                  # every limit was tried: the first bound is the true worst case
             assert seen[0][1].probes_left == worst_first
+
+
+def _aimed(limit, cap, used, budget, seen=None):
+    """An aimed search against a known boundary; ``used(b)`` is what a fitting probe of b says it used."""
+    return find_max_batch(lambda b: ProbeAnswer(b <= limit, used(b) if b <= limit else None), cap=cap,
+                          budget_bytes=budget,
+                          progress=None if seen is None else (lambda probe, outlook: seen.append(outlook)))
+
+
+def test_aimed_search_gives_the_plain_answer_and_an_honest_outlook_whatever_the_line_says():
+    import random
+
+    rng = random.Random(0)
+    lines = {   # what fitting probes say they used: a true line, a noisy one, nonsense, a flat one
+        "linear": lambda limit: ((lambda b: 8_000_000 + 1_130_000 * b), 8_000_000 + 1_130_000 * limit + 500_000),
+        "noisy": lambda limit: ((lambda b, r=random.Random(limit): 8_000_000 + 1_130_000 * b
+                                 + r.randrange(-2_000_000, 2_000_000)), 8_000_000 + 1_130_000 * limit),
+        "nonsense": lambda limit: ((lambda b, r=random.Random(limit): r.randrange(1, 10**9)), rng.randrange(1, 10**9)),
+        "flat": lambda limit: ((lambda b: 5), 5),
+    }
+    for cap in (1, 2, 7, 64, 100, 300):
+        for limit in range(1, cap + 20):
+            for name, line in lines.items():
+                used, budget = line(limit)
+                seen = []
+                result = _aimed(limit, cap, used, budget, seen)
+                assert result.max_batch == min(limit, cap) and result.hit_cap == (limit >= cap), (name, cap, limit)
+                tried = {p.batch: p.fits for p in result.probes}
+                assert tried[result.max_batch] and (result.max_batch == cap or tried[result.max_batch + 1] is False)
+                for i, outlook in enumerate(seen):   # never fewer probes left than announced
+                    assert len(seen) - 1 - i <= outlook.probes_left, (name, cap, limit, i)
+                assert seen[-1].probes_left == 0
+
+
+def test_aimed_search_saves_the_large_probes_when_memory_is_linear_in_the_batch():
+    for limit in (39, 219, 1000, 3000):
+        used = lambda b: 8_000_000 + 1_130_000 * b            # gpt-nano on a CPU, measured
+        aimed = _aimed(limit, 4096, used, used(limit) + 500_000)
+        plain = find_max_batch(lambda b, n=limit: b <= n, cap=4096)
+        assert aimed.max_batch == plain.max_batch == limit
+        large = [p.batch for p in aimed.probes if p.batch > limit // 2]
+        assert len(large) <= 3 < len([p for p in plain.probes if p.batch > limit // 2]), (limit, large)
 
 
 def test_batch_one_not_fitting_is_a_clear_error():
@@ -92,7 +134,8 @@ def test_cpu_budget_search_result_runs_and_next_size_does_not(cpu_searches):
     assert small.max_batch >= 1
     server = ProbeServer()
     try:
-        assert server.probe(NANO_TRAIN, small.max_batch, parse_bytes("160MiB"))       # re-run: it really fits
+        fitted = server.probe(NANO_TRAIN, small.max_batch, parse_bytes("160MiB"))     # re-run: it really fits
+        assert fitted and 0 < fitted.used_bytes <= parse_bytes("160MiB")    # and says what it took of the budget
         assert not server.probe(NANO_TRAIN, small.max_batch + 1, parse_bytes("160MiB"))  # one more does not
     finally:
         server.close()

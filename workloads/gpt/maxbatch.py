@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from ..errors import SpikeflopsError
-from ..memory import SearchResult, find_max_batch, release_memory
+from ..memory import ProbeAnswer, SearchResult, find_max_batch, release_memory
 from .case import GPTCase
 
 OOM_EXIT_CODE = 3
@@ -32,17 +32,32 @@ DETERMINISTIC_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": "1310
 
 
 def _in_process_fits(case):
+    """A probe in this process (a GPU's); a fitting one says the most the caching allocator held (the
+    quantity a memory fraction caps), each probe starting from freed memory and fresh peak statistics."""
     from .workload import DoesNotFit, prepare
 
-    def fits(batch: int) -> bool:
+    device = case.torch_device
+    on_gpu = device.type == "cuda"
+
+    def fits(batch: int) -> ProbeAnswer:
+        release_memory(device)
         try:
             with prepare(replace(case, batch=batch), warmup=0):
-                return True
+                return ProbeAnswer(True, torch.cuda.max_memory_reserved(device) if on_gpu else None)
         except DoesNotFit:
-            return False
+            return ProbeAnswer(False)
         finally:
-            release_memory(case.torch_device)
+            release_memory(device)
     return fits
+
+
+def _device_budget(device, memory_limit_bytes: int | None) -> int:
+    """What a GPU probe may take: the cap, else what is free on the device plus what this process holds."""
+    if memory_limit_bytes is not None:
+        return memory_limit_bytes
+    release_memory(device)
+    free, _ = torch.cuda.mem_get_info(device)
+    return free + torch.cuda.memory_reserved(device)
 
 
 class ProbeServer:
@@ -53,7 +68,7 @@ class ProbeServer:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env={**os.environ, **DETERMINISTIC_MALLOC})
 
-    def probe(self, case, batch: int, budget: int) -> bool:
+    def probe(self, case, batch: int, budget: int) -> ProbeAnswer:
         self.proc.stdin.write(json.dumps({"case": asdict(case), "batch": batch, "budget": budget}) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -62,9 +77,9 @@ class ProbeServer:
             raise SpikeflopsError(f"the max-batch probe helper died: {err}")
         reply = json.loads(line)
         if reply["code"] == 0:
-            return True
+            return ProbeAnswer(True, reply.get("used"))
         if reply["code"] == OOM_EXIT_CODE:
-            return False
+            return ProbeAnswer(False)
         raise SpikeflopsError(f"probe at batch {batch} crashed (exit {reply['code']}): {reply['error']}")
 
     def close(self) -> None:
@@ -84,12 +99,13 @@ def search_max_batch(case, memory_limit_bytes: int | None = None, cap: int = 409
     """Grow-then-bisect search over ``case``'s batch; on a CPU ``memory_limit_bytes`` is required."""
     device = case.torch_device
     if device.type == "cuda":
+        budget = _device_budget(device, memory_limit_bytes)
         if memory_limit_bytes is None:
-            return find_max_batch(_in_process_fits(case), cap=cap, progress=progress)
+            return find_max_batch(_in_process_fits(case), cap=cap, progress=progress, budget_bytes=budget)
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, memory_limit_bytes / total), device)
         try:
-            return find_max_batch(_in_process_fits(case), cap=cap, progress=progress)
+            return find_max_batch(_in_process_fits(case), cap=cap, progress=progress, budget_bytes=budget)
         finally:                                 # the rest of the process must not keep the cap
             torch.cuda.set_per_process_memory_fraction(1.0, device)
     if memory_limit_bytes is None:
@@ -100,7 +116,8 @@ def search_max_batch(case, memory_limit_bytes: int | None = None, cap: int = 409
         raise SpikeflopsError("the CPU max-batch search needs Linux (it caps a child's address space)")
     server = ProbeServer()
     try:
-        return find_max_batch(lambda b: server.probe(case, b, memory_limit_bytes), cap=cap, progress=progress)
+        return find_max_batch(lambda b: server.probe(case, b, memory_limit_bytes), cap=cap, progress=progress,
+                              budget_bytes=memory_limit_bytes)
     finally:
         server.close()
 

@@ -2,7 +2,8 @@
 
 Reads one JSON request per line on stdin ({"case": GPTCase fields, "batch", "budget"})
 and answers one JSON line: {"code": 0 (it ran) | 3 (out of memory) | 1 (a real failure),
-"error": message}. This process imports torch but runs no torch op, so it holds no
+"error": message, "used": the most address space the probe took above its baseline (bytes,
+when it ran)}. This process imports torch but runs no torch op, so it holds no
 thread pool and forking it is safe; each child is a fresh copy of the same state,
 so every probe starts from the same address-space baseline.
 """
@@ -16,30 +17,38 @@ import sys
 
 import torch
 
+from ..load import CPU_THREADS
 from ..memory import is_oom_error
 from .maxbatch import OOM_EXIT_CODE
 from .workload import DoesNotFit, GPTCase, prepare
 
 
-def _address_space_bytes() -> int:
+def _address_space_bytes(field: str = "VmSize") -> int:
+    """This process's address space now (VmSize) or at its largest so far (VmPeak), in bytes."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmSize:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("VmSize not found in /proc/self/status")
+    raise RuntimeError(f"{field} not found in /proc/self/status")
 
 
-def cap_address_space(budget: int) -> None:
-    """Let this process grow by ``budget`` bytes from here: the CPU allocator then fails as a GPU runs out."""
+def cap_address_space(budget: int) -> int:
+    """Let this process grow by ``budget`` bytes from here: the CPU allocator then fails as a GPU runs out.
+    Returns the baseline the budget is counted from."""
     # Start the thread pool and allocator arenas first so they are part of the baseline.
     (torch.randn(64, 64) @ torch.randn(64, 64)).sum().item()
-    limit = _address_space_bytes() + budget
+    baseline = _address_space_bytes()
+    limit = baseline + budget
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return baseline
 
 
 def _child(case: GPTCase, budget: int, report_fd: int) -> int:
+    # on the CPU measurements' thread count: a probe's answer then does not depend on the core count (each
+    # intra-op thread brings its own stack and scratch), and a busy co-tenant cannot stall it at every op
+    torch.set_num_threads(CPU_THREADS)
     try:
-        cap_address_space(budget)
+        baseline = cap_address_space(budget)
     except (ValueError, OSError, OverflowError) as exc:      # above the hard limit, or past what the OS takes
         os.write(report_fd, f"cannot cap this process's address space {budget} bytes above its size: {exc} "
                             "(a smaller --memory-limit, or raise `ulimit -v`)".encode()[:2000])
@@ -53,6 +62,8 @@ def _child(case: GPTCase, budget: int, report_fd: int) -> int:
             return OOM_EXIT_CODE
         os.write(report_fd, f"{type(exc).__name__}: {exc}".splitlines()[0].encode()[:2000])
         return 1
+    # what the probe took against its budget: VmPeak is the largest the capped quantity has been
+    os.write(report_fd, str(_address_space_bytes("VmPeak") - baseline).encode())
     return 0
 
 
@@ -74,9 +85,12 @@ def serve(stdin=sys.stdin, stdout=sys.stdout) -> int:
         with os.fdopen(read_fd, "rb") as f:
             error = f.read().decode(errors="replace")
         code = os.waitstatus_to_exitcode(status)
-        if code < 0:
+        used = int(error) if code == 0 and error.isdigit() else None
+        if code == 0:
+            error = ""
+        elif code < 0:
             error = error or f"killed by signal {-code}"
-        stdout.write(json.dumps({"code": code, "error": error}) + "\n")
+        stdout.write(json.dumps({"code": code, "error": error, "used": used}) + "\n")
         stdout.flush()
     return 0
 
