@@ -107,7 +107,7 @@ def cmd_scale(args) -> int:
         print()
     else:
         print(f"GPT training under torchrun on {device} ({dtype}, {args.variant}, local batch {local_batch}, "
-              "weak scaling: efficiency = tokens/s per rank over one rank's, measured in this run)")
+              "weak scaling: efficiency = tokens/s per rank over rank 0 alone, timed first in the same launch)")
         print(format_table(["size", "strategy", "ranks", "global batch", "tokens/s", "per rank", "MFU/device",
                             "efficiency", "collectives"], rows))
         for m in max_batches:

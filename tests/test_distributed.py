@@ -63,6 +63,9 @@ def test_the_record_is_complete_and_its_numbers_are_consistent(launched):
     assert 0 < record.collective_share < 1                 # two ranks exchange gradients / shards every step
     assert record.topology["backend"] == "gloo" and record.topology["world_size"] == 2
     assert record.peak_flops_per_s and 0 < record.mfu < 1.1
+    # its one-rank baseline was timed in the same launch (rank 0 alone, over a group of its own)
+    assert record.baseline_tokens_per_s_per_rank > 0 and record.scaling_efficiency == pytest.approx(
+        record.tokens_per_s_per_rank / record.baseline_tokens_per_s_per_rank)
     again = ScaleRecord.from_dict(record.to_dict())
     assert again.to_dict() == record.to_dict()
 

@@ -118,8 +118,9 @@ class Launch:
 
 def launch(case: ScaleCase, port: int | None = None, warmup: int = 2, repeats: int = 5,
            timeout: float = 1800.0, probe: bool = False, cpu_memory_budget: int | None = None,
-           fail_on_rank: int | None = None, threads: int | None = None) -> Launch:
-    """Run ``case`` on ``case.world_size`` local ranks; return rank 0's record (None for a probe)."""
+           fail_on_rank: int | None = None, threads: int | None = None, baseline: bool = True) -> Launch:
+    """Run ``case`` on ``case.world_size`` local ranks; return rank 0's record (None for a probe). ``baseline``:
+    the record's scaling efficiency is against rank 0 alone, timed first in this launch."""
     if port is not None and port_in_use(port):
         raise SpikeflopsError(f"port {port} is already in use on this host: pick another --port, or leave it "
                               "out to let torchrun find a free one")
@@ -132,6 +133,8 @@ def launch(case: ScaleCase, port: int | None = None, warmup: int = 2, repeats: i
     extra = ["--warmup", str(warmup), "--repeats", str(repeats)]
     if probe:
         extra.append("--probe")
+    elif baseline:
+        extra.append("--baseline")
     if cpu_memory_budget:
         extra += ["--cpu-memory-budget", str(int(cpu_memory_budget))]
     if fail_on_rank is not None:
@@ -183,20 +186,20 @@ def launch(case: ScaleCase, port: int | None = None, warmup: int = 2, repeats: i
 
 
 def measure_scaling(case: ScaleCase, nproc: int | None = None, port: int | None = None, warmup: int = 2,
-                    repeats: int = 5, progress=None) -> list[ScaleRecord]:
-    """``case`` on 1 rank and on each larger world up to ``nproc`` (default: its world size), in this run.
+                    repeats: int = 5, progress=None, worlds: list[int] | None = None) -> list[ScaleRecord]:
+    """``case`` on each world size of a scaling table up to ``nproc`` (default: its world size; ``worlds``:
+    only these), one launch each, every rank on the threads of the largest world.
 
-    Each record's efficiency is against the one-rank launch made here, never a remembered one.
+    Each record's efficiency is against rank 0 alone, timed in the same launch (never a remembered number).
     """
     records, sizes = [], world_sizes(nproc or case.world_size)
     threads = threads_per_rank(case.device, sizes[-1])
-    for n in sizes:
+    for n in worlds or sizes:
         one = launch(case.with_(world_size=n), port=port, warmup=warmup, repeats=repeats, threads=threads)
         records.append(one.record)
         if progress:
             progress(one)
-    base = records[0].tokens_per_s_per_rank
-    return [r.with_baseline(base) for r in records]
+    return records
 
 
 def max_local_batch(case: ScaleCase, cpu_memory_budget: int | None = None, cap: int = 4096,

@@ -92,7 +92,7 @@ class ScaleRecord:
     grad_digests: tuple[str, ...]             # per rank, of the full gradients after the first backward
     threads_per_rank: int | None
     topology: dict = field(default_factory=dict)
-    baseline_tokens_per_s_per_rank: float | None = None   # the same case on one rank, this run
+    baseline_tokens_per_s_per_rank: float | None = None   # the same case on rank 0 alone, this launch
 
     @property
     def seconds_per_step(self) -> float:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import statistics
 import sys
 import time
 
@@ -64,19 +65,21 @@ def init_group(case: ScaleCase) -> None:
     dist.init_process_group(backend=case.backend)
 
 
-def wrap(model, case: ScaleCase, device: torch.device):
-    """DDP, or FSDP2's fully_shard on each transformer block and then the root."""
+def wrap(model, case: ScaleCase, device: torch.device, group=None):
+    """DDP, or FSDP2's fully_shard on each transformer block and then the root, over ``group`` (default: all)."""
     if case.strategy == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                       process_group=group)
     try:
         from torch.distributed.fsdp import fully_shard
     except ImportError:                                   # torch < 2.6 has FSDP2 under _composable
         from torch.distributed._composable.fsdp import fully_shard
-    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
-    mesh = init_device_mesh(device.type, (dist.get_world_size(),))
+    mesh = (init_device_mesh(device.type, (dist.get_world_size(),)) if group is None
+            else DeviceMesh.from_group(group, device.type))
     blocks = model.blocks if hasattr(model, "blocks") else model.trf_blocks
     for block in blocks:
         fully_shard(block, mesh=mesh)
@@ -161,11 +164,58 @@ def _peak(case: ScaleCase, device: torch.device):
     return reference_peak(device, case.dtype, measure)
 
 
+def _timed_steps(step, device, warmup: int, repeats: int, align=None) -> list[float]:
+    """Seconds of ``repeats`` synchronised steps after ``warmup`` untimed ones (then ``align()``: a barrier)."""
+    for _ in range(warmup):
+        step()
+    _synchronize(device)
+    if align is not None:
+        align()
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        _synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def one_rank_baseline(case: ScaleCase, device: torch.device, warmup: int, repeats: int) -> float | None:
+    """Tokens/s of the same case on rank 0 alone, in this launch: a one-rank group of its own (DDP or FSDP2 over
+    it, as a one-rank launch would have), while every other rank waits in a barrier. Rank 0 gets the number,
+    the others None. The same processes, threads and moment as the world it is the baseline of, and no
+    second launch (on a CPU, torchrun's start and stop are most of a launch: 4.7 s of a 5 s one)."""
+    from .fast import build_model
+    from .steps import DTYPES, make_optimizer, make_train_step, random_tokens
+
+    alone = dist.new_group([0])                 # every rank makes every group, in the same order
+    tokens_per_s = None
+    if dist.get_rank() == 0:
+        one = case.with_(world_size=1)
+        cfg = one.config
+        model = wrap(build_model(cfg, one.variant, device=device, dtype=DTYPES[one.dtype], seed=one.seed),
+                     one, device, group=alone)
+        inputs, targets = random_tokens(cfg.vocab_size, one.global_batch, cfg.context_length, device, seed=one.seed)
+        step = make_train_step(model, make_optimizer(model), inputs, targets)
+        # as many untimed steps as a world's ranks take before their timed ones (the digested first step,
+        # the second-loss step, then the warm-up)
+        seconds = _timed_steps(step, device, warmup + 2, repeats)
+        tokens_per_s = one.global_batch * one.seq_len / statistics.median(seconds)
+        del model, step
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    dist.barrier()
+    dist.destroy_process_group(alone)
+    return tokens_per_s
+
+
 def run_rank(case: ScaleCase, warmup: int = 2, repeats: int = 5, profiled_steps: int = 2,
-             fail_on_rank: int | None = None, probe_only: bool = False) -> ScaleRecord | None:
+             fail_on_rank: int | None = None, probe_only: bool = False,
+             baseline: bool = False) -> ScaleRecord | None:
     """This rank's part of the case; rank 0 returns the gathered record, the others None.
 
-    ``probe_only``: one update and a second step, nothing timed (a max-batch probe).
+    ``probe_only``: one update and a second step, nothing timed (a max-batch probe). ``baseline``: the record
+    carries its one-rank baseline, measured first in this launch (:func:`one_rank_baseline`).
     """
     from .fast import build_model
     from .flops import analytic_flops
@@ -181,6 +231,7 @@ def run_rank(case: ScaleCase, warmup: int = 2, repeats: int = 5, profiled_steps:
         raise SpikeflopsError(f"failure injected on rank {rank} (--fail-on-rank)")
     cfg = case.config
     peak = None if probe_only else _peak(case, device)
+    base = one_rank_baseline(case, device, warmup, repeats) if baseline and not probe_only and world > 1 else None
 
     model = build_model(cfg, case.variant, device=device, dtype=DTYPES[case.dtype], seed=case.seed)
     model = wrap(model, case, device)
@@ -203,16 +254,7 @@ def run_rank(case: ScaleCase, warmup: int = 2, repeats: int = 5, profiled_steps:
     if probe_only:
         _synchronize(device)
         return None
-    for _ in range(warmup):
-        step()
-    _synchronize(device)
-    dist.barrier()
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        _synchronize(device)
-        seconds.append(time.perf_counter() - start)
+    seconds = _timed_steps(step, device, warmup, repeats, align=dist.barrier)
 
     collective, profiled = _profile_collectives(step, device, profiled_steps)
     loss_last = _mean_over_ranks(step())
@@ -225,7 +267,7 @@ def run_rank(case: ScaleCase, warmup: int = 2, repeats: int = 5, profiled_steps:
     if rank != 0:
         return None
     per_rank = [tuple(g["seconds"]) for g in gathered]
-    return ScaleRecord(
+    record = ScaleRecord(
         case=case, step_seconds=tuple(max(s) for s in zip(*per_rank)), rank_step_seconds=tuple(per_rank),
         flops_per_step_per_rank=analytic_flops(cfg, case.local_batch, cfg.context_length, backward=True),
         peak_flops_per_s=peak.flops_per_s if peak else None, peak_source=peak.source if peak else None,
@@ -235,6 +277,9 @@ def run_rank(case: ScaleCase, warmup: int = 2, repeats: int = 5, profiled_steps:
         grad_digests=tuple(g["digest"] for g in gathered),
         threads_per_rank=torch.get_num_threads() if device.type == "cpu" else None,
         topology=_topology(device))
+    if baseline:                                 # one rank: its own numbers are the baseline
+        record = record.with_baseline(base if base is not None else record.tokens_per_s_per_rank)
+    return record
 
 
 def _profile_collectives(step, device, steps: int) -> tuple[float, float]:
@@ -264,6 +309,8 @@ def _parse(argv):
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--probe", action="store_true", help="one update, nothing timed (max-batch probe)")
+    p.add_argument("--baseline", action="store_true",
+                   help="first time the case on rank 0 alone (its one-rank baseline), the other ranks waiting")
     p.add_argument("--cpu-memory-budget", type=int, help="cap each rank's address space at its baseline + this")
     p.add_argument("--fail-on-rank", type=int, help="make this rank fail (tests the teardown of the others)")
     return p.parse_args(argv)
@@ -280,7 +327,7 @@ def main(argv=None) -> int:
             init_group(case)                    # before the cap: gloo's buffers are not the model's
             cap_address_space(args.cpu_memory_budget)
         record = run_rank(case, warmup=args.warmup, repeats=args.repeats, fail_on_rank=args.fail_on_rank,
-                          probe_only=args.probe)
+                          probe_only=args.probe, baseline=args.baseline)
         if record is not None and args.out:
             tmp = f"{args.out}.partial"
             with open(tmp, "w") as f:

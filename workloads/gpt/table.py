@@ -139,7 +139,8 @@ def _scaling(row, profile):
     from .launch import measure_scaling
 
     case = row.case
-    rec = measure_scaling(case, warmup=2, repeats=profile.gpt_repeats)[-1]     # the case's world
+    # the case's world alone: its one-rank baseline is timed inside the same launch
+    rec, = measure_scaling(case, warmup=2, repeats=profile.gpt_repeats, worlds=[case.world_size])
     return {"tokens_per_s": Value(rec.tokens_per_s, tuple(case.global_batch * case.seq_len / s
                                                            for s in rec.step_seconds)),
             "tokens_per_s_per_rank": Value(rec.tokens_per_s_per_rank),
