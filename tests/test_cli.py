@@ -310,6 +310,14 @@ def test_the_same_machine_is_the_same_hardware_in_every_harness():
     assert hardware_difference(asv, run) is None
     assert "gpu differs" in hardware_difference(asv, SimpleNamespace(harness="spikeflops-run",
                                                                      machine={**run.machine, "gpu": "NVIDIA H200"}))
+    # a file from before run files recorded the arch (the committed test-costs baseline) is the same machine;
+    # an arch both sides recorded still decides, and so does the CPU model beside a missing arch
+    older = SimpleNamespace(harness="spikeflops-run", machine={k: v for k, v in run.machine.items() if k != "arch"})
+    assert hardware_difference(older, run) is None and hardware_difference(run, older) is None
+    assert "arch differs" in hardware_difference(run, SimpleNamespace(harness="spikeflops-run",
+                                                                      machine={**run.machine, "arch": "aarch64"}))
+    assert "cpu differs" in hardware_difference(older, SimpleNamespace(harness="spikeflops-run",
+                                                                       machine={**run.machine, "cpu": "Other CPU"}))
 
 
 @pytest.mark.parametrize("how", ["exit", "abort"])

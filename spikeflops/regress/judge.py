@@ -13,6 +13,9 @@ from .stats import benjamini_hochberg, mann_whitney_u
 # the order a reader wants: what failed first
 STATUSES = ("regressed", "failed", "missing", "undecided", "new", "improved", "unchanged", "not judged")
 HARDWARE_KEYS = ("cpu", "num_cpu", "arch", "gpu")
+# facts that results files of the suite's own formats (run, test costs) began to record later: absent on one
+# side, such a fact is unknown there, not different (the CPU model, always recorded, already names the arch)
+LATER_FACTS = ("arch",)
 # noise models whose numbers do not depend on the harness that ran them (FLOP and operator counts, the
 # seeded runs' errors): the one comparison allowed between an asv, a pytest-benchmark and a run file
 ALIKE_IN_EVERY_HARNESS = ("exact", "seeds")
@@ -45,6 +48,8 @@ def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
     keys = HARDWARE_KEYS + (("machine",) if baseline.harness == "asv" else ())
     for key in keys:
         b, c = _fact(baseline.machine.get(key)), _fact(candidate.machine.get(key))
+        if key in LATER_FACTS and (b is None) != (c is None):
+            continue
         if b != c:
             return f"{key} differs: baseline {b!r}, candidate {c!r}"
     return None
