@@ -82,17 +82,36 @@ def test_bisect_finds_the_commit_that_made_the_step_costlier_and_the_gate_names_
     assert regressed and all("GPTOpCount.operators" in ln for ln in regressed), gate.stdout
 
 
-def test_bisect_refuses_bad_arguments_in_one_line(tmp_path):
+def test_a_probe_measures_only_the_rows_its_match_picks():
+    """asv's -b picks the benchmarks, but a tracked family's setup measures every row SPIKEFLOPS_CASES lets
+    through: bisect's probes set it to the rows --match picks."""
+    import re
+
+    from spikeflops.regress.bisect import case_selection
+    from workloads.registry import all_rows, case_id
+
+    rows = all_rows("GPTOpCount")
+    pattern = re.compile(case_selection("GPTOpCount.operators", "fast, train"))
+    picked = [row for row in rows if pattern.search(f"GPTOpCount {case_id(row)}")]
+    assert picked and len(picked) < len(rows)
+    assert all({"fast", "train"} <= set(map(str, row.param_values())) for row in picked), picked
+    assert not pattern.search("GPTStep " + case_id(picked[0]))
+
+
+def test_bisect_refuses_bad_arguments_in_one_line(tmp_path, monkeypatch):
+    from gate_fixtures import cli
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("HOME", str(tmp_path))
     for args, needle in ((["HEAD~1", "HEAD", "--metric", "GPTStep.nothing"], "unknown metric"),
                          (["HEAD", "HEAD~1", "--metric", "GPTOpCount.operators"], "not an ancestor"),
                          (["HEAD", "HEAD", "--metric", "GPTOpCount.operators"], "same commit"),
                          (["nope", "HEAD", "--metric", "GPTOpCount.operators"], "git rev-parse"),
                          (["HEAD~1", "HEAD", "--metric", "GPTOpCount.operators", "--match", "gpt-huge"],
                           "no case of GPTOpCount matches")):
-        proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "bisect", *args, "--work", str(tmp_path / "w"),
-                               "--machine", "bisect-args-test"], capture_output=True, text=True, cwd=ROOT,
-                              env={**os.environ, "HOME": str(tmp_path)}, timeout=120)
+        proc = cli("bisect", *args, "--work", tmp_path / "w", "--machine", "bisect-args-test")
         assert proc.returncode == 2 and needle in proc.stderr.strip().splitlines()[-1], (args, proc.stderr)
+        assert not (tmp_path / "w").exists(), "a refused bisect made its work folder"
 
 
 def test_paired_rounds_see_a_slowdown_through_drift_and_stay_calm_without_one():

@@ -61,25 +61,40 @@ def commits_between(repo: Path, good: str, bad: str) -> list[str]:
     return [good_sha, *path]
 
 
-def benchmark_regex(metric: str, match: str | None = None) -> str:
-    """asv's ``-b`` pattern for the benchmark that records ``metric`` (``<Family>.<metric>``): only the
-    parameter combinations of the case table whose label contains ``match`` (asv starts a process per
-    combination, so the others are left out)."""
+def _matched_rows(metric: str, match: str | None) -> tuple[str, str, list]:
+    """(family, metric name, the case table's rows of that family whose label contains ``match``)."""
     from workloads.registry import FAMILIES, all_rows
 
     family, _, name = metric.partition(".")
     if family not in FAMILIES or name not in {m.name for m in FAMILIES[family].metrics}:
         raise SpikeflopsError(f"unknown metric {metric!r}: use <Family>.<metric>, e.g. GPTStep.time_step, "
                               "GPTOpCount.operators")
-    method = name if FAMILIES[family].metric(name).timed else f"track_{name}"
-    combos = []
-    for row in all_rows(family):
-        values = row.param_values()
-        if match is None or match in ", ".join(str(v) for v in values):
-            combos.append(re.escape(", ".join(repr(v) for v in values)))
-    if not combos:
+    rows = [row for row in all_rows(family)
+            if match is None or match in ", ".join(str(v) for v in row.param_values())]
+    if not rows:
         raise SpikeflopsError(f"no case of {family} matches {match!r}")
+    return family, name, rows
+
+
+def benchmark_regex(metric: str, match: str | None = None) -> str:
+    """asv's ``-b`` pattern for the benchmark that records ``metric`` (``<Family>.<metric>``): only the
+    parameter combinations of the case table whose label contains ``match`` (asv starts a process per
+    combination, so the others are left out)."""
+    from workloads.registry import FAMILIES
+
+    family, name, rows = _matched_rows(metric, match)
+    method = name if FAMILIES[family].metric(name).timed else f"track_{name}"
+    combos = [re.escape(", ".join(repr(v) for v in row.param_values())) for row in rows]
     return rf"\.{re.escape(family)}\.{re.escape(method)}\(({'|'.join(combos)})\)$"
+
+
+def case_selection(metric: str, match: str | None = None) -> str:
+    """The ``SPIKEFLOPS_CASES`` pattern of the same rows: asv's ``-b`` picks the benchmarks, but a tracked
+    family's setup measures every row its profile selects, so a probe would measure the whole family."""
+    from workloads.registry import case_id
+
+    family, _, rows = _matched_rows(metric, match)
+    return rf"^{re.escape(family)} ({'|'.join(re.escape(case_id(row)) for row in rows)})$"
 
 
 class Bisector:
@@ -93,7 +108,7 @@ class Bisector:
         self.paired = config.rule_for(metric).noise in PAIRED_NOISE
         self.rounds, self.max_rounds = rounds, max(rounds, max_rounds)
         self.good: str | None = None
-        self.regex = benchmark_regex(metric, match)
+        self.regex, self.cases = benchmark_regex(metric, match), case_selection(metric, match)
         self.asv_config = self._read_asv_config(asv_config or repo / "asv.conf.json")
         self.work.mkdir(parents=True, exist_ok=True)
         self.reference: ResultSet | None = None
@@ -117,6 +132,8 @@ class Bisector:
         import os
         import shutil
 
+        from workloads.registry import CASES_ENV_VAR
+
         asv = shutil.which("asv")
         if asv is None:
             raise SpikeflopsError("bisect runs asv, which is not installed (pip install -e '.[test]')")
@@ -130,7 +147,7 @@ class Bisector:
                    "--machine", self.machine, "-b", self.regex, "--record-samples"] + (["--quick"] if self.quick else [])
             with tempfile.TemporaryDirectory(prefix="spikeflops-bisect-asv-") as tmp:
                 # asv's own temporary files go in a folder that is removed however asv ends
-                env = private_temp_env(tmp, {**os.environ, "ASV_PYTHONPATH": str(tree)})
+                env = private_temp_env(tmp, {**os.environ, "ASV_PYTHONPATH": str(tree), CASES_ENV_VAR: self.cases})
                 proc = run_group(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         files = [p for p in (self.work / "results" / self.machine).glob(f"{commit[:8]}-*.json")]
         if proc.returncode != 0 or not files:
