@@ -5,6 +5,9 @@ Per module: the CPU seconds of this process and of the processes it waited for (
 the module; a module- or session-scoped fixture is paid by the first test that asks for it. CPU
 seconds are what a change to the suite makes slower; a co-tenant stretches the wall clock instead.
 
+A command the tests run in the background (tests/early.py) is charged to the test that takes its
+result, not to whichever test was running when it ended: `reap_background` and `charge_background`.
+
 The costliest modules are printed at the end of a run of three or more. With
 ``SPIKEFLOPS_TEST_COSTS=FILE`` they are also written as a spikeflops-run results file of the
 ``SuiteTests`` family (the keys of its benchmark rows), so that `spikeflops gate` and `report` judge
@@ -14,6 +17,7 @@ the suite's own slowest stages like any other metric. Imports nothing heavy.
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -68,6 +72,36 @@ class ModuleCosts:
 
 _COSTS = ModuleCosts()
 
+# CPU seconds of background commands: reaped (they are in RUSAGE_CHILDREN from then on, whichever test
+# runs) and taken (charged to the test that took the result). One lock, so that a reap never falls
+# between a test's reading of its CPU clock and of these counters.
+_BACKGROUND_LOCK = threading.Lock()
+_background = {"reaped": 0.0, "taken": 0.0}
+
+
+def reap_background(pid: int) -> tuple[int, float] | None:
+    """``os.wait4(pid, WNOHANG)`` for a background command: (wait status, its CPU seconds with its own
+    children's) once it has ended, else None. Its CPU is kept out of the test running now."""
+    with _BACKGROUND_LOCK:
+        got, status, usage = os.wait4(pid, os.WNOHANG)
+        if not got:
+            return None
+        cpu = usage.ru_utime + usage.ru_stime
+        _background["reaped"] += cpu
+    return status, cpu
+
+
+def charge_background(cpu_s: float) -> None:
+    """Charges a background command's CPU seconds to the test running now (the one taking its result)."""
+    with _BACKGROUND_LOCK:
+        _background["taken"] += cpu_s
+
+
+def _test_cpu_clock() -> float:
+    """CPU seconds of this process and its reaped children, background commands counted where they are taken."""
+    with _BACKGROUND_LOCK:
+        return cpu_seconds() - _background["reaped"] + _background["taken"]
+
 
 def pytest_configure(config):
     path = os.environ.get(COSTS_ENV_VAR)
@@ -84,9 +118,9 @@ def pytest_configure(config):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    cpu0, t0 = cpu_seconds(), time.perf_counter()
+    cpu0, t0 = _test_cpu_clock(), time.perf_counter()
     yield
-    _COSTS.add(item.nodeid.split("::", 1)[0], cpu_seconds() - cpu0, time.perf_counter() - t0)
+    _COSTS.add(item.nodeid.split("::", 1)[0], _test_cpu_clock() - cpu0, time.perf_counter() - t0)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

@@ -9,11 +9,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
+import early
+from leftovers import new_tag, survivors
 from spikeflops.gpukit import plan as kit_plan
 from spikeflops.gpukit.runner import StageOutcome, _judge
 from spikeflops.regress.records import load
@@ -93,12 +94,17 @@ def test_a_stage_that_measured_nothing_is_never_ok():
 
 # ---------------------------------------------------------------- the rehearsal, end to end
 
+@early.command("rehearsal")
+def _rehearsal_command(folder: Path) -> early.Command:
+    return early.Command([sys.executable, "-m", "spikeflops.cli", "kit", "--plan", "rehearsal",
+                          "--out-dir", str(folder / "out"), "--time-scale", "4"], timeout_s=900)
+
+
 @pytest.fixture(scope="module")
-def rehearsal(tmp_path_factory):
-    out = tmp_path_factory.mktemp("kit") / "out"
-    t0 = time.monotonic()
-    proc = _kit("--plan", "rehearsal", "--out-dir", str(out), "--time-scale", "4")
-    return {"proc": proc, "out": out, "wall": time.monotonic() - t0}
+def rehearsal():
+    """The whole rehearsal, run in the background from the session's start (tests/early.py)."""
+    run = early.take("rehearsal")
+    return {"proc": run, "out": run.folder / "out"}
 
 
 def test_rehearsal_runs_every_stage_and_says_what_it_could_not_do(rehearsal):
@@ -156,9 +162,9 @@ def test_a_stage_cut_off_at_its_budget_keeps_what_was_measured(tmp_path):
     not depend on this machine's speed the way a fraction of its budget would): the forward search may
     finish, the train search is cut off; the facts stage before it and whatever the cut stage wrote stay
     in kit.json, and the stage's processes (the probe helper too) are gone."""
-    out = tmp_path / "out"
+    out, tag = tmp_path / "out", new_tag()
     proc = _kit("--plan", "rehearsal", "--out-dir", str(out), "--stages", "facts,gpt-max-batch",
-                "--stage-budget", "gpt-max-batch=5", "--budget", "400")
+                "--stage-budget", "gpt-max-batch=5", "--budget", "400", env=tag)
     assert proc.returncode == 1, proc.stderr[-2000:]
     results = json.loads((out / "kit.json").read_text())
     facts, maxb = results["kit"]["stages"]
@@ -167,8 +173,8 @@ def test_a_stage_cut_off_at_its_budget_keeps_what_was_measured(tmp_path):
     assert maxb["budget_s"] == 5
     assert maxb["entries"] == len([e for e in results["results"] if e["family"] == "GPTMaxBatch"])
     assert not list(out.glob("partial-*"))
-    leftover = subprocess.run(["pgrep", "-f", "workloads.gpt.probe"], capture_output=True, text=True)
-    assert leftover.stdout.strip() == "", "the cut-off stage's probe helper outlived it"
+    # this command's processes only (tagged): a background command of the session may run a probe of its own
+    assert not survivors(tag), f"the cut-off stage's processes (the probe helper) outlived it: {survivors(tag)}"
 
 
 def test_wheels_that_do_not_install_are_refused_before_any_folder_is_made(tmp_path, capsys):

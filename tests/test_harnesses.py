@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+import early
+
 ROOT = Path(__file__).resolve().parents[1]
 MACHINE = "ci-test-machine"
 
@@ -50,51 +52,49 @@ def _run(cmd, env=None, timeout=1500, cwd=ROOT):
     return proc
 
 
-def _start_twin_table_run(tmp: Path):
-    out, log = tmp / "run.json", tmp / "run.log"
-    with open(log, "w") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
-             "--benchmark-only", f"--benchmark-storage=file://{tmp / 'storage'}", f"--benchmark-json={out}"],
-            cwd=ROOT, env={**os.environ, "SPIKEFLOPS_PROFILE": "ci", "SPIKEFLOPS_CASES": SMALL_CASES},
-            stdout=sink, stderr=subprocess.STDOUT)
-    return proc, out, log
+@early.command("pytest_benchmark_table_run")
+def _twin_table_command(folder: Path) -> early.Command:
+    """The twins of the small table under --benchmark-only, into a scratch storage and a JSON file."""
+    return early.Command(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
+         "--benchmark-only", f"--benchmark-storage=file://{folder / 'storage'}",
+         f"--benchmark-json={folder / 'run.json'}"],
+        env={"SPIKEFLOPS_PROFILE": "ci", "SPIKEFLOPS_CASES": SMALL_CASES})
 
 
-@pytest.fixture(scope="module")
-def twin_table_child(request, tmp_path_factory):
-    """The pytest-benchmark run of the whole table, started before asv's run so the two overlap (two
-    cores, and neither keeps both busy): only when a test that reads it was selected. Both harnesses
-    are compared on deterministic values only, which a busy neighbour cannot move."""
-    wanted = any("pytest_benchmark_table_run" in getattr(item, "fixturenames", ()) for item in request.session.items)
-    started = _start_twin_table_run(tmp_path_factory.mktemp("pb-table")) if wanted else None
-    yield started
-    if started is not None and started[0].poll() is None:
-        started[0].kill()
-        started[0].wait()
-
-
-@pytest.fixture(scope="module")
-def asv_quick_run(tmp_path_factory, twin_table_child):
-    """One `asv run --quick` of the ci profile into a scratch results folder (the committed ones are untouched)."""
-    asv = shutil.which("asv")
-    assert asv, "asv is a test dependency"
-    tmp = tmp_path_factory.mktemp("asv")
+@early.command("asv_quick_run")
+def _asv_quick_command(folder: Path) -> early.Command:
+    """One `asv run --quick` of the small table into a scratch results folder (the committed ones are
+    untouched), on a machine registered in a scratch HOME (asv's machine file)."""
     conf = json.loads((ROOT / "asv.conf.json").read_text())
-    conf.update(repo=str(ROOT), benchmark_dir=str(ROOT / "benchmarks"), env_dir=str(tmp / "env"),
-                results_dir=str(tmp / "results"), html_dir=str(tmp / "html"))
-    (tmp / "asv.conf.json").write_text(json.dumps(conf))
+    conf.update(repo=str(ROOT), benchmark_dir=str(ROOT / "benchmarks"), env_dir=str(folder / "env"),
+                results_dir=str(folder / "results"), html_dir=str(folder / "html"))
+    (folder / "asv.conf.json").write_text(json.dumps(conf))
+    script = ('set -e\n'
+              '"$PYTHON" -m spikeflops.cli info --register-asv-machine "$MACHINE"\n'
+              'bench=$("$PYTHON" -m spikeflops.cli info --asv-bench)\n'
+              'asv run --config "$CONF" --python=same --quick --machine "$MACHINE" '
+              '--set-commit-hash "$(git rev-parse HEAD)" -b "$bench" --show-stderr\n')
+    return early.Command(["bash", "-c", script], env={**_asv_env(folder), "PYTHON": sys.executable,
+                                                      "MACHINE": MACHINE, "CONF": str(folder / "asv.conf.json")})
+
+
+def _asv_env(folder: Path) -> dict:
     cache = os.environ.get("SPIKEFLOPS_CACHE") or str(Path.home() / ".cache" / "spikeflops")
-    env = {"HOME": str(tmp), "SPIKEFLOPS_PROFILE": "ci", "SPIKEFLOPS_CACHE": cache,   # HOME: asv's machine file
-           "SPIKEFLOPS_CASES": SMALL_CASES}
-    _run([sys.executable, "-m", "spikeflops.cli", "info", "--register-asv-machine", MACHINE], env)
-    regex = _run([sys.executable, "-m", "spikeflops.cli", "info", "--asv-bench"], env).stdout.strip()
-    head = _run(["git", "rev-parse", "HEAD"]).stdout.strip()
-    proc = _run([asv, "run", "--config", str(tmp / "asv.conf.json"), "--python=same", "--quick",
-                 "--machine", MACHINE, "--set-commit-hash", head, "-b", regex, "--show-stderr"], env)
+    return {"HOME": str(folder), "SPIKEFLOPS_PROFILE": "ci", "SPIKEFLOPS_CACHE": cache,   # HOME: asv's machine file
+            "SPIKEFLOPS_CASES": SMALL_CASES}
+
+
+@pytest.fixture(scope="module")
+def asv_quick_run():
+    """The asv run, run in the background from the session's start (tests/early.py)."""
+    assert shutil.which("asv"), "asv is a test dependency"
+    run = early.take("asv_quick_run")
+    assert run.returncode == 0, run.tail()
+    tmp = run.folder
     results = [p for p in (tmp / "results" / MACHINE).glob("*.json") if p.name != "machine.json"]
-    assert len(results) == 1, proc.stdout[-3000:]
-    return {"tmp": tmp, "conf": tmp / "asv.conf.json", "result": results[0], "env": env, "log": proc.stdout}
+    assert len(results) == 1, run.stdout[-3000:]
+    return {"tmp": tmp, "conf": tmp / "asv.conf.json", "result": results[0], "env": _asv_env(tmp), "log": run.stdout}
 
 
 @pytest.mark.slow
@@ -164,16 +164,11 @@ def test_asv_publish_dashboard_renders_in_headless_chromium(asv_quick_run):
 
 
 @pytest.fixture(scope="module")
-def pytest_benchmark_table_run(twin_table_child, tmp_path_factory):
-    """The twins of the ci table under --benchmark-only, into a scratch storage and a JSON file."""
-    proc, out, log = twin_table_child or _start_twin_table_run(tmp_path_factory.mktemp("pb-table"))
-    try:
-        proc.wait(timeout=1500)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 0, log.read_text()[-6000:]
-    return out
+def pytest_benchmark_table_run():
+    """The pytest-benchmark run of the small table, run in the background from the session's start."""
+    run = early.take("pytest_benchmark_table_run")
+    assert run.returncode == 0, run.tail(6000)
+    return run.folder / "run.json"
 
 
 # Families whose values are deterministic for a case: they must agree exactly between the harnesses.

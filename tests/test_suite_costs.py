@@ -106,6 +106,47 @@ def test_every_test_module_s_costs_are_recorded_with_its_children_and_read_by_th
         (("module", name),) for name in by_module}
 
 
+def test_a_background_command_runs_beside_the_other_modules_and_is_charged_to_the_test_that_takes_it(tmp_path):
+    """tests/early.py and tests/conftest.py in a session of their own: a module that reads a background
+    command (about 0.5 s of CPU) is named first but runs last; the command runs while another module
+    waits for it to end; its CPU is charged to the reader, not to the module it ended under."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    tests = tmp_path / "t"
+    tests.mkdir()
+    for name in ("early.py", "conftest.py"):
+        shutil.copy(Path(__file__).with_name(name), tests / name)
+    (tests / "test_a_reader.py").write_text(
+        "import sys\nimport pytest\nimport early\n"
+        "@early.command('burner')\n"
+        "def _burner(folder):\n"
+        "    code = 'import time\\nt = time.process_time()\\nwhile time.process_time() - t < 0.5: pass\\nprint(42)'\n"
+        "    return early.Command([sys.executable, '-c', code])\n"
+        "@pytest.fixture\n"
+        "def burner():\n"
+        "    return early.take('burner')\n"
+        "def test_reads(burner):\n"
+        "    assert burner.returncode == 0 and burner.stdout.strip() == '42' and burner.cpu_s >= 0.5\n"
+        "    open('order', 'a').write('reader\\n')\n"
+        "    open('folder', 'w').write(str(burner.folder))\n")
+    (tests / "test_b_waiter.py").write_text(
+        "import early\n"
+        "def test_waits_for_the_background_command():\n"
+        "    assert early._RUNS['burner'].ended.wait(timeout=120)\n"
+        "    open('order', 'a').write('waiter\\n')\n")
+    out = tmp_path / "costs.json"
+    proc = _pytest_with_costs(tests, out)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert (tests / "order").read_text().split() == ["waiter", "reader"]
+    by_module = {e["params"]["module"]: e["metrics"] for e in json.loads(out.read_text())["results"]}
+    assert by_module["test_a_reader.py"]["cpu_seconds"] >= 0.5, by_module
+    assert by_module["test_b_waiter.py"]["cpu_seconds"] < 0.3, by_module
+    assert by_module["test_a_reader.py"]["wall_seconds"] < 0.5, by_module     # it had ended: nothing to wait for
+    assert not Path((tests / "folder").read_text()).exists()          # its scratch folder went with the session
+
+
 def test_a_test_costs_file_that_cannot_be_written_is_refused_before_any_test_runs(tmp_path):
     tests = tmp_path / "t"
     tests.mkdir()
