@@ -32,3 +32,11 @@ def pytest_collection_finish(session):
 
 def pytest_sessionfinish(session, exitstatus):
     early.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = early.summary()
+    if lines:
+        terminalreporter.section("background commands (tests/early.py)")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -62,6 +62,7 @@ _RUNS: dict[str, "_Run"] = {}
 _LOCK = threading.Lock()
 _STOPPING = threading.Event()
 _SCRATCH: list[Path] = []
+_SESSION_START = time.monotonic()
 
 
 def command(name: str):
@@ -84,9 +85,12 @@ class _Run:
         self.error: BaseException | None = None
         self.taken = False
         self.started = False
+        self.began_s = 0.0           # seconds after the session's start
+        self.waited_s = 0.0          # how long its reader waited for it
 
     def run(self) -> None:
         self.started = True
+        self.began_s = time.monotonic() - _SESSION_START
         folder = Path(tempfile.mkdtemp(prefix=f"spikeflops-early-{self.name}-"))
         _SCRATCH.append(folder)
         try:
@@ -147,9 +151,11 @@ def take(name: str) -> Finished:
         foreground = run is None
         if foreground:
             run = _RUNS[name] = _Run(name)
+    t0 = time.monotonic()
     if foreground:
         run.run()
     run.ended.wait()
+    run.waited_s = time.monotonic() - t0
     if run.finished is None:
         raise RuntimeError(f"the background command {name!r} could not run: {run.error!r}") from run.error
     with _LOCK:
@@ -157,6 +163,21 @@ def take(name: str) -> Finished:
             run.taken = True
             charge_background(run.finished.cpu_s)
     return run.finished
+
+
+def summary() -> list[str]:
+    """A line per command run this session: when it started and ended (seconds into the session), its
+    CPU seconds, and how long its reader waited for it."""
+    lines = []
+    for run in _RUNS.values():
+        done = run.finished
+        if done is None:
+            lines.append(f"{run.name}: {'could not run: ' + repr(run.error) if run.error else 'not run'}")
+            continue
+        lines.append(f"{run.name}: {run.began_s:.0f} -> {run.began_s + done.wall_s:.0f} s, {done.cpu_s:.1f} CPU s, "
+                     f"exit {done.returncode}" + (f", its reader waited {run.waited_s:.0f} s" if run.taken else
+                                                  ", never taken"))
+    return lines
 
 
 def stop() -> None:

@@ -57,7 +57,7 @@ def _twin_table_command(folder: Path) -> early.Command:
     """The twins of the small table under --benchmark-only, into a scratch storage and a JSON file."""
     return early.Command(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
-         "--benchmark-only", f"--benchmark-storage=file://{folder / 'storage'}",
+         "--benchmark-only", f"--benchmark-storage=file://{folder / 'storage'}", "--benchmark-save=table",
          f"--benchmark-json={folder / 'run.json'}"],
         env={"SPIKEFLOPS_PROFILE": "ci", "SPIKEFLOPS_CASES": SMALL_CASES})
 
@@ -203,13 +203,13 @@ def test_both_harnesses_give_the_same_metrics_units_and_deterministic_values(asv
 
 
 @pytest.fixture(scope="module")
-def pytest_benchmark_storage(tmp_path_factory):
-    """The GPT FLOP benchmark under --benchmark-only, saved twice into a scratch storage."""
+def pytest_benchmark_storage(pytest_benchmark_table_run, tmp_path_factory):
+    """A scratch storage of two saved runs: the small table's, and a later one of the GPT FLOP benchmark."""
     storage = tmp_path_factory.mktemp("pb")
-    for _ in range(2):
-        _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
-              "-k", "test_GPTFlops", "--benchmark-only", f"--benchmark-storage=file://{storage}",
-              "--benchmark-save=flops"], timeout=600)
+    shutil.copytree(pytest_benchmark_table_run.parent / "storage", storage, dirs_exist_ok=True)
+    _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
+          "-k", "test_GPTFlops", "--benchmark-only", f"--benchmark-storage=file://{storage}",
+          "--benchmark-save=flops"], env={"SPIKEFLOPS_PROFILE": "ci"}, timeout=600)
     return storage
 
 
