@@ -36,6 +36,7 @@ class Command:
     argv: list[str]
     env: dict = field(default_factory=dict)
     timeout_s: float = 1500.0
+    meta: dict = field(default_factory=dict)      # what its maker made for the reader (commits, paths)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Finished:
     cpu_s: float
     wall_s: float
     timed_out: bool = False
+    meta: dict = field(default_factory=dict)
 
     def tail(self, chars: int = 4000) -> str:
         """The end of both outputs, for an assertion's message."""
@@ -63,6 +65,7 @@ _LOCK = threading.Lock()
 _STOPPING = threading.Event()
 _SCRATCH: list[Path] = []
 _SESSION_START = time.monotonic()
+_CURRENT = threading.local()         # the run whose maker is preparing, in this thread
 
 
 def command(name: str):
@@ -101,7 +104,11 @@ class _Run:
             self.ended.set()
 
     def _run_in(self, folder: Path) -> Finished:
-        cmd = _MAKERS[self.name](folder)
+        _CURRENT.run, self.prepare_cpu_s = self, 0.0
+        try:
+            cmd = _MAKERS[self.name](folder)
+        finally:
+            _CURRENT.run = None
         out, err = folder / "stdout.txt", folder / "stderr.txt"
         t0 = time.monotonic()
         with open(out, "w") as sink_out, open(err, "w") as sink_err:
@@ -120,7 +127,28 @@ class _Run:
         status, cpu = ended
         proc.returncode = os.waitstatus_to_exitcode(status)      # Popen must not wait for it again
         return Finished(self.name, proc.returncode, out.read_text(errors="replace"), err.read_text(errors="replace"),
-                        folder, cpu, time.monotonic() - t0, timed_out)
+                        folder, cpu + self.prepare_cpu_s, time.monotonic() - t0, timed_out, cmd.meta)
+
+
+def prepare(argv: list[str], cwd: Path | None = None) -> str:
+    """A short step of a maker (a git clone, a commit): run to its end, its output returned, its CPU seconds
+    counted with its command's. Fails with its output if it fails."""
+    with tempfile.TemporaryFile("w+") as sink:
+        proc = subprocess.Popen(argv, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        while (ended := reap_background(proc.pid)) is None:
+            time.sleep(0.01)
+        status, cpu = ended
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        sink.seek(0)
+        output = sink.read()
+    run = getattr(_CURRENT, "run", None)
+    if run is not None:
+        run.prepare_cpu_s += cpu
+    else:                              # called in a test: its CPU is that test's
+        charge_background(cpu)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, argv))}: exit {proc.returncode}\n{output[-2000:]}")
+    return output.strip()
 
 
 def _stop_group(pid: int) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import early
+
 ROOT = Path(__file__).resolve().parents[1]
 
 EXTRA_COPY = ("        loss.backward()\n",
@@ -24,11 +26,15 @@ WASTED_FORWARD = ("        flat = logits.flatten(0, 1)\n",
                   "        flat = logits.flatten(0, 1)\n")
 
 
-def _git(repo, *args):
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout.strip()
+def _run_plain(argv) -> str:
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def _commit(repo, message, path=None, old=None, new=None):
+def _git(repo, *args, run=_run_plain):
+    return run(["git", "-C", str(repo), *args])
+
+
+def _commit(repo, message, path=None, old=None, new=None, run=_run_plain):
     if path is None:
         with open(repo / "README.md", "a") as f:
             f.write(f"\n{message}\n")
@@ -36,35 +42,65 @@ def _commit(repo, message, path=None, old=None, new=None):
         text = (repo / path).read_text()
         assert text.count(old) == 1, f"{path}: the injection point moved"
         (repo / path).write_text(text.replace(old, new))
-    _git(repo, "commit", "-qam", message)
-    return _git(repo, "rev-parse", "HEAD")
+    _git(repo, "commit", "-qam", message, run=run)
+    return _git(repo, "rev-parse", "HEAD", run=run)
+
+
+def _make_scratch_repo(tmp: Path, run=_run_plain) -> dict:
+    """A clone of this repository with four commits on top: neutral, a wasted forward pass (the culprit),
+    a copy of the logits held through backward, neutral."""
+    repo = tmp / "repo"
+    run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)])
+    _git(repo, "config", "user.email", "triage@test", run=run)
+    _git(repo, "config", "user.name", "triage test", run=run)
+    good = _git(repo, "rev-parse", "HEAD", run=run)
+    commits = [_commit(repo, "docs: a neutral change", run=run),
+               _commit(repo, "steps: a wasted forward pass", "workloads/gpt/steps.py", *WASTED_FORWARD, run=run),
+               _commit(repo, "steps: hold a copy of the logits", "workloads/gpt/steps.py", *EXTRA_COPY, run=run),
+               _commit(repo, "docs: another neutral change", run=run)]
+    return {"tmp": tmp, "repo": repo, "good": good, "commits": commits}
 
 
 @pytest.fixture(scope="module")
 def scratch_repo(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("triage")
-    repo = tmp / "repo"
-    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)], check=True)
-    _git(repo, "config", "user.email", "triage@test")
-    _git(repo, "config", "user.name", "triage test")
-    good = _git(repo, "rev-parse", "HEAD")
-    commits = [_commit(repo, "docs: a neutral change"),
-               _commit(repo, "steps: a wasted forward pass", "workloads/gpt/steps.py", *WASTED_FORWARD),
-               _commit(repo, "steps: hold a copy of the logits", "workloads/gpt/steps.py", *EXTRA_COPY),
-               _commit(repo, "docs: another neutral change")]
-    return {"tmp": tmp, "repo": repo, "good": good, "commits": commits}
+    return _make_scratch_repo(tmp_path_factory.mktemp("triage"))
+
+
+# The two end-to-end runs, each on a scratch clone of its own, in the background from the session's start
+# (tests/early.py): about 40 s each, which the other modules overlap.
+@early.command("bisect_run")
+def _bisect_command(folder: Path) -> early.Command:
+    scratch = _make_scratch_repo(folder, run=early.prepare)
+    return early.Command([sys.executable, "-m", "spikeflops.cli", "bisect", scratch["good"], scratch["commits"][-1],
+                          "--metric", "GPTOpCount.operators", "--match", "fast, train", "--quick",
+                          "--repo", str(scratch["repo"]), "--work", str(folder / "work"), "--machine", "triage-test"],
+                         env={"HOME": str(folder), "SPIKEFLOPS_PROFILE": "ci"}, meta=scratch)
+
+
+@early.command("compare_run")
+def _compare_command(folder: Path) -> early.Command:
+    scratch = _make_scratch_repo(folder, run=early.prepare)
+    return early.Command([sys.executable, "-m", "spikeflops.cli", "compare", scratch["commits"][1],
+                          scratch["commits"][2], "--rounds", "2", "--families", "GPTOpCount",
+                          "--repo", str(scratch["repo"])], env={"SPIKEFLOPS_PROFILE": "ci"}, timeout_s=900,
+                         meta=scratch)
+
+
+@pytest.fixture(scope="module")
+def bisect_run():
+    return early.take("bisect_run")
+
+
+@pytest.fixture(scope="module")
+def compare_run():
+    return early.take("compare_run")
 
 
 @pytest.mark.slow
-def test_bisect_finds_the_commit_that_made_the_step_costlier_and_the_gate_names_the_metric(scratch_repo):
-    tmp, repo = scratch_repo["tmp"], scratch_repo["repo"]
-    env = {**os.environ, "HOME": str(tmp), "SPIKEFLOPS_PROFILE": "ci"}
-    work = tmp / "work"
-    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "bisect", scratch_repo["good"],
-                           scratch_repo["commits"][-1], "--metric", "GPTOpCount.operators", "--match", "fast, train",
-                           "--quick", "--repo", str(repo), "--work", str(work), "--machine", "triage-test"],
-                          capture_output=True, text=True, env=env, timeout=1500)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+def test_bisect_finds_the_commit_that_made_the_step_costlier_and_the_gate_names_the_metric(bisect_run):
+    proc, scratch_repo = bisect_run, bisect_run.meta
+    work = proc.folder / "work"
+    assert proc.returncode == 0, proc.tail()
     culprit = scratch_repo["commits"][1]
     assert f"first bad commit: {culprit}" in proc.stdout, proc.stdout
     probes = [ln for ln in proc.stdout.splitlines() if ln[:10] in {c[:10] for c in
@@ -75,8 +111,9 @@ def test_bisect_finds_the_commit_that_made_the_step_costlier_and_the_gate_names_
     results = work / "results" / "triage-test"
     good_file = next(results.glob(f"{scratch_repo['good'][:8]}-*.json"))
     bad_file = next(results.glob(f"{culprit[:8]}-*.json"))
-    gate = subprocess.run([sys.executable, "-m", "spikeflops.cli", "gate", good_file, bad_file],
-                          capture_output=True, text=True, timeout=300)
+    from gate_fixtures import gate as run_gate
+
+    gate = run_gate(good_file, bad_file)
     assert gate.returncode == 1, gate.stdout + gate.stderr
     regressed = [ln for ln in gate.stdout.splitlines() if ln.startswith("FAIL")]
     assert regressed and all("GPTOpCount.operators" in ln for ln in regressed), gate.stdout
@@ -189,12 +226,8 @@ def test_sequential_rounds_spend_alpha_over_their_looks():
 
 
 @pytest.mark.slow
-def test_compare_runs_both_commits_alternately_and_names_the_metric(scratch_repo):
-    repo = scratch_repo["repo"]
-    proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "compare", scratch_repo["commits"][1],
-                           scratch_repo["commits"][2], "--rounds", "2", "--families", "GPTOpCount",
-                           "--repo", str(repo)], capture_output=True, text=True, timeout=900,
-                          env={**os.environ, "SPIKEFLOPS_PROFILE": "ci"})
+def test_compare_runs_both_commits_alternately_and_names_the_metric(compare_run):
+    proc, repo = compare_run, compare_run.meta["repo"]
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stderr.count("round 1/2") == 2 and proc.stderr.count("round 2/2") == 2, proc.stderr
     # ABBA: the second round starts with the candidate
