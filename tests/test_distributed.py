@@ -11,11 +11,12 @@ import socket
 import sys
 
 import pytest
+from leftovers import new_tag, tagged_alive
 
 from workloads.errors import SpikeflopsError
 from workloads.gpt.config import get_config
 from workloads.gpt.fast import build_model
-from workloads.gpt.launch import launch, port_in_use, tagged_processes, threads_per_rank
+from workloads.gpt.launch import launch, port_in_use, threads_per_rank
 from workloads.gpt.scale import ScaleCase, ScaleRecord, world_sizes
 from workloads.gpt.scale_rank import collective_seconds
 from workloads.gpt.steps import make_optimizer, make_train_step, random_tokens
@@ -102,12 +103,17 @@ def test_collective_time_is_a_union_of_intervals_not_a_sum():
     assert collective_seconds(events, on_gpu=False) == pytest.approx(200e-6)
 
 
-def test_a_failing_rank_ends_the_run_with_its_own_line_and_no_survivors():
+def test_a_failing_rank_ends_the_run_with_its_own_line_and_no_survivors(monkeypatch):
+    # this launch's processes only (tagged through the environment they inherit): a background command of
+    # the session (tests/early.py) may be running a launch of its own
+    tag = new_tag()
+    for name, value in tag.items():
+        monkeypatch.setenv(name, value)
     with pytest.raises(SpikeflopsError) as err:
         launch(CASE, warmup=0, repeats=1, fail_on_rank=1)
     message = str(err.value)
     assert "\n" not in message and "rank 1" in message and "failure injected" in message
-    assert tagged_processes() == []                        # rank 0, blocked in a collective, was stopped too
+    assert tagged_alive(tag) == []                        # rank 0, blocked in a collective, was stopped too
 
 
 def test_a_port_in_use_is_one_clear_line_before_anything_starts():
