@@ -90,6 +90,7 @@ class _Run:
         self.started = False
         self.began_s = 0.0           # seconds after the session's start
         self.waited_s = 0.0          # how long its reader waited for it
+        self.prepare_cpu_s = 0.0     # CPU of its maker's steps (early.prepare)
 
     def run(self) -> None:
         self.started = True
@@ -104,7 +105,7 @@ class _Run:
             self.ended.set()
 
     def _run_in(self, folder: Path) -> Finished:
-        _CURRENT.run, self.prepare_cpu_s = self, 0.0
+        _CURRENT.run = self
         try:
             cmd = _MAKERS[self.name](folder)
         finally:
