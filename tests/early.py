@@ -118,15 +118,14 @@ class _Run:
             # a session of its own: its whole tree can be stopped at once
             proc = subprocess.Popen(cmd.argv, cwd=ROOT, env={**os.environ, **cmd.env}, stdout=sink_out,
                                     stderr=sink_err, start_new_session=True)
-        killed = timed_out = False
-        # reaped here, never by Popen: os.wait4 gives this command's own CPU seconds
-        while (ended := reap_background(proc.pid)) is None:
-            if not killed and (time.monotonic() - t0 > cmd.timeout_s or _STOPPING.is_set()):
-                timed_out, killed = not _STOPPING.is_set(), True
-                _stop_group(proc.pid)
-            time.sleep(POLL_S)
-        status, cpu = ended
-        proc.returncode = os.waitstatus_to_exitcode(status)      # Popen must not wait for it again
+        timed_out = False
+
+        def stop_it() -> bool:
+            nonlocal timed_out
+            timed_out = not _STOPPING.is_set() and time.monotonic() - t0 > cmd.timeout_s
+            return timed_out or _STOPPING.is_set()
+
+        cpu = _reaped(proc, POLL_S, stop_it)
         return Finished(self.name, proc.returncode, out.read_text(errors="replace"), err.read_text(errors="replace"),
                         folder, cpu + self.prepare_cpu_s, time.monotonic() - t0, timed_out, cmd.meta)
 
@@ -136,10 +135,7 @@ def prepare(argv: list[str], cwd: Path | None = None) -> str:
     counted with its command's. Fails with its output if it fails."""
     with tempfile.TemporaryFile("w+") as sink:
         proc = subprocess.Popen(argv, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, text=True)
-        while (ended := reap_background(proc.pid)) is None:
-            time.sleep(0.01)
-        status, cpu = ended
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu = _reaped(proc, 0.01)
         sink.seek(0)
         output = sink.read()
     run = getattr(_CURRENT, "run", None)
@@ -150,6 +146,20 @@ def prepare(argv: list[str], cwd: Path | None = None) -> str:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, argv))}: exit {proc.returncode}\n{output[-2000:]}")
     return output.strip()
+
+
+def _reaped(proc: subprocess.Popen, poll_s: float, stop_it: Callable[[], bool] = lambda: False) -> float:
+    """Waits for ``proc`` (its whole process group is killed once ``stop_it()`` is true) and returns its CPU
+    seconds. Reaped here, never by Popen: os.wait4 gives this command's own CPU seconds."""
+    killed = False
+    while (ended := reap_background(proc.pid)) is None:
+        if not killed and stop_it():
+            killed = True
+            _stop_group(proc.pid)
+        time.sleep(poll_s)
+    status, cpu = ended
+    proc.returncode = os.waitstatus_to_exitcode(status)      # Popen must not wait for it again
+    return cpu
 
 
 def _stop_group(pid: int) -> None:
