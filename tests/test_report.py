@@ -194,3 +194,98 @@ def test_the_running_median_costs_equal_the_direct_sums_of_absolute_deviations()
         for i in range(1, n + 1):
             med = statistics.median(values[:i])
             assert abs(costs[i] - sum(abs(v - med) for v in values[:i])) < 1e-9
+
+
+def _series(labels, runs, scale=1.0, unit="seconds", never_every=0, machines=("vm",)):
+    """Histories of ``runs`` commits for each label and machine; every ``never_every``-th is NaN."""
+    import random
+
+    from spikeflops.regress.history import Point
+
+    rng = random.Random(0)
+    out = {}
+    for label in labels:
+        out[label] = {}
+        for machine in machines:
+            pts = []
+            for i in range(runs):
+                value = scale * (1 + 0.01 * rng.random() + 0.001 * i)
+                if never_every and i % never_every == 0:
+                    value = float("nan")
+                pts.append(Point(machine, f"{i:08x}", float(i), value, "asv", unit, run_date=float(i)))
+            out[label][machine] = pts
+    return out
+
+
+_STEP = "GPTStep.time_step"
+# what a report meets: a 16-series legend, a lone series of 1e9 FLOP (an offset text), integer counts with
+# "never reached", a legend too wide for the figure, tiny negative values on two machines, no legend at all
+PLOTS = [
+    (_STEP, _series([f"{_STEP}(gpt-nano, {v}, {d}, {dev}, {m}, 4, False)" for v in ("book", "fast")
+                     for d in ("bfloat16", "float32") for dev in ("cpu", "cuda") for m in ("forward", "train")], 300),
+     "lower"),
+    ("GPTFlops.forward_analytic", _series(["GPTFlops.forward_analytic(gpt-nano, 4)"], 300, 1.3e9, "FLOP"), "equal"),
+    ("SuperSpikeConvergence.trials_to_target",
+     _series(["SuperSpikeConvergence.trials_to_target(torch, cpu, ci, 6)"], 5, 40, "trials", never_every=2), "lower"),
+    ("X.wide", _series(["X.wide(" + "a-very-long-parameter-value-" * 4 + f"{i})" for i in range(3)], 4), "lower"),
+    ("X.tiny", _series(["X.tiny(a)", "X.tiny(b)"], 3, -1e-5, machines=("vm-one", "vm-two")), "higher"),
+    ("X.crowded", _series([f"X.crowded({i})" for i in range(25)], 6), "lower"),
+]
+
+
+@pytest.mark.parametrize("metric, series, direction", PLOTS, ids=[p[0] for p in PLOTS])
+def test_plot_margins_from_text_widths_match_tight_layout_and_keep_every_text_inside(metric, series, direction):
+    """`place_axes` stands in for `Figure.tight_layout` (which laid every text out a second time): each
+    margin within 0.1 inch of what tight_layout finds, and no text or legend outside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    from spikeflops.regress.plotlayout import MIN_AXES_WIDTH_IN, place_axes
+    from spikeflops.regress.report import MetricCanvas, _draw_metric
+
+    fig = Figure(figsize=MetricCanvas.SIZE_IN)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    _draw_metric(ax, metric, series, direction)
+    place_axes(fig, ax)
+    width, height = fig.get_size_inches()
+
+    def margins():
+        p = fig.subplotpars
+        return [p.left * width, (1 - p.right) * width, p.bottom * height, (1 - p.top) * height]
+
+    mine = margins()
+    assert width - mine[0] - mine[1] >= MIN_AXES_WIDTH_IN - 1e-6
+    fig.canvas.draw()
+    renderer, box = fig.canvas.get_renderer(), fig.bbox
+    texts = fig.findobj(lambda a: isinstance(a, Text) and a.get_visible() and a.get_text())
+    legend = ax.get_legend()
+    assert (legend is None) == (metric == "X.crowded")
+    for artist in texts + ([legend] if legend else []):
+        b = artist.get_window_extent(renderer)
+        assert box.x0 - 1 <= b.x0 and b.x1 <= box.x1 + 1 and box.y0 - 1 <= b.y0 and b.y1 <= box.y1 + 1, \
+            f"{getattr(artist, 'get_text', lambda: 'legend')()!r} sticks out of the figure"
+    fig.tight_layout()
+    if metric == "X.wide":                    # widened for its legend: tight_layout would squeeze the data
+        assert width > MetricCanvas.SIZE_IN[0]
+    else:
+        assert width == MetricCanvas.SIZE_IN[0] and mine == pytest.approx(margins(), abs=0.1), (mine, margins())
+
+
+def test_one_canvas_draws_each_plot_pixel_equal_to_a_fresh_figure(tmp_path):
+    """A report draws every plot on one figure; clearing between plots must leave nothing of the last one
+    (an integer locator, an offset, a widened figure, the colour cycle's place, the limits, the legend)."""
+    import numpy as np
+    from matplotlib.image import imread
+
+    from spikeflops.regress.report import MetricCanvas
+
+    shared = MetricCanvas()
+    order = PLOTS[::-1] + PLOTS                  # each kind of plot after each other kind, the wide one twice
+    for i, (metric, series, direction) in enumerate(order):
+        reused, fresh = tmp_path / f"{i}-reused.png", tmp_path / f"{i}-fresh.png"
+        shared.draw(reused, metric, series, direction)
+        MetricCanvas().draw(fresh, metric, series, direction)
+        a, b = imread(reused), imread(fresh)
+        assert a.shape == b.shape and np.array_equal(a, b), f"plot {i} ({metric}) differs from a fresh figure's"

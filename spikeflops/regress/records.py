@@ -218,6 +218,7 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
         # lazily, and only as far as there are values: a grid's product can be astronomically long
         combos = zip(itertools.product(*grid), itertools.product(*shown))
         cls = _asv_class(name)
+        seeded = SEED_PARAM in names
         folded: dict[tuple, list[float]] = {}
         for (combo, labels), value, raw in zip(combos, values, samples):
             if isinstance(value, float) and math.isnan(value) and (cls, combo) not in ran:
@@ -226,9 +227,8 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
             if value is None:                   # asv: None = failed, NaN = skipped (NotImplementedError)
                 out.failed.append(f"{metric}({', '.join(v for _, v in pairs)})")
                 continue
-            seedless = tuple(p for p in pairs if p[0] != SEED_PARAM)
-            if len(seedless) != len(pairs):
-                folded.setdefault(seedless, []).append(_num(value, metric))
+            if seeded:
+                folded.setdefault(tuple(p for p in pairs if p[0] != SEED_PARAM), []).append(_num(value, metric))
                 continue
             raw_samples = tuple(_num(s, metric) for s in raw) if raw else ()
             out.measurements.append(Measurement(metric, pairs, unit, _num(value, metric), raw_samples))
@@ -284,6 +284,7 @@ def _asv_benchmark_meta(path: Path) -> tuple[dict, str]:
     return {}, "case table (no benchmarks.json beside the file)"
 
 
+@functools.lru_cache(maxsize=1024)         # asked once per benchmark of every file; the table does not change
 def _table_meta(metric: str, n_params: int) -> dict:
     """Parameter names and unit of ``<Family>.<metric>`` from the case table, when the family's
     parameters are as many as the results file holds (else the table changed: no guess)."""
