@@ -43,7 +43,7 @@ def test_chunk_lengths_are_a_greedy_sum():
     assert chunk_lengths(0) == []
     assert chunk_lengths(23, (7, 3, 1)) == [7, 7, 7, 1, 1]
     with pytest.raises(ValueError, match="end with 1"):
-        ChunkedTrials({"v_h": torch.zeros(2), "v_o": torch.zeros(2)}, None, torch.zeros(3, 2), torch.zeros(3, 2),
+        ChunkedTrials({"prev_h": torch.zeros(2), "err_o": torch.zeros(2)}, None, torch.zeros(3, 2), torch.zeros(3, 2),
                       sizes=(10, 3))
 
 

@@ -93,7 +93,7 @@ class ChunkedTrials:
         self.capture = capture or capture_cuda_graph
         self.warm_up = warm_up or on_side_stream
         longest = max(sizes)
-        num_hidden, num_output = state["v_h"].shape[0], state["v_o"].shape[0]
+        num_hidden, num_output = state["prev_h"].shape[0], state["err_o"].shape[0]
 
         def empty(*shape):
             return torch.zeros(shape, dtype=F32, device=device)

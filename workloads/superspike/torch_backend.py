@@ -44,9 +44,14 @@ MUL_AVG_ERR = _f32(math.exp(-P.TIMESTEP_MS / P.TAU_AVG_ERR_MS))
 EXP_RMS = _f32(math.exp(-P.UPDATE_TIME_MS / P.TAU_RMS_MS))
 
 
-# State is a dict of named float32 tensors so one plain function can advance it
-# (and torch.compile can fuse that function): "v_h" hidden voltage, "zt_in" input
-# zTilda, "e_ih" input->hidden eligibility, and so on.
+# State is a dict of named float32 tensors so one plain function can advance it (and torch.compile can fuse
+# that function). Populations that run the same equations share one tensor per variable, so each equation is
+# one operator for both (a step of tiny tensors is launch-bound: 93 operators instead of 126):
+#   "v", "refrac", "in_syn", "sigma_prime": the LIF neurons, hidden first, then output;
+#   "z", "z_tilda": the presynaptic traces, input first, then hidden.
+# Elementwise operators round each element alike whatever tensor holds it, so the shared tensors give the
+# separate populations' bits exactly (tests/test_superspike_torch.py holds a trial to that).
+# "e_ih" is input->hidden eligibility, "w_ho" hidden->output weight, and so on.
 def _lif_membrane(v, refrac, in_syn):
     """Postsynaptic ExpCurr input, then the demo's LIF sim code; returns (v, refrac, in_syn)."""
     isyn = in_syn * PSC_INIT
@@ -80,35 +85,32 @@ def _eligibility(e, lam, m, pre_z_tilda, post_sigma_prime, post_err):
 
 def superspike_step(s: dict, input_spikes, target_spikes):
     """Advance the network one time step in GeNN's order; returns (hidden, output spikes, err^2 dt)."""
+    num_input, num_hidden = s["prev_in"].shape[0], s["prev_h"].shape[0]
     # Synapse update: deliver the previous step's spikes, advance per-synapse traces, feed back the error.
-    s["insyn_h"] = s["insyn_h"] + s["prev_in"] @ s["w_ih"]
-    s["insyn_o"] = s["insyn_o"] + s["prev_h"] @ s["w_ho"]
-    _eligibility(s["e_ih"], s["lam_ih"], s["m_ih"], s["zt_in"], s["sp_h"], s["err_h"])
-    _eligibility(s["e_ho"], s["lam_ho"], s["m_ho"], s["zt_h"], s["sp_o"], s["err_o"])
+    s["in_syn"] = s["in_syn"] + torch.cat((s["prev_in"] @ s["w_ih"], s["prev_h"] @ s["w_ho"]))
+    z_tilda, sigma_prime = s["z_tilda"], s["sigma_prime"]
+    _eligibility(s["e_ih"], s["lam_ih"], s["m_ih"], z_tilda[:num_input], sigma_prime[:num_hidden], s["err_h"])
+    _eligibility(s["e_ho"], s["lam_ho"], s["m_ho"], z_tilda[num_input:], sigma_prime[num_hidden:], s["err_o"])
     feedback = s["w_ho"] @ s["err_o"]      # DeltaCurr into ISynFeedback (feedback = w_ho transposed)
 
-    # Neuron update. Input: spike source array (pre-dynamics, then spike code z += 1).
-    s["z_in"], s["zt_in"] = _traces(s["z_in"], s["zt_in"], input_spikes)
-
-    # Hidden: membrane, error from feedback, post-dynamics (sigma'), pre-dynamics, threshold, reset.
-    s["v_h"], s["ref_h"], s["insyn_h"] = _lif_membrane(s["v_h"], s["ref_h"], s["insyn_h"])
+    # Neuron update of hidden and output together: membrane, post-dynamics (sigma'), threshold, reset. Nothing
+    # here reads this step's input traces, so they advance below with the hidden ones (pre-dynamics, then
+    # the spike code z += 1, as the spike source array does).
+    s["v"], s["refrac"], s["in_syn"] = _lif_membrane(s["v"], s["refrac"], s["in_syn"])
     s["err_h"] = feedback
-    s["sp_h"] = _sigma_prime(s["v_h"])
-    hidden_spikes = ((s["ref_h"] <= 0.0) & (s["v_h"] >= P.V_THRESH_MV)).to(F32)
-    s["ref_h"] = torch.where(hidden_spikes > 0, P.TAU_REFRAC_MS, s["ref_h"])
-    s["z_h"], s["zt_h"] = _traces(s["z_h"], s["zt_h"], hidden_spikes)
+    s["sigma_prime"] = _sigma_prime(s["v"])
+    spikes = ((s["refrac"] <= 0.0) & (s["v"] >= P.V_THRESH_MV)).to(F32)
+    s["refrac"] = torch.where(spikes > 0, P.TAU_REFRAC_MS, s["refrac"])
+    hidden_spikes, output_spikes = spikes[:num_hidden], spikes[num_hidden:]
+    s["z"], s["z_tilda"] = _traces(s["z"], s["z_tilda"], torch.cat((input_spikes, hidden_spikes)))
 
-    # Output: membrane, filtered spike-train mismatch against the target, running squared error.
-    s["v_o"], s["ref_o"], s["insyn_o"] = _lif_membrane(s["v_o"], s["ref_o"], s["insyn_o"])
-    output_spikes = ((s["ref_o"] <= 0.0) & (s["v_o"] >= P.V_THRESH_MV)).to(F32)
+    # Output: filtered spike-train mismatch against the target, running squared error.
     mismatch = target_spikes - output_spikes
     s["err_rise"] = s["err_rise"] * T_RISE_MULT + mismatch
     s["err_decay"] = s["err_decay"] * T_DECAY_MULT + mismatch
     s["err_o"] = (s["err_decay"] - s["err_rise"]) * NORM_FACTOR
     sq = s["err_o"] * s["err_o"] * (DT * 0.001)
     s["avg_sq_err"] = s["avg_sq_err"] * MUL_AVG_ERR + sq
-    s["sp_o"] = _sigma_prime(s["v_o"])
-    s["ref_o"] = torch.where(output_spikes > 0, P.TAU_REFRAC_MS, s["ref_o"])
 
     s["prev_in"], s["prev_h"] = input_spikes, hidden_spikes
     return hidden_spikes, output_spikes, sq
@@ -129,13 +131,11 @@ def initial_state(size: NetworkSize, conditions: InitialConditions, device) -> d
         return torch.zeros(shape, dtype=F32, device=device)
 
     ni, nh, no = size.num_input, size.num_hidden, size.num_output
-    s = {name: zeros(n) for name, n in (("z_in", ni), ("zt_in", ni), ("prev_in", ni),
-                                        ("ref_h", nh), ("insyn_h", nh), ("sp_h", nh), ("err_h", nh),
-                                        ("z_h", nh), ("zt_h", nh), ("prev_h", nh),
-                                        ("ref_o", no), ("insyn_o", no), ("sp_o", no), ("err_o", no),
+    s = {name: zeros(n) for name, n in (("z", ni + nh), ("z_tilda", ni + nh), ("prev_in", ni), ("prev_h", nh),
+                                        ("refrac", nh + no), ("in_syn", nh + no), ("sigma_prime", nh + no),
+                                        ("err_h", nh), ("err_o", no),
                                         ("err_rise", no), ("err_decay", no), ("avg_sq_err", no))}
-    s["v_h"] = torch.full((nh,), P.V_REST_MV, dtype=F32, device=device)
-    s["v_o"] = torch.full((no,), P.V_REST_MV, dtype=F32, device=device)
+    s["v"] = torch.full((nh + no,), P.V_REST_MV, dtype=F32, device=device)
     for suffix, w in (("ih", conditions.w_input_hidden), ("ho", conditions.w_hidden_output)):
         s[f"w_{suffix}"] = torch.as_tensor(w, dtype=F32, device=device).clone()
         for var in ("e", "lam", "m", "ups"):
@@ -153,7 +153,7 @@ def _compiled_step():
     return _COMPILED_STEP
 
 
-# The step is ~40 ops on tensors of at most 51,200 elements every 0.1 ms of model time: on a CPU it runs
+# The step is ~100 ops on tensors of at most 51,200 elements every 0.1 ms of model time: on a CPU it runs
 # on workloads.load.CPU_THREADS (one) thread, both faster and far steadier here (measured: see README,
 # "SuperSpike on torch: threads").
 
