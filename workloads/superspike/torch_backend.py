@@ -46,7 +46,7 @@ EXP_RMS = _f32(math.exp(-P.UPDATE_TIME_MS / P.TAU_RMS_MS))
 
 # State is a dict of named float32 tensors so one plain function can advance it (and torch.compile can fuse
 # that function). Populations that run the same equations share one tensor per variable, so each equation is
-# one operator for both (a step of tiny tensors is launch-bound: 93 operators instead of 126):
+# one operator for both (a step of tiny tensors is launch-bound: 90 operators instead of 126):
 #   "v", "refrac", "in_syn", "sigma_prime": the LIF neurons, hidden first, then output;
 #   "z", "z_tilda": the presynaptic traces, input first, then hidden.
 # Elementwise operators round each element alike whatever tensor holds it, so the shared tensors give the
@@ -80,7 +80,7 @@ def _eligibility(e, lam, m, pre_z_tilda, post_sigma_prime, post_err):
     """e += (zTilda sigma' - e / tauRise) dt;  lambda += ((e - lambda) / tauDecay) dt;  m += lambda err."""
     e.add_((torch.outer(pre_z_tilda, post_sigma_prime) - e / P.TAU_RISE_MS) * DT)
     lam.add_(((e - lam) / P.TAU_DECAY_MS) * DT)
-    m.addcmul_(lam, post_err.unsqueeze(0))
+    m.addcmul_(lam, post_err)                 # err broadcasts along the postsynaptic axis
 
 
 def superspike_step(s: dict, input_spikes, target_spikes):
@@ -99,8 +99,9 @@ def superspike_step(s: dict, input_spikes, target_spikes):
     s["v"], s["refrac"], s["in_syn"] = _lif_membrane(s["v"], s["refrac"], s["in_syn"])
     s["err_h"] = feedback
     s["sigma_prime"] = _sigma_prime(s["v"])
-    spikes = ((s["refrac"] <= 0.0) & (s["v"] >= P.V_THRESH_MV)).to(F32)
-    s["refrac"] = torch.where(spikes > 0, P.TAU_REFRAC_MS, s["refrac"])
+    fired = (s["refrac"] <= 0.0) & (s["v"] >= P.V_THRESH_MV)
+    spikes = fired.to(F32)
+    s["refrac"] = torch.where(fired, P.TAU_REFRAC_MS, s["refrac"])
     hidden_spikes, output_spikes = spikes[:num_hidden], spikes[num_hidden:]
     s["z"], s["z_tilda"] = _traces(s["z"], s["z_tilda"], torch.cat((input_spikes, hidden_spikes)))
 
