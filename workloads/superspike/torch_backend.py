@@ -46,7 +46,7 @@ EXP_RMS = _f32(math.exp(-P.UPDATE_TIME_MS / P.TAU_RMS_MS))
 
 # State is a dict of named float32 tensors so one plain function can advance it (and torch.compile can fuse
 # that function). Populations that run the same equations share one tensor per variable, so each equation is
-# one operator for both (a step of tiny tensors is launch-bound: 90 operators instead of 126):
+# one operator for both (a step of tiny tensors is launch-bound: 94 operators instead of 126):
 #   "v", "refrac", "in_syn", "sigma_prime": the LIF neurons, hidden first, then output;
 #   "z", "z_tilda": the presynaptic traces, input first, then hidden.
 # Elementwise operators round each element alike whatever tensor holds it, so the shared tensors give the
@@ -69,11 +69,16 @@ def _sigma_prime(v):
     return torch.where(v < P.SIGMA_PRIME_FLOOR_MV, 0.0, P.BETA / (one_plus * one_plus))
 
 
-def _traces(z, z_tilda, spikes):
-    """Presynaptic traces; GeNN's expressions verbatim so float32 rounding matches."""
+def _traces(z, z_tilda, *spikes):
+    """Presynaptic traces; GeNN's expressions verbatim so float32 rounding matches. ``spikes``: each
+    population's spikes in the order ``z`` holds them, added in place (no concatenated copy)."""
     z = z + (-z / P.TAU_RISE_MS) * DT
     z_tilda = z_tilda + ((z - z_tilda) / P.TAU_DECAY_MS) * DT
-    return z + spikes, z_tilda
+    begin = 0
+    for population in spikes:
+        z[begin:begin + population.shape[0]].add_(population)
+        begin += population.shape[0]
+    return z, z_tilda
 
 
 def _eligibility(e, lam, m, pre_z_tilda, post_sigma_prime, post_err):
@@ -87,7 +92,11 @@ def superspike_step(s: dict, input_spikes, target_spikes):
     """Advance the network one time step in GeNN's order; returns (hidden, output spikes, err^2 dt)."""
     num_input, num_hidden = s["prev_in"].shape[0], s["prev_h"].shape[0]
     # Synapse update: deliver the previous step's spikes, advance per-synapse traces, feed back the error.
-    s["in_syn"] = s["in_syn"] + torch.cat((s["prev_in"] @ s["w_ih"], s["prev_h"] @ s["w_ho"]))
+    # in place, population by population: the step owns this tensor (the last membrane update made it), and a
+    # concatenation would allocate twice what the separate sums did
+    in_syn = s["in_syn"]
+    in_syn[:num_hidden].add_(s["prev_in"] @ s["w_ih"])
+    in_syn[num_hidden:].add_(s["prev_h"] @ s["w_ho"])
     z_tilda, sigma_prime = s["z_tilda"], s["sigma_prime"]
     _eligibility(s["e_ih"], s["lam_ih"], s["m_ih"], z_tilda[:num_input], sigma_prime[:num_hidden], s["err_h"])
     _eligibility(s["e_ho"], s["lam_ho"], s["m_ho"], z_tilda[num_input:], sigma_prime[num_hidden:], s["err_o"])
@@ -103,7 +112,7 @@ def superspike_step(s: dict, input_spikes, target_spikes):
     spikes = fired.to(F32)
     s["refrac"] = torch.where(fired, P.TAU_REFRAC_MS, s["refrac"])
     hidden_spikes, output_spikes = spikes[:num_hidden], spikes[num_hidden:]
-    s["z"], s["z_tilda"] = _traces(s["z"], s["z_tilda"], torch.cat((input_spikes, hidden_spikes)))
+    s["z"], s["z_tilda"] = _traces(s["z"], s["z_tilda"], input_spikes, hidden_spikes)
 
     # Output: filtered spike-train mismatch against the target, running squared error.
     mismatch = target_spikes - output_spikes
