@@ -87,7 +87,7 @@ def place_axes(fig, ax) -> None:
               + rc["xtick.major.pad"] + rc["xtick.major.size"])
 
     # top: the title over its pad, or the y axis' offset text ("1e9") if that is taller
-    offset = formatter.get_offset() if hasattr(formatter, "get_offset") else ""
+    offset = formatter.get_offset()
     top = PAD_PT + max(height(ax.title) + rc["axes.titlepad"], LINE * ytick_size + 4.0 if offset else 0.0)
 
     # right: a legend beside the axes (its frame, handle, gap, widest label), or just the padding
