@@ -1,5 +1,6 @@
-"""The torch backend's step shares one tensor per variable between populations that run the same equations;
-held here, bit for bit, to the same equations stepped population by population (GeNN's own layout)."""
+"""The torch backend's step shares one tensor per variable between populations that run the same equations,
+and on a CPU takes its constants as 0-dim float32 tensors; held here, bit for bit, to the same equations
+stepped population by population (GeNN's own layout) with Python-float constants."""
 
 import torch
 
@@ -58,6 +59,7 @@ def test_shared_population_tensors_give_the_separate_populations_bits_across_wei
     apart = tb.TorchSuperSpike(size, conditions, target)
     apart.state = _split(apart.state, size.num_input, size.num_hidden)
     apart.step_fn = _step_by_population
+    assert shared.step_fn.keywords["k"] is tb.CPU_TENSORS     # the CPU step as it runs: tensor constants
     for trial in range(3):                   # 4 weight updates a trial; the output layer fires from trial 3 on
         a = shared.run_trial(learning_rate(trial), record=True)
         b = apart.run_trial(learning_rate(trial), record=True)

@@ -11,6 +11,8 @@ variable reference keeps them.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
+from functools import partial
 
 import numpy as np
 import torch
@@ -44,36 +46,76 @@ MUL_AVG_ERR = _f32(math.exp(-P.TIMESTEP_MS / P.TAU_AVG_ERR_MS))
 EXP_RMS = _f32(math.exp(-P.UPDATE_TIME_MS / P.TAU_RMS_MS))
 
 
+@dataclass(frozen=True)
+class StepConstants:
+    """The step's constants, each already rounded to float32 (GeNN writes them into float code so)."""
+
+    dt: float | torch.Tensor = DT
+    exp_tc: float | torch.Tensor = EXP_TC
+    r_membrane: float | torch.Tensor = R_MEMBRANE
+    psc_decay: float | torch.Tensor = PSC_DECAY
+    psc_init: float | torch.Tensor = PSC_INIT
+    t_rise_mult: float | torch.Tensor = T_RISE_MULT
+    t_decay_mult: float | torch.Tensor = T_DECAY_MULT
+    norm_factor: float | torch.Tensor = NORM_FACTOR
+    mul_avg_err: float | torch.Tensor = MUL_AVG_ERR
+    tau_rise: float | torch.Tensor = _f32(P.TAU_RISE_MS)
+    tau_decay: float | torch.Tensor = _f32(P.TAU_DECAY_MS)
+    tau_refrac: float | torch.Tensor = _f32(P.TAU_REFRAC_MS)
+    v_rest: float | torch.Tensor = _f32(P.V_REST_MV)
+    v_thresh: float | torch.Tensor = _f32(P.V_THRESH_MV)
+    sigma_prime_floor: float | torch.Tensor = _f32(P.SIGMA_PRIME_FLOOR_MV)
+    beta: float | torch.Tensor = _f32(P.BETA)
+    beta_per_mv: float | torch.Tensor = _f32(P.BETA * 0.001)
+    sq_err_scale: float | torch.Tensor = _f32(DT * 0.001)
+    zero: float | torch.Tensor = 0.0
+    one: float | torch.Tensor = 1.0
+
+    def as_cpu_tensors(self) -> "StepConstants":
+        """The same constants as 0-dim float32 CPU tensors. An op with a Python float wraps it in a double
+        tensor and converts that to float32 on every call (2.9 us instead of 1.0 us an op on a 178-element
+        tensor, ~35 of a CPU step's ~90 ops); a float32 0-dim tensor is the value the kernel used anyway, so
+        the bits are the same (tests/test_superspike_torch.py holds a trial to the Python-float step)."""
+        return StepConstants(**{f.name: torch.tensor(getattr(self, f.name), dtype=F32) for f in fields(self)})
+
+
+PYTHON_FLOATS = StepConstants()
+CPU_TENSORS = PYTHON_FLOATS.as_cpu_tensors()
+
+
 # State is a dict of named float32 tensors so one plain function can advance it (and torch.compile can fuse
 # that function). Populations that run the same equations share one tensor per variable, so each equation is
-# one operator for both (a step of tiny tensors is launch-bound: 94 operators instead of 126):
+# one operator for both (a step of tiny tensors is launch-bound: 91 operators instead of 126):
 #   "v", "refrac", "in_syn", "sigma_prime": the LIF neurons, hidden first, then output;
 #   "z", "z_tilda": the presynaptic traces, input first, then hidden.
 # Elementwise operators round each element alike whatever tensor holds it, so the shared tensors give the
 # separate populations' bits exactly (tests/test_superspike_torch.py holds a trial to that).
 # "e_ih" is input->hidden eligibility, "w_ho" hidden->output weight, and so on.
-def _lif_membrane(v, refrac, in_syn):
+# ``k``: the constants, Python floats (a compiled step folds them; CUDA keeps its launch path as verified) or,
+# for the eager CPU step, 0-dim tensors (StepConstants.as_cpu_tensors).
+def _lif_membrane(v, refrac, in_syn, k: StepConstants = PYTHON_FLOATS):
     """Postsynaptic ExpCurr input, then the demo's LIF sim code; returns (v, refrac, in_syn)."""
-    isyn = in_syn * PSC_INIT
-    in_syn = in_syn * PSC_DECAY
-    v = torch.where(refrac == P.TAU_REFRAC_MS, P.V_REST_MV, v)
-    active = refrac <= 0.0
-    alpha = isyn * R_MEMBRANE + P.V_REST_MV
-    v = torch.where(active, alpha - EXP_TC * (alpha - v), v)
-    refrac = torch.where(active, refrac, refrac - DT)
+    isyn = in_syn * k.psc_init
+    in_syn = in_syn * k.psc_decay
+    v = torch.where(refrac == k.tau_refrac, k.v_rest, v)
+    active = refrac <= k.zero
+    alpha = isyn * k.r_membrane + k.v_rest
+    v = torch.where(active, alpha - k.exp_tc * (alpha - v), v)
+    refrac = torch.where(active, refrac, refrac - k.dt)
     return v, refrac, in_syn
 
 
-def _sigma_prime(v):
-    one_plus = 1.0 + torch.abs(P.BETA * 0.001 * (v - P.V_THRESH_MV))
-    return torch.where(v < P.SIGMA_PRIME_FLOOR_MV, 0.0, P.BETA / (one_plus * one_plus))
+def _sigma_prime(v, k: StepConstants = PYTHON_FLOATS):
+    one_plus = k.one + torch.abs(k.beta_per_mv * (v - k.v_thresh))
+    # beta / x as torch computes a Python float over a tensor: a reciprocal, then a product
+    return torch.where(v < k.sigma_prime_floor, k.zero, torch.reciprocal(one_plus * one_plus) * k.beta)
 
 
-def _traces(z, z_tilda, *spikes):
+def _traces(z, z_tilda, *spikes, k: StepConstants = PYTHON_FLOATS):
     """Presynaptic traces; GeNN's expressions verbatim so float32 rounding matches. ``spikes``: each
     population's spikes in the order ``z`` holds them, added in place (no concatenated copy)."""
-    z = z + (-z / P.TAU_RISE_MS) * DT
-    z_tilda = z_tilda + ((z - z_tilda) / P.TAU_DECAY_MS) * DT
+    z = z + (-z / k.tau_rise) * k.dt
+    z_tilda = z_tilda + ((z - z_tilda) / k.tau_decay) * k.dt
     begin = 0
     for population in spikes:
         z[begin:begin + population.shape[0]].add_(population)
@@ -81,14 +123,14 @@ def _traces(z, z_tilda, *spikes):
     return z, z_tilda
 
 
-def _eligibility(e, lam, m, pre_z_tilda, post_sigma_prime, post_err):
+def _eligibility(e, lam, m, pre_z_tilda, post_sigma_prime, post_err, k: StepConstants = PYTHON_FLOATS):
     """e += (zTilda sigma' - e / tauRise) dt;  lambda += ((e - lambda) / tauDecay) dt;  m += lambda err."""
-    e.add_((torch.outer(pre_z_tilda, post_sigma_prime) - e / P.TAU_RISE_MS) * DT)
-    lam.add_(((e - lam) / P.TAU_DECAY_MS) * DT)
+    e.add_((torch.outer(pre_z_tilda, post_sigma_prime) - e / k.tau_rise) * k.dt)
+    lam.add_(((e - lam) / k.tau_decay) * k.dt)
     m.addcmul_(lam, post_err)                 # err broadcasts along the postsynaptic axis
 
 
-def superspike_step(s: dict, input_spikes, target_spikes):
+def superspike_step(s: dict, input_spikes, target_spikes, k: StepConstants = PYTHON_FLOATS):
     """Advance the network one time step in GeNN's order; returns (hidden, output spikes, err^2 dt)."""
     num_input, num_hidden = s["prev_in"].shape[0], s["prev_h"].shape[0]
     # Synapse update: deliver the previous step's spikes, advance per-synapse traces, feed back the error.
@@ -98,29 +140,29 @@ def superspike_step(s: dict, input_spikes, target_spikes):
     in_syn[:num_hidden].add_(s["prev_in"] @ s["w_ih"])
     in_syn[num_hidden:].add_(s["prev_h"] @ s["w_ho"])
     z_tilda, sigma_prime = s["z_tilda"], s["sigma_prime"]
-    _eligibility(s["e_ih"], s["lam_ih"], s["m_ih"], z_tilda[:num_input], sigma_prime[:num_hidden], s["err_h"])
-    _eligibility(s["e_ho"], s["lam_ho"], s["m_ho"], z_tilda[num_input:], sigma_prime[num_hidden:], s["err_o"])
+    _eligibility(s["e_ih"], s["lam_ih"], s["m_ih"], z_tilda[:num_input], sigma_prime[:num_hidden], s["err_h"], k)
+    _eligibility(s["e_ho"], s["lam_ho"], s["m_ho"], z_tilda[num_input:], sigma_prime[num_hidden:], s["err_o"], k)
     feedback = s["w_ho"] @ s["err_o"]      # DeltaCurr into ISynFeedback (feedback = w_ho transposed)
 
     # Neuron update of hidden and output together: membrane, post-dynamics (sigma'), threshold, reset. Nothing
     # here reads this step's input traces, so they advance below with the hidden ones (pre-dynamics, then
     # the spike code z += 1, as the spike source array does).
-    s["v"], s["refrac"], s["in_syn"] = _lif_membrane(s["v"], s["refrac"], s["in_syn"])
+    s["v"], s["refrac"], s["in_syn"] = _lif_membrane(s["v"], s["refrac"], s["in_syn"], k)
     s["err_h"] = feedback
-    s["sigma_prime"] = _sigma_prime(s["v"])
-    fired = (s["refrac"] <= 0.0) & (s["v"] >= P.V_THRESH_MV)
+    s["sigma_prime"] = _sigma_prime(s["v"], k)
+    fired = (s["refrac"] <= k.zero) & (s["v"] >= k.v_thresh)
     spikes = fired.to(F32)
-    s["refrac"] = torch.where(fired, P.TAU_REFRAC_MS, s["refrac"])
+    s["refrac"] = torch.where(fired, k.tau_refrac, s["refrac"])
     hidden_spikes, output_spikes = spikes[:num_hidden], spikes[num_hidden:]
-    s["z"], s["z_tilda"] = _traces(s["z"], s["z_tilda"], input_spikes, hidden_spikes)
+    s["z"], s["z_tilda"] = _traces(s["z"], s["z_tilda"], input_spikes, hidden_spikes, k=k)
 
     # Output: filtered spike-train mismatch against the target, running squared error.
     mismatch = target_spikes - output_spikes
-    s["err_rise"] = s["err_rise"] * T_RISE_MULT + mismatch
-    s["err_decay"] = s["err_decay"] * T_DECAY_MULT + mismatch
-    s["err_o"] = (s["err_decay"] - s["err_rise"]) * NORM_FACTOR
-    sq = s["err_o"] * s["err_o"] * (DT * 0.001)
-    s["avg_sq_err"] = s["avg_sq_err"] * MUL_AVG_ERR + sq
+    s["err_rise"] = s["err_rise"] * k.t_rise_mult + mismatch
+    s["err_decay"] = s["err_decay"] * k.t_decay_mult + mismatch
+    s["err_o"] = (s["err_decay"] - s["err_rise"]) * k.norm_factor
+    sq = s["err_o"] * s["err_o"] * k.sq_err_scale
+    s["avg_sq_err"] = s["avg_sq_err"] * k.mul_avg_err + sq
 
     s["prev_in"], s["prev_h"] = input_spikes, hidden_spikes
     return hidden_spikes, output_spikes, sq
@@ -191,7 +233,8 @@ class TorchSuperSpike:
                                                 device=dev)
             self.target_raster = torch.as_tensor(spike_source_raster(target, steps), dtype=F32, device=dev)
             self.state = initial_state(size, conditions, dev)
-            self.step_fn = _compiled_step() if compile else superspike_step
+            self.step_fn = (_compiled_step() if compile
+                            else partial(superspike_step, k=CPU_TENSORS) if dev.type == "cpu" else superspike_step)
             self.global_step = 0
             self.stopwatch = Stopwatch(dev)
             # cuda_graph: steps in chunks, each a CUDA graph replay (on a CPU the same chunks run eagerly)

@@ -158,7 +158,7 @@ class StepOpCountRecord:
 def measure_op_count(case: SuperSpikeCase) -> StepOpCountRecord:
     """Count one simulation step's and one update's operators in the torch backend, on a CPU."""
     from ..opcount import OpCounter
-    from .torch_backend import r_max_prop, superspike_step
+    from .torch_backend import r_max_prop
 
     if case.backend != "torch" or case.device != "cpu":
         raise SpikeflopsError("operator counts are taken of the torch backend on a CPU")
@@ -168,7 +168,7 @@ def measure_op_count(case: SuperSpikeCase) -> StepOpCountRecord:
     state = {name: value.clone() for name, value in model.state.items()}
     inputs, targets = model.input_raster.clone(), model.target_raster.clone()
     with OpCounter() as step_ops:                # the step's row lookups included, as the trial loop makes them
-        superspike_step(state, inputs[0], targets[0])
+        model.step_fn(state, inputs[0], targets[0])      # the step as the backend runs it
     with OpCounter() as update_ops:
         r_max_prop(state, "ih", learning_rate(0), case.network.update_timesteps)
         r_max_prop(state, "ho", learning_rate(0), case.network.update_timesteps)
