@@ -91,8 +91,9 @@ CPU_TENSORS = PYTHON_FLOATS.as_cpu_tensors()
 # Elementwise operators round each element alike whatever tensor holds it, so the shared tensors give the
 # separate populations' bits exactly (tests/test_superspike_torch.py holds a trial to that).
 # "e_ih" is input->hidden eligibility, "w_ho" hidden->output weight, and so on.
-# ``k``: the constants, Python floats (a compiled step folds them; CUDA keeps its launch path as verified) or,
-# for the eager CPU step, 0-dim tensors (StepConstants.as_cpu_tensors).
+# ``k``: the constants, Python floats (a compiled step folds them; on CUDA a float divisor is a CPU scalar,
+# divided by as a reciprocal product: not yet checked on a GPU in tensor form) or, for the eager CPU step,
+# 0-dim tensors (StepConstants.as_cpu_tensors).
 def _lif_membrane(v, refrac, in_syn, k: StepConstants = PYTHON_FLOATS):
     """Postsynaptic ExpCurr input, then the demo's LIF sim code; returns (v, refrac, in_syn)."""
     isyn = in_syn * k.psc_init
