@@ -62,9 +62,18 @@ def _catch_stop_signals() -> dict:
 def main(argv: list[str] | None = None) -> int:
     import signal
 
-    parser = build_parser()
+    from .textsafe import PrintableStream
+
+    try:                        # a broken extra workload table is one line, even for --help
+        parser = build_parser()
+    except SpikeflopsError as exc:
+        print(f"spikeflops: error: {exc}", file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
     before = _catch_stop_signals()
+    # everything printed may carry text from results files, file names or git: shown, never obeyed
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(sys.stdout), PrintableStream(sys.stderr)
     try:
         return int(args.func(args) or 0)
     except SpikeflopsError as exc:
@@ -77,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         print("spikeflops: interrupted", file=sys.stderr)
         return 130
     finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = streams
         for sig, handler in before.items():
             signal.signal(sig, handler)
 

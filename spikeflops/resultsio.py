@@ -27,7 +27,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as f:
-            f.write(text)
+            _fill(f, text)
         os.replace(tmp, path)
     except OSError as exc:                  # a full disk, a quota: the old file stays as it was
         Path(tmp).unlink(missing_ok=True)
@@ -38,18 +38,75 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def _fill(f, text: str) -> None:
+    f.write(text)               # apart, so a test can fill the disk
+
+
 @contextlib.contextmanager
 def scratch_folder(prefix: str):
     """A new temporary folder that is kept when the block succeeds (it holds what a command reports) and
-    removed when it fails, is refused or is interrupted: nothing is left behind by a command that ended early."""
+    removed when it fails, is refused or is interrupted: nothing is left behind by a command that ended early.
+    A command killed by SIGKILL cannot remove its own: the folders of dead owners are pruned here first."""
     import shutil
 
+    prune_abandoned(prefix)
     path = Path(tempfile.mkdtemp(prefix=prefix))
+    (path / OWNER_FILE).write_text(_owner_id(os.getpid()) or str(os.getpid()))
     try:
         yield path
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
+
+
+OWNER_FILE = ".owner"
+ABANDONED_AFTER_S = 24 * 3600        # a scratch folder of an older version (no owner file) this old is abandoned
+
+
+def _owner_id(pid: int) -> str | None:
+    """``pid`` and its start time (Linux): a pid reused by another process does not pass for the owner."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]
+        return f"{pid} {start}"
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_alive(text: str) -> bool:
+    pid = int(text.split()[0])
+    if " " in text:
+        return _owner_id(pid) == text
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def prune_abandoned(prefix: str) -> list[Path]:
+    """Remove the scratch folders named ``prefix*`` in the temp folder whose owner is dead; returns them."""
+    import shutil
+    import time
+
+    pruned = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            owner = folder / OWNER_FILE
+            if owner.is_file():
+                abandoned = not _owner_alive(owner.read_text().strip())
+            else:
+                abandoned = time.time() - folder.stat().st_mtime > ABANDONED_AFTER_S
+        except (OSError, ValueError, IndexError):
+            continue
+        if abandoned:
+            shutil.rmtree(folder, ignore_errors=True)
+            pruned.append(folder)
+    return pruned
 
 
 @contextlib.contextmanager
@@ -89,6 +146,97 @@ def swap_in(stage: Path, out: Path, names: tuple[str, ...]) -> None:
         raise SpikeflopsError(f"{out}: cannot write ({exc.strerror or exc})") from None
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def save_json(path: str | os.PathLike, data, claimed: bool = False) -> Path:
+    """write_json for a command's results, measured at a cost: when the file cannot be written (a full disk,
+    a quota), a name taken with claim_new is given back (no empty file is left to break later readers) and
+    the data goes to the system's temp folder instead; the one-line error names both."""
+    try:
+        return write_json(path, data)
+    except SpikeflopsError as exc:
+        release_claim(path, claimed)
+        rescue = _rescue(Path(path), data)
+        where = f"; what was measured is in {rescue}" if rescue else "; it could not be saved anywhere else either"
+        raise SpikeflopsError(f"{exc}{where}") from None
+
+
+def release_claim(path: str | os.PathLike, claimed: bool) -> None:
+    """Remove the empty placeholder claim_new made for ``path`` (never a file with something in it)."""
+    path = Path(path)
+    try:
+        if claimed and path.is_file() and path.stat().st_size == 0:
+            path.unlink()
+    except OSError:
+        pass
+
+
+def _rescue(path: Path, data) -> Path | None:
+    try:
+        fd, rescue = tempfile.mkstemp(prefix=f"{path.stem}-", suffix=path.suffix or ".json")
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(data, indent=2, default=_jsonable) + "\n")
+        return Path(rescue)
+    except OSError:
+        return None
+
+
+# Written into every folder a command fills and replaces (a report, a published dashboard): the proof that
+# the folder is the tool's own, so a later run may replace what is in it.
+OUTPUT_MARKER = ".spikeflops-output"
+
+
+def claim_output_folder(path: str | os.PathLike, option: str, made_before=None) -> Path:
+    """``path`` as a folder a command may fill and replace: new, empty, or one spikeflops made (it carries
+    OUTPUT_MARKER). Never a symlink, a git checkout, a folder above one, or a folder holding tracked files,
+    so a mistyped output folder (``.``, ``results``) costs nothing. Made (not yet marked) before any work.
+    ``made_before(path)`` may recognise this command's output from versions that wrote no marker."""
+    path = Path(path)
+    where = f"{option} {path}"
+    if path.is_symlink():
+        raise SpikeflopsError(f"{where}: is a symbolic link; give a real folder")
+    if path.exists() and not path.is_dir():
+        raise SpikeflopsError(f"{where}: exists and is not a folder")
+    full = path.resolve()
+    checkout = _checkout_of(full)
+    if (full / ".git").exists() or (checkout is not None and full in (checkout, *checkout.parents)):
+        raise SpikeflopsError(f"{where}: is a git checkout or holds one; give a folder of its own")
+    if path.is_dir() and not (path / OUTPUT_MARKER).is_file() and not (made_before and made_before(path)):
+        if _tracked_files(full, checkout):
+            raise SpikeflopsError(f"{where}: holds files tracked by git; give a folder of its own")
+        if any(path.iterdir()):
+            raise SpikeflopsError(f"{where}: holds files spikeflops did not write (no {OUTPUT_MARKER} in it); "
+                                  "give a new or empty folder")
+    try:                        # marked by the command when its output is swapped in whole, not before
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpikeflopsError(f"{where}: cannot be written ({exc.strerror or exc})") from None
+    return path
+
+
+def mark_output_folder(path: Path) -> None:
+    (path / OUTPUT_MARKER).write_text("written by spikeflops: a later run may replace what is in this folder\n")
+
+
+def _checkout_of(path: Path) -> Path | None:
+    """The root of the git work tree that holds ``path`` (or its nearest existing parent), if any."""
+    for folder in (path, *path.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def _tracked_files(path: Path, checkout: Path | None) -> bool:
+    if checkout is None or not path.is_dir():
+        return False
+    import subprocess
+
+    try:
+        proc = subprocess.run(["git", "-C", str(checkout), "ls-files", "--", str(path)],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False                    # no git here: the folder is refused anyway unless empty or marked
+    return proc.returncode == 0 and bool(proc.stdout.strip())
 
 
 def claim_new(path: str | os.PathLike) -> Path:
@@ -145,6 +293,10 @@ def _no_duplicates(pairs):
 def read_json(path: str | os.PathLike):
     path = Path(path)
     try:
+        import stat
+
+        if not stat.S_ISREG(os.stat(path).st_mode):     # a FIFO would block the open() forever
+            raise SpikeflopsError(f"{path}: not a regular file")
         with open(path) as f:
             return json.load(f, object_pairs_hook=_no_duplicates)
     except FileNotFoundError:

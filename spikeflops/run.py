@@ -19,7 +19,7 @@ from workloads.registry import FAMILIES, case_id, select, why_not_runnable
 from workloads.errors import SpikeflopsError
 
 from .argtypes import output_file
-from .resultsio import claim_new, write_json
+from .resultsio import check_writable, claim_new, save_json
 from .tables import format_table
 
 RUN_FORMAT = "spikeflops-run/1"
@@ -295,6 +295,10 @@ def cmd_run(args) -> int:
                               + (f" ({'; '.join(left_out)})" if left_out else ""))
     commit, dirty = git_commit()
     started = time.time()
+    default_out = Path("spikeflops-out") / (
+        f"run-{machine_name()}-{(commit or 'nocommit')[:12]}{'-dirty' if dirty else ''}-"
+        f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json")
+    check_writable(args.out or default_out)      # an unwritable output folder is found before measuring
     _say(f"spikeflops run: {len(rows)} cases of the {profile.name} profile on {machine_name()}")
     for why, cases in left_out.items():            # never dropped in silence
         _say(f"  left out {len(cases)} case{'s' if len(cases) != 1 else ''} ({why}): {', '.join(cases[:3])}"
@@ -318,10 +322,6 @@ def cmd_run(args) -> int:
                "machine": machine_facts(), "commit": commit, "dirty": dirty,
                "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
                "wall_s": wall, "load": load, "results": entries}
-    out = Path(args.out) if args.out else claim_new(Path("spikeflops-out") / (
-        f"run-{machine_name()}-{(commit or 'nocommit')[:12]}{'-dirty' if dirty else ''}-"
-        f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json"))
-    write_json(out, results)
     if args.json:
         import json
 
@@ -330,7 +330,7 @@ def cmd_run(args) -> int:
     else:
         table = []
         for e in entries:
-            label = f"{e['family']} {' '.join(e['params'].values())}"
+            label = f"{e['family']} {case_label(e['params'])}"
             if "error" in e:
                 table.append([label, "FAILED", e["error"], ""])
                 continue
@@ -351,5 +351,27 @@ def cmd_run(args) -> int:
         for title, headers, rows in reference_tables(entries):
             print(f"\n{title}")
             print(format_table(headers, rows))
+    # written after the summary is printed: a full disk costs the file, never what the run showed
+    out = Path(args.out) if args.out else claim_new(default_out)
+    save_json(out, results, claimed=not args.out)
+    failed = [f"{e['family']} {case_label(e['params'])}" for e in entries if "error" in e]
     _say(f"results: {out}")
-    return 1 if any("error" in e for e in entries) else 0
+    print(closing_line(len(entries) - len(failed), left_out, failed, profile.name, wall))
+    return 1 if failed else 0
+
+
+def case_label(params: dict) -> str:
+    """A case's varying values, a flag named (``compile=False``): a bare ``False False`` says nothing."""
+    return " ".join(f"{k}={v}" if str(v) in ("True", "False") else str(v) for k, v in params.items())
+
+
+def closing_line(measured: int, left_out: dict, failed: list[str], profile: str, wall: float) -> str:
+    """The run in one line: what was measured, what was left out and why, what failed."""
+    parts = [f"spikeflops run: {measured} case{'s' if measured != 1 else ''} measured ({profile} profile, {wall:.0f} s)"]
+    for why, cases in left_out.items():
+        parts.append(f"{len(cases)} left out ({why})")
+    if failed:
+        parts.append(f"{len(failed)} FAILED: {', '.join(failed[:3])}" + (f" and {len(failed) - 3} more" if len(failed) > 3 else ""))
+    else:
+        parts.append("none failed")
+    return "; ".join(parts)

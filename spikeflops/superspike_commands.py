@@ -14,7 +14,7 @@ from workloads.errors import SpikeflopsError
 from workloads.superspike.params import SIZES, describe_sizes, get_size, size_for_target
 from workloads.superspike.targets import ras_extent
 from .argtypes import non_negative_int, positive_int, positive_number
-from .resultsio import check_writable, claim_new, write_json, write_text
+from .resultsio import check_writable, claim_new, save_json, write_text
 from .tables import format_table
 from workloads.superspike.case import BACKENDS, SuperSpikeCase
 
@@ -108,29 +108,45 @@ def cmd_superspike(args) -> int:
     result = run_training(case, sorted(args.record_trial), args.target_error,
                           progress=TrainingProgress(case.trials), target=target)
     # one run, one set of files: the trial count, the start time and a free name keep earlier runs' outputs
-    stem = claim_new(out / (f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}-"
-                            f"{result.num_trials}trials-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}"
-                            ".json")).stem
-    write_json(out / f"{stem}.json", {"machine": machine_facts(), "target_file": args.target_file or "built-in",
-                                      **result.to_dict()})
-    table = io.StringIO()
-    w = csv.writer(table)
-    w.writerow(["trial", "r0", "running_error", "trial_error", "spikes_hidden", "spikes_output",
-                "spikes_target", "wall_s"])
-    for r in result.records:
-        w.writerow([r.trial, r.r0, r.running_error, r.trial_error, r.spikes_hidden, r.spikes_output,
-                    r.spikes_target, r.wall_s])
-    write_text(out / f"{stem}-convergence.csv", table.getvalue())
-    plot_convergence(result, out / f"{stem}-convergence.png", target_file=args.target_file)
-    if result.recorded_spikes:
-        plot_rasters(result, out / f"{stem}-rasters.png", target=target)
-        if args.save_data:
-            write_spike_csvs(result, out / f"{stem}-spikes")
+    claimed = claim_new(out / (f"{args.backend}-{result.device.replace(':', '')}-{args.size}-seed{args.seed}-"
+                               f"{result.num_trials}trials-{time.strftime('%Y%m%d-%H%M%S', time.localtime(started))}"
+                               ".json"))
+    stem = claimed.stem
+    summary = _summary(args, result, out, stem)
+    try:
+        save_json(claimed, {"machine": machine_facts(), "target_file": args.target_file or "built-in",
+                            **result.to_dict()}, claimed=True)
+        table = io.StringIO()
+        w = csv.writer(table)
+        w.writerow(["trial", "r0", "running_error", "trial_error", "spikes_hidden", "spikes_output",
+                    "spikes_target", "wall_s"])
+        for r in result.records:
+            w.writerow([r.trial, r.r0, r.running_error, r.trial_error, r.spikes_hidden, r.spikes_output,
+                        r.spikes_target, r.wall_s])
+        write_text(out / f"{stem}-convergence.csv", table.getvalue())
+        try:
+            plot_convergence(result, out / f"{stem}-convergence.png", target_file=args.target_file)
+            if result.recorded_spikes:
+                plot_rasters(result, out / f"{stem}-rasters.png", target=target)
+                if args.save_data:
+                    write_spike_csvs(result, out / f"{stem}-spikes")
+        except OSError as exc:
+            raise SpikeflopsError(f"{out}: cannot write the plots ({exc.strerror or exc}); the results file "
+                                  "and the convergence table are written") from None
+    except SpikeflopsError:
+        if not args.json:
+            print(summary)          # a full disk costs the files, never what the training showed
+        raise
 
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2)
         print()
         return 0
+    print(summary)
+    return 0
+
+
+def _summary(args, result, out: Path, stem: str) -> str:
     first, last = result.records[0], result.records[-1]
     median_wall = statistics.median(r.wall_s for r in result.records)
     rows = [["trials", result.num_trials], ["error, trial 0 -> last", f"{first.trial_error:.4g} -> {last.trial_error:.4g}"],
@@ -145,6 +161,5 @@ def cmd_superspike(args) -> int:
             for k, v in r.kernel_s.items():
                 totals[k] = totals.get(k, 0.0) + v
         rows += [[f"kernel {k} (s, all trials)", f"{v:.3f}"] for k, v in sorted(totals.items()) if v]
-    print(f"SuperSpike {args.size}, backend {result.backend} ({result.device}), seed {args.seed}")
-    print(format_table(["", "value"], rows))
-    return 0
+    return (f"SuperSpike {args.size}, backend {result.backend} ({result.device}), seed {args.seed}\n"
+            + format_table(["", "value"], rows))

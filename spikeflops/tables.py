@@ -23,8 +23,10 @@ def markdown_cell(text: str) -> str:
     """``text`` as inert markdown: no HTML, no column break, no line break, no heading or list start."""
     import html
 
-    text = html.escape(" ".join(str(text).split()), quote=False).replace("|", "\\|")
-    return "\\" + text if text[:1] in "#>-+*=" and text else text
+    from .textsafe import printable
+
+    text = html.escape(" ".join(printable(str(text)).split()), quote=False).replace("|", "\\|")
+    return "\\" + text if text[:1] in "#>-+*=`~" and text else text
 
 
 def _numeric(text: str) -> bool:

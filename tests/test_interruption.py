@@ -171,3 +171,20 @@ def test_a_stopped_scaling_run_leaves_no_torchrun_rank_or_temp_folder(tmp_path, 
     proc.send_signal(sig)
     _stopped_cleanly(proc, sig, tag, scratch)
     assert not list(out.iterdir()), list(out.iterdir())
+
+
+@pytest.mark.slow
+def test_a_scaling_run_killed_by_sigkill_leaves_no_torchrun_rank(tmp_path):
+    """SIGKILL leaves the command no time to stop anything: the guard of torchrun's process group does it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    tag = new_tag()
+    proc, _ = _start_tagged(["gpt", "scale", "--nproc", "2", "--device", "cpu", "--repeats", "200",
+                             "--out", str(out / "scale.json")], tmp_path, tag)
+    wait_for_descendant(tag, "workloads.gpt.scale_rank")
+    time.sleep(2)
+    assert proc.poll() is None, "the scaling run ended before it could be killed"
+    proc.kill()
+    proc.communicate(timeout=30)
+    left = survivors(tag, grace_s=5.0)
+    assert not left, f"processes outlived a SIGKILLed command by 5 s: {left}"

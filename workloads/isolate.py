@@ -4,6 +4,8 @@ instead of the loss of a whole run's results."""
 
 from __future__ import annotations
 
+import subprocess
+
 from .errors import SpikeflopsError
 
 
@@ -90,13 +92,90 @@ def stop_group(proc, grace_s: float = 10.0) -> None:
             continue
 
 
+# The guard of a process group: a tiny interpreter outside the group that holds the read end of a pipe whose
+# write end only the parent holds. EOF means the parent ended, however it ended (SIGKILL included): the
+# guard then stops whatever is left of the group, SIGTERM first, SIGKILL after a grace.
+_GUARD = """
+import os, select, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+pgid, grace = int(sys.argv[1]), float(sys.argv[2])
+def alive():
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+while True:
+    ready, _, _ = select.select([0], [], [], 1.0)
+    if ready and not os.read(0, 64):
+        break
+for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+    if not alive():
+        break
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        break
+    end = time.monotonic() + wait
+    while time.monotonic() < end and alive():
+        time.sleep(0.05)
+"""
+
+
+class GroupProcess(subprocess.Popen):
+    """``subprocess.Popen(cmd, start_new_session=True, ...)`` whose whole process group ends with this
+    process even when this process is SIGKILLed (no time to clean up): a guard process watches for our
+    death and stops the group. Torchrun's ranks, asv's benchmarks and a GeNN build all live in the group.
+    Once the command is reaped, the guard is told (its pipe closed), stops any straggler and is reaped too."""
+
+    def __init__(self, cmd, *, guard_grace_s: float = 2.0, **popen_kwargs):
+        import os
+        import sys
+
+        self._guard = self._guard_pipe = None
+        super().__init__(cmd, start_new_session=True, **popen_kwargs)
+        read, write = os.pipe()
+        try:
+            self._guard = subprocess.Popen([sys.executable, "-S", "-c", _GUARD, str(self.pid), str(guard_grace_s)],
+                                           stdin=read, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                           start_new_session=True)
+            self._guard_pipe = write
+        except OSError:
+            os.close(write)
+        finally:
+            os.close(read)
+
+    def wait(self, timeout=None):
+        code = super().wait(timeout)
+        self._release_guard()
+        return code
+
+    def poll(self):
+        code = super().poll()
+        if code is not None:
+            self._release_guard()
+        return code
+
+    def _release_guard(self):
+        import os
+
+        if self._guard_pipe is not None:
+            os.close(self._guard_pipe)
+            self._guard_pipe = None
+            try:
+                self._guard.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._guard.kill()
+
+
 def run_group(cmd, *, grace_s: float = 10.0, **popen_kwargs):
     """``subprocess.run(cmd, ...)`` in a session of its own, so that when this process is stopped (Ctrl-C,
     SIGTERM) the command and the processes it started are stopped with it, SIGTERM first so they can
     clean up (subprocess.run would SIGKILL the command alone and leave its children running)."""
     import subprocess
 
-    with subprocess.Popen(cmd, start_new_session=True, **popen_kwargs) as proc:
+    with GroupProcess(cmd, **popen_kwargs) as proc:
         try:
             out, err = proc.communicate()
         except BaseException:

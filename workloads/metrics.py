@@ -35,6 +35,7 @@ class Metric:
                                # seed; median: one figure from a correlated loop (MFU, tokens/s)
     portable: bool = False     # the same number on any machine for the same program: judged across hardware
     timed: bool = False        # the harness's own timer measures it (asv time_*)
+    positive: bool = False     # 0 is impossible (a step allocates, holds tensors): a 0 read is a broken file
     splits: tuple[Split, ...] = ()
 
     def __post_init__(self):

@@ -42,9 +42,11 @@ def workloads() -> dict[str, Workload]:
         for module_name in (*WORKLOAD_TABLES, *extra):
             try:
                 workload = importlib.import_module(module_name).WORKLOAD
-            except (ImportError, AttributeError) as exc:
+            except Exception as exc:  # noqa: BLE001 - a user's table module may fail any way: one line naming it
+                where = f"line {exc.lineno}: " if isinstance(exc, SyntaxError) and exc.lineno else ""
                 raise SpikeflopsError(f"workload table {module_name!r} (from {EXTRA_WORKLOADS_ENV_VAR} or "
-                                      f"WORKLOAD_TABLES) cannot be loaded: {exc}") from None
+                                      f"WORKLOAD_TABLES) cannot be loaded: {where}{type(exc).__name__}: "
+                                      f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from None
             if workload.name in found:
                 raise SpikeflopsError(f"two workloads are named {workload.name!r}")
             for family in workload.families:

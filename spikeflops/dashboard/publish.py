@@ -86,14 +86,20 @@ def benchmarks_without_values(html: Path) -> list[str]:
     return empty
 
 
+def looks_published(folder: Path) -> bool:
+    """An asv dashboard this command published before it marked its folders."""
+    return (folder / "index.json").is_file() and (folder / "graphs").is_dir() and (folder / "asv.js").is_file()
+
+
 def publish(config: Path, html: Path) -> list[str]:
     """asv publish of ``config``'s results into ``html`` as the module docstring says, made to render offline;
     returns the warnings (also printed). The old dashboard stays until the new one is whole."""
     from workloads.isolate import run_group
 
-    from ..resultsio import staged_folder, swap_in
+    from ..resultsio import claim_output_folder, mark_output_folder, staged_folder, swap_in
     from .offline import make_offline
 
+    html = claim_output_folder(html, "dashboard", made_before=looks_published).resolve()   # before anything
     conf = read_config(config)
     root = config.resolve().parent
     results = root / conf.get("results_dir", "results")
@@ -102,8 +108,6 @@ def publish(config: Path, html: Path) -> list[str]:
     asv = shutil.which("asv")
     if asv is None:
         raise SpikeflopsError("asv is not installed here (pip install asv)")
-    html = html.resolve()
-    html.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="spikeflops-publish-") as tmp, staged_folder(html.parent) as stage:
         tmp = Path(tmp)
         warnings = normalised_copy(results, tmp / "results")
@@ -120,6 +124,7 @@ def publish(config: Path, html: Path) -> list[str]:
         for name in benchmarks_without_values(stage / html.name):
             warnings.append(f"{name}: no value on any machine; left out of the dashboard")
         _, unknown = make_offline(stage / html.name)
+        mark_output_folder(stage / html.name)
         warnings += [f"left as is (no local copy): {url}" for url in sorted(unknown)]
         swap_in(stage, html.parent, (html.name,))
     for warning in warnings:

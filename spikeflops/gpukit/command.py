@@ -111,7 +111,7 @@ def _out_dir(arg: str | None, plan: str) -> Path:
         raise SpikeflopsError(f"--out-dir {out}: cannot be created ({exc.strerror or exc})") from None
     if not os.access(out, os.W_OK):
         raise SpikeflopsError(f"--out-dir {out}: not writable")
-    return out
+    return out.resolve()        # the stages run from the checkout's root: a relative folder would be read there
 
 
 def _commit(arg: str | None) -> tuple[str | None, bool]:

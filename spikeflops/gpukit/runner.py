@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -54,8 +53,10 @@ def start_genn_build(source: Path, site: Path, log: Path, jobs: int):
     script = (f"cd {_q(source)} && {_q(sys.executable)} setup.py build_ext -j {jobs} && "
               f"{_q(sys.executable)} -m pip install -q --no-build-isolation --no-deps --no-index "
               f"--target {_q(site)} .")
-    with open(log, "w") as f:
-        return subprocess.Popen(["sh", "-c", script], stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
+    from workloads.isolate import GroupProcess
+
+    with open(log, "w") as f:           # the build stops with the kit, even with a kit killed by SIGKILL
+        return GroupProcess(["sh", "-c", script], stdout=f, stderr=subprocess.STDOUT)
 
 
 def _q(path) -> str:
@@ -102,8 +103,9 @@ def run_stage(stage, plan: str, out_dir: Path, env: dict, budget_s: float, earli
     argv = [sys.executable, "-m", "spikeflops.gpukit.stage", stage.name, "--plan", plan, "--partial", str(partial),
             "--out-dir", str(out_dir), "--parent-pid", str(os.getpid())] + (["--earlier", str(earlier)] if earlier else [])
     t0 = time.monotonic()
-    proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    from workloads.isolate import GroupProcess
+
+    proc = GroupProcess(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     pump = _tee(proc.stdout, log, show)
     cut = False
     try:
@@ -114,7 +116,14 @@ def run_stage(stage, plan: str, out_dir: Path, env: dict, budget_s: float, earli
         if proc.poll() is None:
             stop_group(proc)
         pump.join(timeout=5)
-    out = StageOutcome(stage.name, "ok", budget_s, wall_s=time.monotonic() - t0)
+    out = fold_partial(StageOutcome(stage.name, "ok", budget_s, wall_s=time.monotonic() - t0), partial)
+    out.status, out.reason = _judge(stage, out, cut, proc.returncode)
+    return out
+
+
+def fold_partial(out: StageOutcome, partial: Path) -> StageOutcome:
+    """The lines a stage wrote as it measured, into its outcome; the partial file is then removed (kit.json
+    holds them: gate and report read that, never a partial file)."""
     for item in _read_partial(partial):
         if "entry" in item:
             out.entries.append(item["entry"])
@@ -127,7 +136,6 @@ def run_stage(stage, plan: str, out_dir: Path, env: dict, budget_s: float, earli
                 else:
                     out.items[key] = value
     partial.unlink(missing_ok=True)
-    out.status, out.reason = _judge(stage, out, cut, proc.returncode)
     return out
 
 
@@ -242,8 +250,18 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
             say(f"[{i + 1}/{len(stages)}] {stage.name}: {stage.what} (budget {budget:.0f} s, "
                 f"{left:.0f} s of the run left)")
             building = genn_build is not None and genn_build.poll() is None
-            outcome = run_stage(stage, plan, out_dir, env, budget, kit_json if stage.kind == "rows" else None,
-                                log, shown)
+            s0 = time.monotonic()
+            try:
+                outcome = run_stage(stage, plan, out_dir, env, budget, kit_json if stage.kind == "rows" else None,
+                                    log, shown)
+            except BaseException:           # the kit itself stopped (Ctrl-C, SIGTERM): what the stage measured stays
+                outcome = fold_partial(StageOutcome(stage.name, "stopped", budget, wall_s=time.monotonic() - s0),
+                                       out_dir / f"partial-{stage.name}.jsonl")
+                outcome.reason = f"the kit was stopped during this stage after {len(outcome.entries)} measurements"
+                record.update(outcome.to_dict())
+                results["results"].extend(outcome.entries)
+                save()
+                raise
             record.update(outcome.to_dict())
             if building:
                 # a build competing for the cores is part of what this stage measured: said, not hidden

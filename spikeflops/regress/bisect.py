@@ -245,6 +245,7 @@ def cmd_bisect(args) -> int:
     with contextlib.ExitStack() as stack:
         # a folder of our own is removed if the search is refused or interrupted; one the user named stays
         work = Path(args.work) if args.work else stack.enter_context(scratch_folder("spikeflops-bisect-"))
+        git(repo, "worktree", "prune")      # a killed search's worktrees went with its pruned scratch folder
         bisector = Bisector(repo, args.metric, config, work, machine, match=args.match, quick=args.quick,
                             say=say, rounds=args.rounds, max_rounds=args.max_rounds)
         found = bisector.run(args.good, args.bad)

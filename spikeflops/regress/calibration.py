@@ -49,7 +49,9 @@ def calibrate(runs: list[ResultSet], config: GateConfig) -> dict:
         if len(vals) < 2:
             continue
         lo, hi = min(vals), max(vals)
-        detectable = (hi - lo) / abs(lo) if lo else (0.0 if hi == lo else math.inf)
+        if lo == 0 and hi != 0:
+            continue                # no relative change from zero: left to the threshold and its floor
+        detectable = (hi - lo) / abs(lo) if lo else 0.0
         metrics[_label(metric, params)] = {"metric": metric, "params": [list(p) for p in params], "unit": m.unit,
                                            "runs": len(vals), "values": vals, "median": statistics.median(vals),
                                            "detectable": detectable}
@@ -97,6 +99,23 @@ def apply(verdicts: list[Verdict], calibration: dict) -> list[Verdict]:
 
 
 def check(calibration: dict, path: str) -> dict:
+    """A calibration file as the gate may use it: every detectable change a finite number >= 0 that still
+    is a relative change; one line naming the first entry that is not. (A calibration that leaves nothing
+    to judge is refused by the gate, which fails when it judged nothing.)"""
     if not isinstance(calibration, dict) or calibration.get("format") != CALIBRATION_FORMAT:
         raise SpikeflopsError(f"{path}: not a spikeflops calibration file (make one with `spikeflops calibrate`)")
+    metrics = calibration.get("metrics")
+    if not isinstance(metrics, dict) or not metrics:
+        raise SpikeflopsError(f"{path}: its \"metrics\" is not a table of calibrated metrics")
+    if not isinstance(calibration.get("machine", {}), dict):
+        raise SpikeflopsError(f"{path}: its \"machine\" is not a table of machine facts")
+    for label, entry in metrics.items():
+        value = entry.get("detectable") if isinstance(entry, dict) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise SpikeflopsError(f"{path}: {_clip(label)}: detectable must be a finite number >= 0, not "
+                                  f"{_clip(repr(value))}")
     return calibration
+
+
+def _clip(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[:width - 3] + "..."

@@ -98,19 +98,36 @@ def load_results(path: str):
     """A results file as given; a folder: its newest results file by the date recorded inside it
     (asv: the commit's date; pytest-benchmark: the run's), never by file time, which a clone resets.
     Each file's header is read, then the newest file in full."""
-    from .records import load, peek
+    from .records import load
 
     p = Path(path)
-    if p.is_file():
+    if p.exists() and not p.is_dir():
         return load(p)
     if not p.is_dir():
         raise SpikeflopsError(f"{path}: no such file or folder")
     files = sorted(f for f in p.glob("*.json") if f.name not in ("machine.json", "benchmarks.json"))
     if not files:
         raise SpikeflopsError(f"{path}: no results files in this folder")
-    newest = load(max((peek(f) for f in files), key=lambda rs: rs.order_key).path)
+    headers = readable_headers(files)
+    if not headers:
+        raise SpikeflopsError(f"{path}: none of its {len(files)} results files is readable")
+    newest = load(max(headers, key=lambda rs: rs.order_key).path)
     print(f"spikeflops gate: {path} -> {newest.path}", file=sys.stderr)
     return newest
+
+
+def readable_headers(files: list[Path]) -> list:
+    """The headers of ``files``; one that cannot be read (permissions, not JSON, not a regular file) is
+    named on stderr and left out, as a report does: one bad file must not stop every gate of a folder."""
+    from .records import peek
+
+    out = []
+    for f in files:
+        try:
+            out.append(peek(f))
+        except SpikeflopsError as exc:
+            print(f"spikeflops gate: skipped {exc}", file=sys.stderr)
+    return out
 
 
 def load_history(folder: str, n: int, candidate=None) -> list:
@@ -118,7 +135,7 @@ def load_history(folder: str, n: int, candidate=None) -> list:
     own file left out. Runs of other machines are left out and counted: pooled, another CPU's speed reads
     as a regression (an unchanged candidate read as +199 %)."""
     from .judge import hardware_difference
-    from .records import load, peek
+    from .records import load
 
     p = Path(folder)
     if not p.is_dir():
@@ -126,7 +143,7 @@ def load_history(folder: str, n: int, candidate=None) -> list:
     skip = Path(candidate.path).resolve() if candidate is not None else None
     files = [f for f in sorted(p.glob("*.json")) if f.name not in ("machine.json", "benchmarks.json")
              and f.resolve() != skip]
-    runs = [peek(f) for f in files]       # headers only: the newest n of this machine are read in full below
+    runs = readable_headers(files)        # headers only: the newest n of this machine are read in full below
     others = []
     if candidate is not None:
         others = [rs for rs in runs if rs.harness != candidate.harness or hardware_difference(rs, candidate)]
@@ -176,6 +193,10 @@ def cmd_gate(args) -> int:
     else:                                        # the baseline first: its errors are reported first
         baseline, spreads = load_results(args.baseline), None
         candidate = load_results(args.candidate)
+    judged_files = {Path(r.path).resolve() for r in (runs if args.history else [baseline]) + [candidate]}
+    for option, target in (("--out", args.out), ("--markdown", args.markdown)):
+        if target and Path(target).resolve() in judged_files:
+            raise SpikeflopsError(f"{option} {target}: is a results file this gate reads; give another file")
     harnesses = None
     if baseline.harness != candidate.harness:
         if noise is None or not set(noise) <= set(ALIKE_IN_EVERY_HARNESS):
@@ -188,17 +209,17 @@ def cmd_gate(args) -> int:
     if difference and not args.cross_hardware:
         raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
     verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference), spreads=spreads)
+    if args.calibration:            # before the coverage check: a calibration that leaves nothing judged fails it
+        verdicts = calibration_apply(verdicts, _calibration_for(args.calibration, candidate))
     problem = coverage_problem(baseline, candidate, verdicts)
     if problem:
         raise SpikeflopsError(f"nothing was compared: {problem}")
     header = (f"baseline {_describe(baseline)}\ncandidate {_describe(candidate)}"
               + (f"\nCROSS-HARNESS: {harnesses}; only {' and '.join(noise)} metrics are judged" if harnesses else "")
               + (f"\nCROSS-HARDWARE: {difference}; only portable metrics are judged" if difference else ""))
-    if args.calibration:
-        verdicts = calibration_apply(verdicts, _calibration_for(args.calibration, candidate))
     attributions = attribute(verdicts, baseline, candidate)
     if args.markdown:
-        write_text(args.markdown, markdown_report(verdicts, header=header.replace("\n", "  \n"),
+        write_text(args.markdown, markdown_report(verdicts, header=header,
                                                   attributions=attributions))
     record = {"baseline": baseline.path, "candidate": candidate.path,
               "cross_hardware": difference, "config": config.source,
@@ -251,6 +272,10 @@ def _calibration_for(path: str, candidate) -> dict:
     return calibration
 
 
+def _file_safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in str(name)).strip("-.").lower()[:80]
+
+
 def cmd_calibrate(args) -> int:
     import subprocess
     import tempfile
@@ -283,9 +308,19 @@ def cmd_calibrate(args) -> int:
     unique = list(dict.fromkeys(str(Path(f).resolve()) for f in files))
     if len(unique) < len(files):
         raise SpikeflopsError("the same results file was given twice: an A/A pair needs two runs")
+    # a shell glob over an asv machine folder brings asv's machine.json and benchmarks.json: not runs
+    skipped = [f for f in files if Path(f).name in ("machine.json", "benchmarks.json")]
+    files = [f for f in files if f not in skipped]
+    if skipped:
+        print(f"spikeflops calibrate: left out {len(skipped)} asv file(s) that hold no results "
+              f"({', '.join(sorted({Path(f).name for f in skipped}))})", file=sys.stderr)
+    if len(files) < 2:
+        raise SpikeflopsError("calibrate needs at least 2 results files of A/A runs, or --runs N")
     runs = [load(f) for f in files]
     result = calibrate(runs, config)
-    out = Path(args.out) if args.out else Path("results") / "calibration" / f"{machine_name()}-{result['harness']}.json"
+    # named after the machine that made the runs, which need not be this one
+    made_on = _file_safe(runs[0].machine.get("machine") or "") or machine_name()
+    out = Path(args.out) if args.out else Path("results") / "calibration" / f"{made_on}-{result['harness']}.json"
     write_json(out, result)
     noisy = sorted(((e["detectable"], label) for label, e in result["metrics"].items()), reverse=True)
     print(f"calibrated {len(result['metrics'])} metrics from {len(runs)} {result['harness']} runs -> {out}")

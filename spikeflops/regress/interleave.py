@@ -218,6 +218,7 @@ def cmd_compare(args) -> int:
         print("spikeflops compare: the working tree has uncommitted edits; both sides are measured from their "
               "commits, so the edits are left out (commit them to compare them)", file=sys.stderr)
     with scratch_folder("spikeflops-compare-") as work:     # removed if refused or interrupted
+        git(repo, "worktree", "prune")      # a killed compare's worktrees went with its pruned scratch folder
         verdicts = compare_interleaved(repo, args.base, args.cand, args.rounds, config, work, args.families,
                                        args.profile, say=lambda t: print(t, file=sys.stderr, flush=True),
                                        max_rounds=args.max_rounds)

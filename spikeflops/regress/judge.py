@@ -312,7 +312,11 @@ def coverage_problem(baseline: ResultSet, candidate: ResultSet, verdicts: list[V
 
 def smallest_p_value(n1: int, n2: int) -> float:
     """The smallest two-sided p a rank test can give with these sample sizes (complete separation)."""
-    return 2.0 / math.comb(n1 + n2, n1)
+    if n1 + n2 <= 1000:                 # C(1000, 500) ~ 3e299 still fits a float: exact
+        return 2.0 / math.comb(n1 + n2, n1)
+    # in logs: C(1000 + 1000, 1000) has ~600 digits, past what a float holds (an OverflowError, not a p)
+    log_comb = math.lgamma(n1 + n2 + 1) - math.lgamma(n1 + 1) - math.lgamma(n2 + 1)
+    return min(1.0, math.exp(math.log(2.0) - log_comb))
 
 
 def _relative(bv: float, cv: float) -> float:

@@ -138,6 +138,12 @@ def _parse(path: str | os.PathLike) -> ResultSet:
 _ZERO_IMPOSSIBLE = {"operators", "FLOP", "parameters", "sequences"}
 
 
+def declared_metric(name: str):
+    from workloads.registry import metric
+
+    return metric(name)
+
+
 def _validate(rs: ResultSet) -> None:
     """What no benchmark can produce: a commit that is not a hash, a value that is not a finite number (NaN
     aside: "never reached"), a negative size or time, a zero operator count, NaN among raw samples, and
@@ -158,6 +164,10 @@ def _validate(rs: ResultSet) -> None:
             raise ValueError(f"{m.label}: NaN among its raw samples")
         if m.value == 0 and m.unit in _ZERO_IMPOSSIBLE:
             raise ValueError(f"{m.label}: 0 {m.unit} is impossible")
+        declared = declared_metric(m.metric)
+        if declared is not None and (declared.timed or declared.positive) and 0 in (m.value, *m.samples):
+            what = "a step or trial takes time" if declared.timed else "a step allocates and holds tensors"
+            raise ValueError(f"{m.label}: 0 {m.unit or ''} is impossible ({what})")
 
 
 def _parse_any(path: str | os.PathLike, data=None) -> ResultSet:

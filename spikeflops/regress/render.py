@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from ..tables import format_table
+from ..tables import format_table, markdown_cell
 from .judge import STATUSES, Verdict
 
 MARKS = {"regressed": "FAIL", "failed": "FAIL", "missing": "miss", "undecided": "undecided", "new": "new",
@@ -91,12 +91,12 @@ def markdown_report(verdicts: list[Verdict], header: str = "", attributions=()) 
     changed = [v for v in ordered(verdicts) if _worth_showing(v)]
     judged = [v for v in ordered(verdicts) if v.status != "not judged"]
     out = ["## spikeflops gate", "", f"**{summary_line(verdicts)}**", ""]
-    if header:
-        out += [header, ""]
+    if header:                  # machine names and CPU strings come from results files: inert, line by line
+        out += ["  \n".join(markdown_cell(line) for line in header.split("\n") if line.strip()), ""]
     if changed:
         out += [format_table(HEADERS, _rows(changed), markdown=True), ""]
     if attributions:
-        out += ["### Where it grew", "", *(f"- {a.sentence()}" for a in attributions), ""]
+        out += ["### Where it grew", "", *(f"- {markdown_cell(a.sentence())}" for a in attributions), ""]
     out += ["<details><summary>All judged metrics</summary>", "",
             format_table(HEADERS, _rows(judged), markdown=True) if judged else "(none)", "", "</details>", ""]
     return "\n".join(out)

@@ -3,6 +3,7 @@ the threshold (and floor) that ``gate.toml`` gives its kind."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from importlib import resources
@@ -69,6 +70,8 @@ def load_config(path: str | os.PathLike | None = None) -> GateConfig:
         raise SpikeflopsError(f"{path}: cannot read this gate configuration file ({type(exc).__name__})") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpikeflopsError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:
+        raise SpikeflopsError(f"{path}: nested too deeply to be a gate configuration") from None
     if "metric" in data:
         raise SpikeflopsError(f"{path}: [[metric]] tables are the old format: a metric's direction and noise model "
                               "are declared with the metric now; give thresholds per kind as [threshold.\"KIND\"]")
@@ -113,8 +116,9 @@ def _threshold(path: str, kind: str, entry) -> tuple[float, float]:
     out = []
     for key in THRESHOLD_KEYS:
         value = entry.get(key, 0.0)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise SpikeflopsError(f"{where}: {key} must be a number >= 0, not {value!r}")
+        # nan compares false with everything and inf passes any growth: both would judge every change "ok"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise SpikeflopsError(f"{where}: {key} must be a finite number >= 0, not {value!r}")
         out.append(float(value))
     return out[0], out[1]
 

@@ -24,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 
 from ..errors import SpikeflopsError
-from ..isolate import private_temp_env
+from ..isolate import GroupProcess, private_temp_env
 from ..memory import SearchResult, find_max_batch
 from .scale import ScaleCase, ScaleRecord, world_sizes
 from .scale_rank import ERROR_MARK, OOM_MARK
@@ -149,8 +149,8 @@ def launch(case: ScaleCase, port: int | None = None, warmup: int = 2, repeats: i
         env = private_temp_env(tmp, env)       # torchrun's log folders go with this one, even when stopped
         cmd = _command(case, out, port, extra)
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+        # its own group, guarded: torchrun and its ranks end with this process, even one killed by SIGKILL
+        proc = GroupProcess(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             _, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:

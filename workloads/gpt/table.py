@@ -200,7 +200,7 @@ THROUGHPUT = Family(
     measure=_pinned(_throughput))
 
 MEMORY = Family(
-    "GPTMemory", "gpt", _STEP_PARAMS, (Metric("peak_memory", "bytes", "peak memory", "lower", "exact"),),
+    "GPTMemory", "gpt", _STEP_PARAMS, (Metric("peak_memory", "bytes", "peak memory", "lower", "exact", positive=True),),
     "Device memory one training step holds at most (CUDA allocator statistics).", measure=_pinned(_memory))
 
 FLOPS = Family(
@@ -215,8 +215,8 @@ OP_COUNT = Family(
     "GPTOpCount", "gpt", ("size", "variant", "mode", "batch"),
     (Metric("operators", "operators", "operator count", "lower", "exact", portable=True),
      Metric("distinct_operators", "operators", "operator count", "lower", "exact", portable=True),
-     Metric("bytes_allocated", "bytes", "operator count", "lower", "exact", portable=True),
-     Metric("peak_live_bytes", "bytes", "live tensor bytes", "lower", "exact", portable=True),
+     Metric("bytes_allocated", "bytes", "operator count", "lower", "exact", portable=True, positive=True),
+     Metric("peak_live_bytes", "bytes", "live tensor bytes", "lower", "exact", portable=True, positive=True),
      Metric("retained_live_bytes", "bytes", "live tensor bytes", "lower", "exact", portable=True)),
     "aten operators one step dispatches, the bytes their outputs newly allocate, the most tensor bytes "
     "alive at once during the step (parameters, optimizer state and anything kept from the step before "

@@ -148,7 +148,7 @@ PHASE_TIMES = Family(
 OP_COUNT = Family(
     "SuperSpikeOpCount", "superspike", _MATCH,
     (Metric("operators_per_step", "operators", "operator count", "lower", "exact", portable=True),
-     Metric("bytes_per_step", "bytes", "operator count", "lower", "exact", portable=True),
+     Metric("bytes_per_step", "bytes", "operator count", "lower", "exact", portable=True, positive=True),
      Metric("operators_per_update", "operators", "operator count", "lower", "exact", portable=True)),
     "aten operators of one torch simulation step (and the bytes they newly allocate) and of one weight "
     "update, counted on a CPU: deterministic, judged exactly on any runner.", measure=_op_count)
