@@ -217,6 +217,10 @@ def rows():
 
 
 def unavailable(row) -> str | None:
+    import importlib.util
+
+    if row.family == READING.name and importlib.util.find_spec("asv") is None:
+        return "needs asv, an optional package (pip install asv, or the project's [test] extra)"
     if row.family == TESTS.name and not (ROOT / row.case.module).is_file():
         return f"{row.case.module} is not beside this copy of spikeflops (an installed package has no tests)"
     return None

@@ -13,7 +13,6 @@ smallest size detected in at least 95 % of comparisons. Rounds run in this proce
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
@@ -52,10 +51,10 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a proportion: honest at 0 of 40, where the normal interval says [0, 0]."""
     if n == 0:
         return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    from scipy.stats import binomtest, norm
+
+    interval = binomtest(successes, n).proportion_ci(confidence_level=1 - 2 * norm.sf(z), method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def _spin(seconds: float) -> None:
