@@ -20,6 +20,12 @@ def pytest_configure(config):
 
     if config.getoption("profile"):
         os.environ["SPIKEFLOPS_PROFILE"] = config.getoption("profile")
+    if config.pluginmanager.hasplugin("benchmark") and config.getoption("benchmark_only"):
+        # `pytest --benchmark-only` with no paths times the benchmarks, as pytest-benchmark users expect
+        # (testpaths holds the tests; benchmarks/ holds the harness)
+        if config.args_source == pytest.Config.ArgsSource.TESTPATHS:
+            config.args[:] = [str(config.rootpath / "benchmarks")]
+        _refuse_a_gpu_profile_without_a_gpu()
     # Plain `pytest` runs each benchmark once as a test; timing only with --benchmark-only/--benchmark-enable.
     # (Set here, not in addopts: pytest-benchmark refuses --benchmark-only next to --benchmark-disable.)
     if config.pluginmanager.hasplugin("benchmark"):
@@ -28,7 +34,7 @@ def pytest_configure(config):
     # pytest-benchmark keys its storage by OS and Python only; put each machine (GPU model included) in its own folder.
     if config.pluginmanager.hasplugin("benchmark"):
         storage = config.getoption("benchmark_storage", None)
-        if storage and storage.rstrip("/").endswith("results/pytest-benchmark"):
+        if storage and storage.rstrip("/").endswith("pytest-benchmark"):
             from workloads.hardware import machine_name
 
             config.option.benchmark_storage = f"{storage.rstrip('/')}/{machine_name()}"
@@ -42,6 +48,15 @@ def pytest_configure(config):
                 config.option.benchmark_save = f"{commit[:12]}{'-dirty' if dirty else ''}_{save}"
 
 
+def _refuse_a_gpu_profile_without_a_gpu() -> None:
+    from workloads.profiles import get_profile
+    from workloads.registry import device_available, gpu_profile_refusal
+
+    profile = get_profile()
+    if profile.needs_gpu and not device_available("cuda"):
+        raise pytest.UsageError(gpu_profile_refusal(profile))
+
+
 @pytest.hookimpl(trylast=True)            # after -k / -m have deselected what they will
 def pytest_collection_modifyitems(config, items):
     import torch
@@ -50,7 +65,7 @@ def pytest_collection_modifyitems(config, items):
 
     no_gpu = pytest.mark.skip(reason="needs a CUDA device (torch.cuda.is_available() is False)")
     no_genn = pytest.mark.skip(reason="needs pygenn, which is not on the package registry: build it from "
-                                      "GeNN's source (see README) to run the GeNN tests")
+                                      "GeNN's source (docs/genn.md) to run the GeNN tests")
     for item in items:
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(no_gpu)

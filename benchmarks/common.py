@@ -119,6 +119,8 @@ def suite(family_name: str) -> type:
             name = f"track_{metric.name}"
         method.__name__ = name
         method.unit = metric.unit
+        # declared, not hashed from this generated code: refactoring the harness keeps every history
+        method.version = str(metric.version)
         method.benchmark_name = f"bench_{family.workload}.{family_name}.{name}"
         attrs[name] = method
     return type(family_name, (TimedFamily if timed else TrackedFamily,), attrs)

@@ -19,7 +19,8 @@ class _Parser(argparse.ArgumentParser):
 # add_parser(subparsers) and imports what its work needs (torch, pygenn) only when it runs.
 COMMAND_MODULES = ("spikeflops.run", "spikeflops.info_command", "spikeflops.gpt_commands",
                    "spikeflops.superspike_commands", "spikeflops.regress.commands", "spikeflops.regress.report",
-                   "spikeflops.regress.error_rates", "spikeflops.dashboard", "spikeflops.gpukit.command")
+                   "spikeflops.regress.error_rates", "spikeflops.dashboard", "spikeflops.keep",
+                   "spikeflops.gpukit.command")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -81,7 +81,7 @@ def measure_rows(rows, profile, progress=_say, on_entry=None) -> list[dict]:
     entries = []
     for i, row in enumerate(rows, 1):
         family = FAMILIES[row.family]
-        progress(f"  [{i}/{len(rows)}] {row.family} {case_id(row)} ...")
+        progress(f"  [{i}/{len(rows)}] {row.family} {row_label(row)} ...")
         entry = ResultEntry.for_row(row)
         t0 = time.perf_counter()
         try:
@@ -159,7 +159,7 @@ def measure_alongside(rows, profile, progress=_say) -> list[dict]:
                 entry.error = f"its worker process ended: {type(exc).__name__}: {exc}".strip()
                 entries[i] = entry.to_dict()
             e = entries[i]
-            progress(f"  [{done}/{len(rows)}] {row.family} {case_id(row)} "
+            progress(f"  [{done}/{len(rows)}] {row.family} {row_label(row)} "
                      + (f"failed: {e['error']}" if "error" in e else f"{e.get('wall_s', 0):.1f} s"))
     finally:                                # Ctrl-C, SIGTERM: no worker outlives the run
         for proc in list(getattr(pool, "_processes", {}).values()):
@@ -358,6 +358,10 @@ def cmd_run(args) -> int:
     _say(f"results: {out}")
     print(closing_line(len(entries) - len(failed), left_out, failed, profile.name, wall))
     return 1 if failed else 0
+
+
+def row_label(row) -> str:
+    return case_label(dict(zip(row.param_names, map(str, row.param_values()))))
 
 
 def case_label(params: dict) -> str:

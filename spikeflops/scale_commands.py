@@ -19,7 +19,7 @@ def add_parser(gpt_subparsers) -> None:
     p = gpt_subparsers.add_parser(
         "scale", help="training throughput, MFU and weak-scaling efficiency on 1..N ranks (torchrun)",
         description="Launches torchrun on this host (standalone rendezvous) for 1, 2, 4, ... N ranks, each "
-                    "rank training on its own local batch (weak scaling). Multi-node: see README.")
+                    "rank training on its own local batch (weak scaling). Multi-node: see docs/scaling.md.")
     p.add_argument("--nproc", type=positive_int, required=True, help="largest number of ranks (GPUs, or CPU "
                                                                       "processes sharing the cores)")
     p.add_argument("--strategy", choices=(*STRATEGIES, "both"), default="ddp")

@@ -37,6 +37,56 @@ def test_a_contended_candidate_is_not_judged_and_a_quiet_one_is():
     assert quiet.status == "regressed"
 
 
+def test_a_contended_verdict_is_never_a_silent_pass():
+    """Nothing regressed but a metric could not be judged: exit 3 and a summary that says so, never 0."""
+    from spikeflops.regress.judge import EXIT_OK, EXIT_UNDECIDED, exit_code
+    from spikeflops.regress.render import markdown_report, summary_line
+
+    contended = [v for v in compare(_rs(40.0, 0.95), _rs(30.0, 0.45), load_config())]
+    assert exit_code(contended) == EXIT_UNDECIDED
+    assert summary_line(contended).startswith("UNDECIDED") and "UNDECIDED" in markdown_report(contended)
+    assert exit_code([v for v in compare(_rs(40.0, 0.95), _rs(40.2, 0.93), load_config())]) == EXIT_OK
+
+
+def test_compare_adds_rounds_for_a_contended_timing_and_exits_3(tmp_path, monkeypatch):
+    """A contended round is dropped; with --max-rounds, compare runs more rounds for it, and a timing still
+    contended after all of them ends the command with exit 3."""
+    import json
+    import subprocess
+    import sys
+
+    from gate_fixtures import cli
+    from spikeflops.regress import interleave
+
+    runs = []
+
+    def fake_run(self, out, families, profile):          # every round of both sides starved of CPU
+        runs.append(out.name)
+        data = {"format": "spikeflops-run/1", "machine_name": "m", "machine": {"cpu": "c", "cpu_count": 2},
+                "commit": self.commit, "date": "2026-01-01T00:00:00+00:00",
+                "load": {"cpu_share": 0.2, "threads": 1, "cores": 2, "load_before": 3.0, "load_after": 3.0},
+                "results": [{"family": "GPTStep", "params": {"size": "gpt-nano", "variant": "fast",
+                             "dtype": "float32", "device": "cpu", "mode": "train", "batch": "4",
+                             "compile": "False"}, "units": {"time_step": "seconds"}, "case": {},
+                             "metrics": {"time_step": 0.03}, "samples": {"time_step": [0.03, 0.031, 0.029]}}]}
+        out.write_text(json.dumps(data))
+        from spikeflops.regress.records import load
+        return load(out)
+
+    monkeypatch.setattr(interleave.Side, "run", fake_run)
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    for i in range(2):
+        (repo / "f").write_text(str(i))
+        subprocess.run(["git", "-C", str(repo), "add", "f"], check=True)
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm",
+                        f"c{i}"], check=True)
+    proc = cli("compare", "HEAD~1", "HEAD", "--repo", repo, "--rounds", "3", "--max-rounds", "5")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert len(runs) == 10, runs                         # 3 rounds, then 2 more for the contended timing
+    assert "UNDECIDED" in proc.stdout and "contended" in proc.stdout
+
+
 def _spin(stop_at: float) -> None:
     x = 0
     while time.time() < stop_at:

@@ -58,3 +58,59 @@ def test_a_failed_publish_leaves_the_old_dashboard(tmp_path):
     with pytest.raises(SpikeflopsError, match="not a readable asv configuration"):
         publish(bad, html)
     assert digest_tree(html) == before
+
+
+def test_a_refactored_harness_keeps_every_committed_history_on_the_dashboard(tmp_path):
+    """asv versions a benchmark by its source unless it declares a version: the generated harness declares
+    each metric's, so rewriting benchmarks/ (here: a changed line in every tracked benchmark's setup and in
+    every timed one's) neither orphans a committed result nor drops a graph of the committed machine."""
+    import os
+    import subprocess
+    import sys
+
+    bench = tmp_path / "benchmarks"
+    shutil.copytree(ROOT / "benchmarks", bench, ignore=shutil.ignore_patterns("__pycache__"))
+    common = (bench / "common.py").read_text()
+    edited = common.replace('raise NotImplementedError("not measured here")',
+                            'raise NotImplementedError("not measured on this machine")')
+    edited = edited.replace("self.timed()", "(self.timed)()")
+    assert "not measured on this machine" in edited and "(self.timed)()" in edited
+    (bench / "common.py").write_text(edited)
+    conf = json.loads((ROOT / "asv.conf.json").read_text())
+    conf.update(repo=str(ROOT), benchmark_dir=str(bench), results_dir=str(tmp_path / "local"),
+                html_dir=str(tmp_path / "unused"), env_dir=str(tmp_path / "env"))
+    config = tmp_path / "asv.conf.json"
+    config.write_text(json.dumps(conf))
+    env = {**os.environ, "HOME": str(tmp_path)}                  # asv's machine file
+    subprocess.run([sys.executable, "-m", "spikeflops.cli", "info", "--register-asv-machine", "refactor-check"],
+                   cwd=ROOT, env=env, check=True, capture_output=True)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    proc = subprocess.run(["asv", "run", "--config", str(config), "--python=same", "--quick", "--machine",
+                           "refactor-check", "--set-commit-hash", commit, "-b", "^nothing-matches-this$"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    discovered = json.loads((tmp_path / "local" / "benchmarks.json").read_text())
+    committed = json.loads((ROOT / "results" / "asv" / "benchmarks.json").read_text())
+    # asv exits 1 on "no benchmarks selected": discovery alone is what this run is for
+    assert "Discovering benchmarks" in proc.stdout and set(committed) <= set(discovered), proc.stdout + proc.stderr
+    orphaned = []
+    for path in (ROOT / "results" / "asv").glob("*/*-*.json"):
+        data = json.loads(path.read_text())
+        at = data["result_columns"].index("version")
+        orphaned += [f"{path.name}: {name}" for name, row in data["results"].items()
+                     if discovered[name]["version"] != row[at]]
+    assert not orphaned, orphaned[:5]
+    # published with the refactored harness's index over the committed history: every benchmark with a
+    # committed value has its graph for the committed machine
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "results" / "asv", project / "results" / "asv")
+    conf.update(repo=str(ROOT), benchmark_dir=str(bench), results_dir=str(tmp_path / "local"))
+    (project / "asv.conf.json").write_text(json.dumps(conf))
+    html = tmp_path / "html"
+    publish(project / "asv.conf.json", html)
+    with_values = set()
+    for path in (project / "results" / "asv" / "vm-amd-epyc-x2").glob("*-*.json"):
+        data = json.loads(path.read_text())
+        with_values |= {name for name, row in data["results"].items()
+                        if any(v == v and v is not None for v in (row[0] if isinstance(row[0], list) else [row[0]]))}
+    graphs = {p.stem for p in (html / "graphs").rglob("*.json") if "machine-vm-amd-epyc-x2" in str(p)}
+    assert with_values and with_values <= graphs, sorted(with_values - graphs)[:5]

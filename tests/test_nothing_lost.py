@@ -345,6 +345,9 @@ def test_a_stopped_kit_keeps_what_the_stage_measured_in_kit_json(tmp_path, monke
         def budget(self, plan):
             return 60.0
 
+        def describe(self, plan):
+            return self.what
+
     def stopped_stage(stage, plan, out_dir, *args, **kwargs):
         (out_dir / f"partial-{stage.name}.jsonl").write_text(json.dumps({"entry": {"family": "GPTFlops"}}) + "\n")
         raise KeyboardInterrupt

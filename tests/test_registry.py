@@ -222,7 +222,7 @@ def test_help_lists_every_registered_command_and_imports_no_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     names, *usage, torch_loaded = proc.stdout.strip().splitlines()
-    expected = {"run", "info", "gpt", "superspike", "gate", "calibrate", "compare", "bisect", "report", "dashboard",
+    expected = {"run", "info", "gpt", "superspike", "gate", "calibrate", "compare", "bisect", "report", "dashboard", "keep",
                 "error-rates", "kit"}
     assert set(names.split(",")) == expected
     assert all(name in " ".join(usage) for name in expected)

@@ -36,6 +36,9 @@ class Metric:
     portable: bool = False     # the same number on any machine for the same program: judged across hardware
     timed: bool = False        # the harness's own timer measures it (asv time_*)
     positive: bool = False     # 0 is impossible (a step allocates, holds tensors): a 0 read is a broken file
+    version: int = 1           # asv's benchmark version: bump it when this number's meaning changes (a new
+                               # unit, another quantity), never because harness code moved; asv keeps a
+                               # benchmark's history only across runs of one version
     splits: tuple[Split, ...] = ()
 
     def __post_init__(self):

@@ -28,15 +28,18 @@ class Profile:
     # `spikeflops run` times a timed family's calls until it has its rounds AND this many seconds of them
     # (capped at 50x the rounds): five 30 ms steps are one co-tenant's hiccup, a second of them is a median
     timing_budget_s: float = 1.0
+    # sized for a GPU runner: its CPU rows (an operator count of gpt-small at batch 8 took 23 GB) would
+    # exhaust a CPU machine's memory, so without a GPU the profile runs nothing and says why
+    needs_gpu: bool = False
 
 
 PROFILES = {
     "ci": Profile("ci", gpt_repeats=5, superspike_timing_trials=5, cpu_memory_limit_bytes=256 * 2**20,
                   timing_budget_s=1.0),
     "regular": Profile("regular", gpt_repeats=10, superspike_timing_trials=3, cpu_memory_limit_bytes=8 * 2**30,
-                       timing_budget_s=2.0),
+                       timing_budget_s=2.0, needs_gpu=True),
     "full": Profile("full", gpt_repeats=20, superspike_timing_trials=5, cpu_memory_limit_bytes=16 * 2**30,
-                    timing_budget_s=5.0),
+                    timing_budget_s=5.0, needs_gpu=True),
 }
 
 

@@ -147,7 +147,14 @@ def why_not_runnable(row: Row, profile: Profile | None = None) -> str | None:
         return f"not selected by {CASES_ENV_VAR}"
     if not device_available(row.device):
         return f"no {row.device} device on this machine"
+    if profile.needs_gpu and not device_available("cuda"):
+        return gpu_profile_refusal(profile)
     return workloads()[FAMILIES[row.family].workload].unavailable(row)
+
+
+def gpu_profile_refusal(profile: Profile) -> str:
+    return (f"the {profile.name} profile is sized for a GPU runner and this machine has none "
+            "(its CPU rows alone can take tens of GB); use the ci profile here")
 
 
 def _case_selection():

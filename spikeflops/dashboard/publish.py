@@ -23,6 +23,9 @@ from pathlib import Path
 
 from workloads.errors import SpikeflopsError
 
+# the results committed to the repository; asv's own results_dir (an ignored folder) holds local runs until
+# `spikeflops keep` copies them here
+COMMITTED_ASV = Path("results") / "asv"
 _VERSION_IN_PATH = re.compile(r"python(\d+\.\d+)")
 _VERSION = re.compile(r"^\d+\.\d+$")
 
@@ -51,7 +54,7 @@ def normalised_copy(results: Path, into: Path) -> list[str]:
     """Copy asv's results folder to ``into`` with every result's interpreter as major.minor; returns the
     warnings (files whose interpreter has no version in its name keep it as recorded)."""
     warnings = []
-    shutil.copytree(results, into)
+    shutil.copytree(results, into, dirs_exist_ok=True)
     for path in sorted(into.rglob("*.json")):
         if path.name in ("benchmarks.json", "machine.json"):
             continue
@@ -102,15 +105,20 @@ def publish(config: Path, html: Path) -> list[str]:
     html = claim_output_folder(html, "dashboard", made_before=looks_published).resolve()   # before anything
     conf = read_config(config)
     root = config.resolve().parent
-    results = root / conf.get("results_dir", "results")
-    if not results.is_dir() or not any(results.glob("*/*.json")):
-        raise SpikeflopsError(f"{results}: no asv results to publish (run `asv run` first)")
+    local = root / conf.get("results_dir", "results")
+    sources = [folder for folder in dict.fromkeys(((root / COMMITTED_ASV).resolve(), local.resolve()))
+               if folder.is_dir() and any(folder.glob("*/*.json"))]
+    if not sources:
+        raise SpikeflopsError(f"{local}: no asv results to publish (run `asv run` first)")
     asv = shutil.which("asv")
     if asv is None:
         raise SpikeflopsError("asv is not installed here (pip install asv)")
     with tempfile.TemporaryDirectory(prefix="spikeflops-publish-") as tmp, staged_folder(html.parent) as stage:
         tmp = Path(tmp)
-        warnings = normalised_copy(results, tmp / "results")
+        warnings = []
+        for folder in sources:          # the committed history, then this checkout's own runs over it
+            warnings += normalised_copy(folder, tmp / "results")
+        warnings = list(dict.fromkeys(warnings))
         # the same project, read from where it is: only the results and the output folder differ
         conf.update(repo=str(root / conf.get("repo", ".")),
                     benchmark_dir=str(root / conf.get("benchmark_dir", "benchmarks")),

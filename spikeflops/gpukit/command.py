@@ -138,7 +138,7 @@ def cmd_kit(args) -> int:
     if args.wheels and not wheels.is_dir():
         raise SpikeflopsError(f"--wheels {wheels}: no such folder")
     if wheels and not any(wheels.glob("*.whl")):
-        raise SpikeflopsError(f"--wheels {wheels}: holds no wheels (see README, the GPU kit: preparing the wheels)")
+        raise SpikeflopsError(f"--wheels {wheels}: holds no wheels (see docs/gpu-kit.md: preparing the wheels)")
     genn_source = Path(args.genn_source) if args.genn_source else (
         DEFAULT_GENN_SOURCE if DEFAULT_GENN_SOURCE.is_dir() else None)
     if args.genn_source and not (genn_source / "setup.py").is_file():

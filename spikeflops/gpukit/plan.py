@@ -28,26 +28,35 @@ class Stage:
     kind: str                        # "facts", "rows", "tests" or "harnesses"
     budget_s: dict[str, float]       # per plan: seconds this stage may take at most
     needs: str = ""                  # a package without which the stage is skipped, with the reason
+    what_on_cpu: str = ""            # what the rehearsal does instead, in a CPU's words (else ``what``)
 
     def budget(self, plan: str) -> float:
         return self.budget_s[plan]
+
+    def describe(self, plan: str) -> str:
+        return self.what_on_cpu if plan == "rehearsal" and self.what_on_cpu else self.what
 
 
 STAGES = (
     Stage("facts", "the machine's facts and its measured matmul peak", "facts", {"gpu": 15, "rehearsal": 20}),
     Stage("gpt-flops", "exact FLOPs of the four book sizes (meta tensors: no GPU time)", "rows",
-          {"gpu": 15, "rehearsal": 20}, needs="thop"),
-    Stage("gpt-throughput", "tokens/s and MFU, book and fast, every book size", "rows", {"gpu": 70, "rehearsal": 30}),
+          {"gpu": 15, "rehearsal": 20}, needs="thop", what_on_cpu="exact FLOPs of gpt-nano (meta tensors)"),
+    Stage("gpt-throughput", "tokens/s and MFU, book and fast, every book size", "rows", {"gpu": 70, "rehearsal": 30},
+          what_on_cpu="tokens/s and MFU (against the measured matmul peak: a CPU has no datasheet peak), "
+                      "book and fast, gpt-nano"),
     Stage("superspike-torch", "SuperSpike on torch: eager, CUDA graphs, compiled + graphs", "rows",
-          {"gpu": 60, "rehearsal": 30}),
+          {"gpu": 60, "rehearsal": 30}, what_on_cpu="SuperSpike on torch, ci network: eager, and the graphed "
+                                                     "path's chunks run eagerly (no CUDA graphs on a CPU)"),
     Stage("genn", "SuperSpike on GeNN: timed trials (timers off), kernel timers, setup", "rows",
           {"gpu": 75, "rehearsal": 60}, needs="pygenn"),
     Stage("gpt-max-batch", "max batch, forward and train, every book size (fast variant)", "rows",
-          {"gpu": 55, "rehearsal": 45}),
+          {"gpu": 55, "rehearsal": 45}, what_on_cpu="max batch of gpt-nano, forward and train, in a 128 MiB budget"),
     Stage("gpt-mfu-target", "gpt-small fast, compiled, at its best batch: the MFU target row", "rows",
-          {"gpu": 60, "rehearsal": 30}),
+          {"gpu": 60, "rehearsal": 30}, what_on_cpu="gpt-nano fast, eager, at its best batch: the MFU target "
+                                                     "row's CPU stand-in"),
     Stage("convergence", "a short seeded training run on each backend", "rows", {"gpu": 35, "rehearsal": 40}),
-    Stage("gpu-tests", "the gpu tests (tests/test_gpu.py)", "tests", {"gpu": 40, "rehearsal": 40}),
+    Stage("gpu-tests", "the gpu tests (tests/test_gpu.py)", "tests", {"gpu": 40, "rehearsal": 40},
+          what_on_cpu="the gpu tests (tests/test_gpu.py): on a CPU each skips with its reason"),
     Stage("harnesses", "asv and pytest-benchmark records of two of the same cases", "harnesses",
           {"gpu": 55, "rehearsal": 60}),
 )

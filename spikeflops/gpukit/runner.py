@@ -203,7 +203,7 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
                                        "threads": None, "cpu_share": None},
                "results": [],
                "kit": {"format": KIT_SECTION, "plan": plan, "budget_s": budget_s, "wheels": installed,
-                       "peaks": None, "stages": [{"name": s.name, "status": "not reached", "what": s.what,
+                       "peaks": None, "stages": [{"name": s.name, "status": "not reached", "what": s.describe(plan),
                                                   "budget_s": planned(s)} for s in stages]}}
     kit_json, kit_md = out_dir / "kit.json", out_dir / "kit.md"
 
@@ -243,11 +243,11 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
                 record.update(status="skipped", reason=f"{stage.needs} is not installed"
                               + (" (its build from the carried source failed or is still running: genn-build.log)"
                                  if stage.needs == "pygenn" and genn_build is not None else
-                                 " (carry its wheel: README, the GPU kit)"))
+                                 " (carry its wheel: docs/gpu-kit.md)"))
                 say(f"[{i + 1}/{len(stages)}] {stage.name}: skipped, {record['reason']}")
                 save()
                 continue
-            say(f"[{i + 1}/{len(stages)}] {stage.name}: {stage.what} (budget {budget:.0f} s, "
+            say(f"[{i + 1}/{len(stages)}] {stage.name}: {stage.describe(plan)} (budget {budget:.0f} s, "
                 f"{left:.0f} s of the run left)")
             building = genn_build is not None and genn_build.poll() is None
             s0 = time.monotonic()

@@ -132,7 +132,7 @@ def _harnesses(plan: str, out_dir: Path, out: Partial) -> None:
     try:
         import asv  # noqa: F401 - carried as a wheel to a bare GPU machine
     except ImportError:
-        out.write(skipped="asv: not installed (carry its wheel: README, the GPU kit)")
+        out.write(skipped="asv: not installed (carry its wheel: docs/gpu-kit.md)")
         return
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     if head.returncode != 0:

@@ -19,6 +19,9 @@ def peak_lines(results: dict) -> list[str]:
         p = peaks.get(kind)
         lines.append(f"{kind} {peaks.get('dtype', '')} peak: "
                      + (f"{si(p['flops_per_s'], 'FLOP/s')} ({p['source']})" if p else "none"))
+    if peaks:
+        lines.append("MFU is against the " + ("datasheet peak" if peaks.get("datasheet") else
+                                             "measured matmul peak (no datasheet peak for this device)"))
     if peaks.get("power_limit_watts"):
         lines.append(f"power limit: {peaks['power_limit_watts']:.0f} W")
     return lines

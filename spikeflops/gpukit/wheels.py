@@ -3,7 +3,7 @@ pip and a package index, and installing them there, with neither.
 
 The machine's image has torch, pytest and pytest-benchmark but no asv, thop or pygenn; these are what
 it lacks for the kit's stages, each pinned to the version installed here (the one the tests ran), for
-the machine's Python (3.12). pygenn is on no index: build its wheel from GeNN's source (README).
+the machine's Python (3.12). pygenn is on no index: build its wheel from GeNN's source (docs/gpu-kit.md).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def install(folder: Path, site: Path, say) -> list[str]:
     """The carried wheels into ``site`` (no index, no dependencies: a bare machine reaches nothing)."""
     wheels = sorted(folder.glob("*.whl"))
     if not wheels:
-        raise SpikeflopsError(f"{folder}: no wheels to install (see README, the GPU kit: preparing the wheels)")
+        raise SpikeflopsError(f"{folder}: no wheels to install (see docs/gpu-kit.md: preparing the wheels)")
     check_one_version_each(folder)
     say(f"installing {len(wheels)} carried wheel{'s' if len(wheels) != 1 else ''} into {site}")
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",

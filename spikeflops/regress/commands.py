@@ -13,7 +13,8 @@ def add_parser(subparsers) -> None:
     g = subparsers.add_parser(
         "gate", help="fail (exit 1) when any tracked metric got worse between two results files",
         description="Compare a candidate's asv or pytest-benchmark results with a baseline's, metric by metric. "
-                    "Exit 0: nothing regressed; 1: a regression or a failed benchmark; 2: unusable input.")
+                    "Exit 0: nothing regressed; 1: a regression or a failed benchmark; 2: unusable input; 3: no "
+                    "regression found, but a metric could not be judged (contended, too noisy, undecided).")
     g.add_argument("baseline", help="results file (asv or pytest-benchmark JSON), or a folder: its newest file")
     g.add_argument("candidate", help="results file or folder, as baseline")
     g.add_argument("--config", default=None, help="thresholds file (default: the gate.toml shipped with spikeflops)")
@@ -78,7 +79,8 @@ def add_parser(subparsers) -> None:
         description="Each round runs BASE and CAND back to back (ABBA order) from their own git worktrees with "
                     "`spikeflops run`; timings are judged on the rounds' log ratios (a Student-t interval: regressed, "
                     "unchanged, or undecided when the interval still reaches past the threshold), deterministic "
-                    "metrics as the gate does. Exit 1 on a regression.")
+                    "metrics as the gate does. Exit 1 on a regression, 3 when a timing stays undecided or contended "
+                    "after every round.")
     i.add_argument("base", help="baseline commit (e.g. origin/main)")
     i.add_argument("cand", help="candidate commit (e.g. HEAD)")
     i.add_argument("--rounds", type=positive_int, default=5,

@@ -21,6 +21,9 @@ class Point:
     run_date: float = 0.0          # when this run happened: runs of one commit are separate points
 
 
+NOT_RESULTS = {"html", "calibration", "error-rates"}
+
+
 def find_results_files(paths: list[str]) -> list[Path]:
     """Every results file under the given files and folders (asv's machine.json/benchmarks.json excluded)."""
     out = []
@@ -29,8 +32,9 @@ def find_results_files(paths: list[str]) -> list[Path]:
         if p.is_file():
             out.append(p)
         elif p.is_dir():
+            # the tool's own files beside the results (calibrations, error rates, a dashboard) are not runs
             out += sorted(f for f in p.rglob("*.json") if f.name not in ("machine.json", "benchmarks.json")
-                          and "html" not in f.relative_to(p).parts)
+                          and not set(f.relative_to(p).parts) & NOT_RESULTS)
         else:
             raise SpikeflopsError(f"{path}: no such file or folder")
     if not out:

@@ -27,7 +27,7 @@ from workloads.errors import SpikeflopsError
 from workloads.isolate import run_group
 
 from .gitrepo import git, resolve, worktree
-from .judge import Verdict
+from .judge import CONTENDED, Verdict, unjudged
 from .records import ResultSet, load
 from .rules import GateConfig, Rule
 from .stats import benjamini_hochberg, worse_ratio
@@ -162,11 +162,12 @@ def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: G
             if i + 1 < rounds:
                 continue
             verdicts = _judge_all(values, shares, config, looks)
-            undecided = [v for v in verdicts if v.status == "undecided"]
+            # a contended timing gets more rounds too: a quieter round may still decide it
+            undecided = [v for v in unjudged(verdicts) if v.status == "undecided" or v.detail.startswith(CONTENDED)]
             if not undecided or i + 1 == max_rounds:
                 break
-            say(f"{len(undecided)} timing{'s' if len(undecided) != 1 else ''} undecided after {i + 1} rounds "
-                f"(e.g. {undecided[0].label}): one more round")
+            say(f"{len(undecided)} timing{'s' if len(undecided) != 1 else ''} undecided or contended after "
+                f"{i + 1} rounds (e.g. {undecided[0].label}): one more round")
     if not verdicts:
         raise SpikeflopsError("nothing was compared: the runs share no tracked metric")
     return verdicts

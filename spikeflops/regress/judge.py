@@ -334,6 +334,22 @@ def _verdict(m: Measurement, rule: Rule | None, status: str, b: Measurement | No
                    rule.threshold if rule else None, detail, m.params)
 
 
+# exit codes of a verdict: 0 every judged metric held; 1 a regression or a failed case; 2 unusable input
+# (the CLI's own); 3 no regression found, but something that should have been judged was not
+EXIT_OK, EXIT_REGRESSION, EXIT_UNDECIDED = 0, 1, 3
+CONTENDED = "machine contended"
+TOO_NOISY = "too noisy here"
+
+
+def unjudged(verdicts: list[Verdict]) -> list[Verdict]:
+    """Verdicts that could not decide what they were asked: undecided after every round, or not judged
+    because the machine was contended or is too noisy for the threshold. Never a silent pass."""
+    return [v for v in verdicts if v.status == "undecided"
+            or (v.status == "not judged" and v.detail.startswith((CONTENDED, TOO_NOISY)))]
+
+
 def exit_code(verdicts: list[Verdict], fail_on_missing: bool = False) -> int:
     bad = {"regressed", "failed"} | ({"missing"} if fail_on_missing else set())
-    return 1 if any(v.status in bad for v in verdicts) else 0
+    if any(v.status in bad for v in verdicts):
+        return EXIT_REGRESSION
+    return EXIT_UNDECIDED if unjudged(verdicts) else EXIT_OK

@@ -6,11 +6,10 @@ import math
 from collections import Counter
 
 from ..tables import format_table, markdown_cell
-from .judge import STATUSES, Verdict
+from .judge import CONTENDED, STATUSES, Verdict, unjudged
 
 MARKS = {"regressed": "FAIL", "failed": "FAIL", "missing": "miss", "undecided": "undecided", "new": "new",
          "improved": "better", "unchanged": "ok", "not judged": "-"}
-CONTENDED = "machine contended"
 ARROWS = {"lower": "lower is better", "higher": "higher is better", "equal": "must not change", "none": "-"}
 
 
@@ -62,10 +61,12 @@ def summary_line(verdicts: list[Verdict]) -> str:
     contended = sum(v.detail.startswith(CONTENDED) for v in verdicts)
     if contended:
         parts.append(f"{contended} of them because the machine was contended")
+    left = unjudged(verdicts)
     if counts["regressed"] or counts["failed"]:
         verdict = "REGRESSION"
-    elif counts["undecided"]:
-        verdict = "no regression found, but not all could be decided"
+    elif left:                  # exit 3: never read as a pass
+        verdict = (f"UNDECIDED: no regression found, but {len(left)} metric{'s' if len(left) != 1 else ''} "
+                   "could not be judged (contended, too noisy or undecided; exit 3)")
     else:
         verdict = "no regression"
     return f"{verdict}: " + ", ".join(parts)

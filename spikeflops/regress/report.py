@@ -204,14 +204,19 @@ def _draw_metric(ax, metric: str, series: dict[str, dict[str, list[Point]]], dir
     ax.set_xticks(shown, [labels[i] for i in shown], rotation=45, ha="right", fontsize=7)
     ax.set_xlabel("commit (by date), one point per run" + ("" if len(shown) == len(labels)
                                                            else f"; {len(shown)} of {len(labels)} runs labelled"))
-    units = {p.unit for per_m in series.values() for pts in per_m.values() for p in pts if p.unit}
+    from .records import declared_metric
+
+    declared = declared_metric(metric)
+    # the declaration's unit first: harnesses record a unit differently (or not at all) for the same metric
+    units = {declared.unit} if declared is not None else \
+        {p.unit for per_m in series.values() for pts in per_m.values() for p in pts if p.unit}
     if len(units) == 1:
         unit = units.pop()
         ax.set_ylabel(unit)
         if unit in INTEGER_UNITS:              # a count has no tick at 4.8
             from matplotlib.ticker import MaxNLocator
 
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))   # a constant 5: one tick
     common = ", ".join(f"{k} {v}" for k, v in shared.items())
     better = f" ({direction} is better)" if direction in ("lower", "higher") else ""
     ax.set_title(f"{metric}{better}\n{common}", fontsize=9)

@@ -6,7 +6,7 @@ line: a failing rank's own message, an out-of-memory rank (the max-batch search'
 port already in use. Whatever happens, no rank outlives the launch: each launch tags its
 processes and any survivor is killed.
 
-Multi-node runs are launched by hand (see README): ``torchrun --nnodes=2 --node-rank=R
+Multi-node runs are launched by hand (see docs/scaling.md): ``torchrun --nnodes=2 --node-rank=R
 --rdzv-backend=c10d --rdzv-endpoint=HOST:PORT -m workloads.gpt.scale_rank --case ...``.
 """
 

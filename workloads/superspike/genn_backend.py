@@ -108,7 +108,7 @@ def require_genn_backend(backend: str) -> str:
     offered = genn_backends()
     if backend not in offered:
         raise SpikeflopsError(f"this pygenn has no {backend} backend (it offers: {', '.join(offered) or 'none'}); "
-                              "build pygenn with CUDA for GeNN on a GPU (see README)")
+                              "build pygenn with CUDA for GeNN on a GPU (see docs/genn.md)")
     return backend
 
 
@@ -231,7 +231,7 @@ class GeNNSuperSpike:
                  backend: str | None = None, optimize_code: bool = True, cache_dir: str | Path | None = None,
                  kernel_profiling: bool = True):
         if not pygenn_available():
-            raise SpikeflopsError("the GeNN backend needs pygenn (pip install from GeNN's source; see README)")
+            raise SpikeflopsError("the GeNN backend needs pygenn (pip install from GeNN's source; see docs/genn.md)")
         backend = require_genn_backend(backend or detect_genn_backend())
         from pygenn import GeNNModel, create_var_ref, create_wu_var_ref, init_postsynaptic, init_weight_update
 

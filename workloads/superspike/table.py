@@ -201,7 +201,7 @@ def unavailable(row) -> str | None:
         from .genn_backend import pygenn_available
 
         if not pygenn_available():
-            return "pygenn is not installed (build it from GeNN's source: see README)"
+            return "pygenn is not installed (build it from GeNN's source: docs/genn.md)"
     return None
 
 

@@ -45,7 +45,7 @@ def prepare(case: SuperSpikeCase, cache_dir=None, target: SpikeTrains | None = N
     from .genn_backend import GeNNSuperSpike, detect_genn_backend, pygenn_available
 
     if not pygenn_available():
-        raise SpikeflopsError("backend 'genn' needs pygenn, which is not installed (see README: GeNN)")
+        raise SpikeflopsError("backend 'genn' needs pygenn, which is not installed (see docs/genn.md)")
     genn_backend = {"auto": None, "cpu": "single_threaded_cpu", "cuda": "cuda"}.get(case.device, case.device)
     return GeNNSuperSpike(size, conditions, target, backend=genn_backend or detect_genn_backend(),
                           kernel_profiling=case.kernel_profiling, cache_dir=cache_dir)

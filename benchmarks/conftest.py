@@ -1,0 +1,31 @@
+"""The pytest-benchmark harness's own summary: the suite's metrics (FLOPs, operators, max batch, MFU,
+errors), which pytest-benchmark's timing table does not show, one line per case and metric."""
+
+from __future__ import annotations
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    session = getattr(config, "_benchmarksession", None)
+    rows = []
+    for bench in getattr(session, "benchmarks", None) or []:
+        info = getattr(bench, "extra_info", None) or {}
+        units = info.get("units") or {}
+        for name, value in (info.get("metrics") or {}).items():
+            rows.append([f"{info.get('family', '')} {bench.param or ''}".strip(), name, _fmt(value, units.get(name, ""))])
+    if rows:
+        from spikeflops.tables import format_table
+
+        terminalreporter.section("spikeflops metrics (extra_info of each benchmark)")
+        terminalreporter.write_line(format_table(["case", "metric", "value"], rows))
+
+
+def _fmt(value, unit: str) -> str:
+    from spikeflops.tables import si
+
+    if not isinstance(value, (int, float)) or value != value:
+        return "never reached" if isinstance(value, float) else str(value)
+    if unit in ("percent",):
+        return f"{value:.2f} %"
+    if unit in ("seconds",):
+        return si(value, "s")
+    return si(value, "B" if unit == "bytes" else "" if unit in ("operators", "sequences", "trials", "parameters") else unit)
