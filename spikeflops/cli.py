@@ -15,21 +15,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-# Every command, in the order `spikeflops --help` lists them: each module registers itself with
-# add_parser(subparsers) and imports what its work needs (torch, pygenn) only when it runs.
-COMMAND_MODULES = ("spikeflops.run", "spikeflops.info_command", "spikeflops.gpt_commands",
-                   "spikeflops.superspike_commands", "spikeflops.regress.commands", "spikeflops.regress.report",
-                   "spikeflops.regress.error_rates", "spikeflops.dashboard", "spikeflops.keep",
-                   "spikeflops.gpukit.command")
-
-
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
     parser = _Parser(prog="spikeflops", description="GPU workload benchmarks: GPT-2 FLOPs/MFU and SuperSpike")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).add_parser(sub)
+    from .commands import COMMANDS
+
+    for name in COMMANDS:
+        importlib.import_module(f"{__package__}.commands.{name}").add_parser(sub)
     sub.metavar = "{" + ",".join(sub.choices) + "}"          # the usage line lists what is registered
     return parser
 

@@ -102,7 +102,7 @@ def _cpu_per_file(task: str, files: int) -> float:
             import contextlib
             import io
 
-            from spikeflops.regress.commands import load_history
+            from spikeflops.regress.inputs import load_history
             from spikeflops.regress.judge import pool_history
             from spikeflops.regress.records import load
 

@@ -560,7 +560,7 @@ def test_history_uses_the_newest_level_not_a_window_across_a_change():
 def test_history_leaves_out_other_machines_and_refuses_without_two_of_its_own(tmp_path, capsys):
     import json
 
-    from spikeflops.regress.commands import load_history
+    from spikeflops.regress.inputs import load_history
     from spikeflops.regress.records import load
 
     def write(name, machine):

@@ -37,7 +37,7 @@ def test_a_short_history_of_a_long_folder_reads_only_its_newest_files_in_full(tm
     second history over the same folder parses nothing again. (How long a file takes to read is a tracked
     benchmark, SuiteReading, not a timed test.)"""
     from spikeflops.regress import records
-    from spikeflops.regress.commands import load_history
+    from spikeflops.regress.inputs import load_history
     from spikeflops.suite_costs import synthetic_asv_results
 
     paths = synthetic_asv_results(tmp_path, 1000)

@@ -190,7 +190,7 @@ def test_two_processes_building_one_genn_model_into_one_empty_cache_both_run_it(
 def test_training_progress_speaks_at_least_every_few_seconds_with_time_left(capsys):
     from types import SimpleNamespace
 
-    from spikeflops.superspike_commands import TrainingProgress
+    from spikeflops.commands.superspike import TrainingProgress
 
     now = [0.0]
     show = TrainingProgress(num_trials=40, every_s=5.0, clock=lambda: now[0])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,19 +96,47 @@ def case_selection(metric: str, match: str | None = None) -> str:
     return rf"^{re.escape(family)} ({'|'.join(re.escape(case_id(row)) for row in rows)})$"
 
 
-class Bisector:
-    def __init__(self, repo: Path, metric: str, config: GateConfig, work: Path, machine: str,
-                 match: str | None = None, quick: bool = False, asv_config: Path | None = None, say=print,
-                 rounds: int = 5, max_rounds: int = 10):
-        from .interleave import PAIRED_NOISE
+@dataclass(frozen=True)
+class BisectPlan:
+    """What a search needs, checked once: the metric's rule, the rows its benchmark runs (asv's ``-b``
+    pattern and the ``SPIKEFLOPS_CASES`` selection), and the commits from GOOD to BAD. Everything after
+    it reads these fields and checks nothing again."""
 
-        self.repo, self.metric, self.config, self.work = repo, metric, config, Path(work).resolve()
-        self.machine, self.match, self.quick, self.say = machine, match, quick, say
-        self.paired = config.rule_for(metric).noise in PAIRED_NOISE
-        self.rounds, self.max_rounds = rounds, max(rounds, max_rounds)
+    repo: Path
+    metric: str
+    match: str | None
+    rule: object                    # the gate's Rule of ``metric``
+    paired: bool                    # a timing: every probe is a paired comparison with GOOD
+    regex: str
+    cases: str
+    commits: tuple[str, ...]        # GOOD first, BAD last, along the ancestry path
+    good: str                       # as the user named them, for messages
+    bad: str
+    rounds: int = 5
+    max_rounds: int = 10
+    quick: bool = False
+
+
+def plan_bisect(repo: Path, metric: str, good: str, bad: str, config: GateConfig, match: str | None = None,
+                rounds: int = 5, max_rounds: int = 10, quick: bool = False) -> BisectPlan:
+    """The search's plan, or a one-line refusal before anything runs: an unknown metric or case, a metric
+    with no 'worse', a range that is not an ancestry path."""
+    from .interleave import PAIRED_NOISE
+
+    regex, cases = benchmark_regex(metric, match), case_selection(metric, match)
+    rule = config.rule_for(metric)
+    if rule is None or rule.direction == "none":
+        raise SpikeflopsError(f"{metric} has no gate rule with a direction: there is no 'worse' to find")
+    return BisectPlan(repo, metric, match, rule, rule.noise in PAIRED_NOISE, regex, cases,
+                      tuple(commits_between(repo, good, bad)), good, bad, rounds, max(rounds, max_rounds), quick)
+
+
+class Bisector:
+    def __init__(self, plan: BisectPlan, config: GateConfig, work: Path, machine: str, say=print,
+                 asv_config: Path | None = None):
+        self.plan, self.config, self.work, self.machine, self.say = plan, config, Path(work).resolve(), machine, say
         self.good: str | None = None
-        self.regex, self.cases = benchmark_regex(metric, match), case_selection(metric, match)
-        self.asv_config = self._read_asv_config(asv_config or repo / "asv.conf.json")
+        self.asv_config = self._read_asv_config(asv_config or plan.repo / "asv.conf.json")
         self.work.mkdir(parents=True, exist_ok=True)
         self.reference: ResultSet | None = None
 
@@ -137,17 +164,17 @@ class Bisector:
         asv = shutil.which("asv")
         if asv is None:
             raise SpikeflopsError("bisect runs asv, which is not installed (pip install -e '.[test]')")
-        with worktree(self.repo, commit, self.work / "trees" / commit[:12]) as tree:
-            conf = dict(self.asv_config, repo=str(self.repo), benchmark_dir=str(tree / "benchmarks"),
+        with worktree(self.plan.repo, commit, self.work / "trees" / commit[:12]) as tree:
+            conf = dict(self.asv_config, repo=str(self.plan.repo), benchmark_dir=str(tree / "benchmarks"),
                         env_dir=str(self.work / "env"), results_dir=str(self.work / "results"),
                         html_dir=str(self.work / "html"))
             conf_path = self.work / f"asv-{commit[:12]}.json"
             conf_path.write_text(json.dumps(conf))
             cmd = [asv, "run", "--config", str(conf_path), "--python=same", "--set-commit-hash", commit,
-                   "--machine", self.machine, "-b", self.regex, "--record-samples"] + (["--quick"] if self.quick else [])
+                   "--machine", self.machine, "-b", self.plan.regex, "--record-samples"] + (["--quick"] if self.plan.quick else [])
             with tempfile.TemporaryDirectory(prefix="spikeflops-bisect-asv-") as tmp:
                 # asv's own temporary files go in a folder that is removed however asv ends
-                env = private_temp_env(tmp, {**os.environ, "ASV_PYTHONPATH": str(tree), CASES_ENV_VAR: self.cases})
+                env = private_temp_env(tmp, {**os.environ, "ASV_PYTHONPATH": str(tree), CASES_ENV_VAR: self.plan.cases})
                 proc = run_group(cmd, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         files = [p for p in (self.work / "results" / self.machine).glob(f"{commit[:8]}-*.json")]
         if proc.returncode != 0 or not files:
@@ -159,58 +186,59 @@ class Bisector:
         """``commit`` against GOOD in ABBA rounds of `spikeflops run` (the metric's family only)."""
         from .interleave import compare_interleaved
 
-        subject = git(self.repo, "log", "-1", "--format=%s", commit)
-        family = self.metric.split(".", 1)[0]
-        verdicts = [v for v in compare_interleaved(self.repo, self.good, commit, self.rounds, self.config,
+        plan = self.plan
+        subject = git(plan.repo, "log", "-1", "--format=%s", commit)
+        family = plan.metric.split(".", 1)[0]
+        verdicts = [v for v in compare_interleaved(plan.repo, self.good, commit, plan.rounds, self.config,
                                                    self.work / "rounds" / commit[:12], [family],
-                                                   say=lambda t: None, max_rounds=self.max_rounds)
+                                                   say=lambda t: None, max_rounds=plan.max_rounds)
                     if self._wanted(v)]
         if not verdicts:
-            raise SpikeflopsError(f"{commit[:10]} recorded no {self.metric}"
-                                  + (f" matching {self.match!r}" if self.match else ""))
+            raise SpikeflopsError(f"{commit[:10]} recorded no {plan.metric}"
+                                  + (f" matching {plan.match!r}" if plan.match else ""))
         probe = Probe(commit, subject, verdicts)
         self.say(probe.describe())
         undecided = [v for v in verdicts if v.status in ("undecided", "not judged")]
         if undecided and not probe.bad:
             v = undecided[0]
-            raise SpikeflopsError(f"{commit[:10]}: {v.label} is {v.status} after {self.max_rounds} paired rounds "
+            raise SpikeflopsError(f"{commit[:10]}: {v.label} is {v.status} after {plan.max_rounds} paired rounds "
                                   f"({v.detail}); rerun on a quieter machine or with --max-rounds above "
-                                  f"{self.max_rounds}")
+                                  f"{plan.max_rounds}")
         return probe
 
     def judge(self, commit: str) -> Probe:
-        if self.paired and self.good is not None:
+        if self.plan.paired and self.good is not None:
             return self.judge_paired(commit)
-        subject = git(self.repo, "log", "-1", "--format=%s", commit)
+        subject = git(self.plan.repo, "log", "-1", "--format=%s", commit)
         results = self.measure(commit)
         if self.reference is None:
             verdicts = [v for v in compare(results, results, self.config) if self._wanted(v)]
         else:
             verdicts = [v for v in compare(self.reference, results, self.config) if self._wanted(v)]
         if not verdicts:
-            raise SpikeflopsError(f"{commit[:10]} recorded no {self.metric}"
-                                  + (f" matching {self.match!r}" if self.match else ""))
+            raise SpikeflopsError(f"{commit[:10]} recorded no {self.plan.metric}"
+                                  + (f" matching {self.plan.match!r}" if self.plan.match else ""))
         probe = Probe(commit, subject, verdicts, results)
         self.say(probe.describe())
         return probe
 
     def _wanted(self, v: Verdict) -> bool:
-        return v.metric == self.metric and (self.match is None or self.match in v.label)
+        return v.metric == self.plan.metric and (self.plan.match is None or self.plan.match in v.label)
 
-    def run(self, good: str, bad: str) -> Probe:
-        commits = commits_between(self.repo, good, bad)
-        self.say(f"bisecting {len(commits) - 1} commits after {commits[0][:10]} on {self.metric} "
-                 f"(the gate's rule: {self.config.rule_for(self.metric).name})")
-        if self.paired:                       # every probe is a paired comparison with GOOD
+    def run(self) -> Probe:
+        plan, commits = self.plan, self.plan.commits
+        self.say(f"bisecting {len(commits) - 1} commits after {commits[0][:10]} on {plan.metric} "
+                 f"(the gate's rule: {plan.rule.name})")
+        if plan.paired:                       # every probe is a paired comparison with GOOD
             self.good = commits[0]
             self.say(f"{commits[0][:10]} GOOD: the reference of every paired probe "
-                     f"({self.rounds}-{self.max_rounds} ABBA rounds each)")
+                     f"({plan.rounds}-{plan.max_rounds} ABBA rounds each)")
         else:
             first = self.judge(commits[0])
             self.reference = first.results
         last = self.judge(commits[-1])
         if not last.bad:
-            raise SpikeflopsError(f"{bad} is not worse than {good} on {self.metric}: nothing to bisect")
+            raise SpikeflopsError(f"{plan.bad} is not worse than {plan.good} on {plan.metric}: nothing to bisect")
         lo, hi = 0, len(commits) - 1
         found = last
         while hi - lo > 1:
@@ -221,34 +249,3 @@ class Bisector:
             else:
                 lo = mid
         return found
-
-
-def cmd_bisect(args) -> int:
-    import contextlib
-
-    from ..asvmachine import register
-    from ..resultsio import scratch_folder
-    from .rules import load_config
-
-    config = load_config(args.config)
-    benchmark_regex(args.metric, args.match)        # an unknown metric or case is refused before anything runs
-    rule = config.rule_for(args.metric)
-    if rule is None or rule.direction == "none":
-        raise SpikeflopsError(f"{args.metric} has no gate rule with a direction: there is no 'worse' to find")
-    repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))
-    commits_between(repo, args.good, args.bad)      # a bad range is refused before asv's machine file is touched
-    machine, _ = register(args.machine)
-
-    def say(text):
-        print(text, flush=True)
-
-    with contextlib.ExitStack() as stack:
-        # a folder of our own is removed if the search is refused or interrupted; one the user named stays
-        work = Path(args.work) if args.work else stack.enter_context(scratch_folder("spikeflops-bisect-"))
-        git(repo, "worktree", "prune")      # a killed search's worktrees went with its pruned scratch folder
-        bisector = Bisector(repo, args.metric, config, work, machine, match=args.match, quick=args.quick,
-                            say=say, rounds=args.rounds, max_rounds=args.max_rounds)
-        found = bisector.run(args.good, args.bad)
-    print(f"first bad commit: {found.commit} {found.subject}")
-    print(f"(asv results of every probe: {work / 'results'})", file=sys.stderr)
-    return 0

@@ -26,7 +26,7 @@ from pathlib import Path
 from workloads.errors import SpikeflopsError
 from workloads.isolate import run_group
 
-from .gitrepo import git, resolve, worktree
+from .gitrepo import resolve, worktree
 from .judge import CONTENDED, Verdict, unjudged
 from .records import ResultSet, load
 from .rules import GateConfig, Rule
@@ -205,29 +205,3 @@ def _control_false_discoveries(verdicts: list[Verdict], alpha: float) -> list[Ve
         out[i] = replace(v, detail=f"{v.detail}, q={q:.3g} over {len(tested)}") if q < alpha else replace(
             v, status="undecided", detail=f"{v.detail}, but q={q:.3g} over {len(tested)} timings: undecided")
     return out
-
-
-def cmd_compare(args) -> int:
-    from .judge import exit_code
-    from .render import markdown_report, terminal_report
-    from .rules import load_config
-    from ..resultsio import scratch_folder, write_text
-
-    config = load_config(args.config)
-    repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))
-    if git(repo, "status", "--porcelain", "--untracked-files=no").strip():
-        print("spikeflops compare: the working tree has uncommitted edits; both sides are measured from their "
-              "commits, so the edits are left out (commit them to compare them)", file=sys.stderr)
-    with scratch_folder("spikeflops-compare-") as work:     # removed if refused or interrupted
-        git(repo, "worktree", "prune")      # a killed compare's worktrees went with its pruned scratch folder
-        verdicts = compare_interleaved(repo, args.base, args.cand, args.rounds, config, work, args.families,
-                                       args.profile, say=lambda t: print(t, file=sys.stderr, flush=True),
-                                       max_rounds=args.max_rounds)
-    header = (f"interleaved: {args.rounds}-{max(args.rounds, args.max_rounds or args.rounds)} rounds of "
-              f"{args.base} and {args.cand} on this machine, timings judged on paired rounds' log ratios "
-              f"(Student-t interval, alpha {config.alpha} per side, spent over the rounds added)")
-    print(terminal_report(verdicts, show_all=args.all, header=header))
-    if args.markdown:
-        write_text(args.markdown, markdown_report(verdicts, header=header))
-    print(f"(each round's results: {work})", file=sys.stderr)
-    return exit_code(verdicts)

@@ -14,8 +14,8 @@ from pathlib import Path
 from workloads.errors import SpikeflopsError
 
 from ..argtypes import positive_number
-from . import plan as kit_plan
-from .stage import ROOT
+from ..gpukit import plan as kit_plan
+from ..gpukit.stage import ROOT
 
 DEFAULT_WHEELS = ROOT / ".whl"              # ignored by git: carried to the GPU, never committed
 DEFAULT_GENN_SOURCE = ROOT / "genn-src"
@@ -122,8 +122,8 @@ def _commit(arg: str | None) -> tuple[str | None, bool]:
 
 
 def cmd_kit(args) -> int:
-    from . import wheels as kit_wheels
-    from .runner import importable, run_kit, start_genn_build
+    from ..gpukit import wheels as kit_wheels
+    from ..gpukit.runner import importable, run_kit, start_genn_build
 
     if args.prepare_wheels:
         if not re.fullmatch(r"3\.\d{1,2}", args.for_python):
@@ -169,12 +169,12 @@ def cmd_kit(args) -> int:
                        say=say, time_scale=args.time_scale, stage_budgets=stage_budgets)
     finally:
         if genn_build is not None and genn_build.poll() is None:
-            from .runner import stop_group
+            from ..gpukit.runner import stop_group
 
             stop_group(genn_build)
         shutil.rmtree(site, ignore_errors=True)
     from ..resultsio import read_json
-    from .summary import summary_text
+    from ..gpukit.summary import summary_text
 
     print(summary_text(read_json(out_dir / "kit.json")))
     say(f"results: {out_dir}")

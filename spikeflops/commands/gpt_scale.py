@@ -10,9 +10,9 @@ from pathlib import Path
 from workloads.errors import SpikeflopsError
 from workloads.gpt.scale import STRATEGIES, ScaleCase, world_sizes
 
-from .argtypes import output_file, positive_int, whole_number
-from .resultsio import write_json
-from .tables import format_table, percent, si
+from ..argtypes import output_file, positive_int, whole_number
+from ..resultsio import write_json
+from ..tables import format_table, percent, si
 
 
 def add_parser(gpt_subparsers) -> None:
@@ -59,7 +59,7 @@ def _say(text: str) -> None:
 
 def cmd_scale(args) -> int:
     from workloads.gpt.launch import max_local_batch, measure_scaling
-    from .argtypes import parse_bytes
+    from ..argtypes import parse_bytes
     from workloads.hardware import machine_facts, machine_name
 
     device = _device(args.device)

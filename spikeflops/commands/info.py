@@ -26,7 +26,7 @@ def cmd_info(args) -> int:
         print(machine_name())
         return 0
     if args.register_asv_machine is not None:
-        from .asvmachine import register
+        from ..asvmachine import register
 
         name, entry = register(args.register_asv_machine or None)
         print(name)
@@ -35,7 +35,7 @@ def cmd_info(args) -> int:
     if args.asv_bench:
         from workloads.profiles import get_profile
 
-        from .asvbench import asv_bench_regex
+        from ..asvbench import asv_bench_regex
 
         print(asv_bench_regex(get_profile()))
         return 0

@@ -9,10 +9,10 @@ import time
 from workloads.gpt.case import MODES, GPTCase
 from workloads.gpt.config import BOOK_SIZES
 
-from . import scale_commands
-from .argtypes import non_negative_int, output_file, parse_bytes, positive_int
-from .resultsio import write_json
-from .tables import format_table, percent, si
+from . import gpt_scale
+from ..argtypes import non_negative_int, output_file, parse_bytes, positive_int
+from ..resultsio import write_json
+from ..tables import format_table, percent, si
 
 
 def add_parser(subparsers) -> None:
@@ -58,7 +58,7 @@ def add_parser(subparsers) -> None:
             p.add_argument("--repeats", type=positive_int, default=10)
             p.add_argument("--gpu", default=None, help="take the datasheet peak of this GPU model instead")
             p.set_defaults(func=cmd_mfu)
-    scale_commands.add_parser(sub)
+    gpt_scale.add_parser(sub)
 
 
 CPU_DEFAULT_SIZES = ("gpt-nano", "gpt-mini")      # the book's sizes take minutes a step on a CPU

@@ -13,9 +13,9 @@ from pathlib import Path
 from workloads.errors import SpikeflopsError
 from workloads.superspike.params import SIZES, describe_sizes, get_size, size_for_target
 from workloads.superspike.targets import ras_extent
-from .argtypes import non_negative_int, positive_int, positive_number
-from .resultsio import check_writable, claim_new, save_json, write_text
-from .tables import format_table
+from ..argtypes import non_negative_int, positive_int, positive_number
+from ..resultsio import check_writable, claim_new, save_json, write_text
+from ..tables import format_table
 from workloads.superspike.case import BACKENDS, SuperSpikeCase
 
 
@@ -93,7 +93,7 @@ def cmd_superspike(args) -> int:
     from workloads.hardware import machine_facts
     from workloads.superspike.workload import load_target, run_training
 
-    from .superspike_plots import plot_convergence, plot_rasters, write_spike_csvs
+    from ..superspike_plots import plot_convergence, plot_rasters, write_spike_csvs
 
     if args.save_data and not args.record_trial:
         raise SpikeflopsError("--save-data writes the spikes of recorded trials: add --record-trial N [N ...]")

@@ -1,0 +1,83 @@
+"""`spikeflops error-rates`: the timing verdict's own false-alarm and detection rates on this machine."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from workloads.errors import SpikeflopsError
+from ..argtypes import output_file, positive_int, positive_number
+from ..regress.error_rates import DEFAULT_SIZES
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "error-rates", help="measure the timing verdict's false-alarm and detection rates on this machine",
+        description="A/A comparisons of a real GPT step, and the same step with injected slowdowns, judged by "
+                    "`spikeflops compare`'s paired statistic: false-alarm rate, detection rate per size (Wilson "
+                    "95%% intervals) and the smallest slowdown detected 95%% of the time. Writes JSON.")
+    p.add_argument("--trials", type=positive_int, default=40, help="comparisons per injected size (default 40)")
+    p.add_argument("--rounds", type=positive_int, default=5, help="ABBA rounds per comparison (default 5, as CI)")
+    p.add_argument("--max-rounds", type=positive_int, default=None, metavar="N",
+                   help="add rounds while undecided, up to N, as `compare --max-rounds` (default: --rounds)")
+    p.add_argument("--budget", type=positive_number, default=None,
+                   help="seconds of steps per side per round (default: the ci profile's timing budget, as "
+                        "`spikeflops run` in `compare`)")
+    p.add_argument("--sizes", default=",".join(f"{s:g}" for s in DEFAULT_SIZES),
+                   help="injected slowdowns as fractions of the step, comma-separated (0 = A/A)")
+    p.add_argument("--size", dest="model_size", default="gpt-nano", help="GPT size of the step (default gpt-nano)")
+    p.add_argument("--variant", default="fast", choices=("book", "fast"))
+    p.add_argument("--mode", default="forward", choices=("forward", "train"))
+    p.add_argument("--batch", type=positive_int, default=4)
+    p.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
+    p.add_argument("--out", type=output_file, default=None, help="write the table as JSON here")
+    p.set_defaults(func=cmd_error_rates)
+
+
+def cmd_error_rates(args) -> int:
+    from workloads.gpt.case import GPTCase
+    from workloads.gpt.workload import prepare
+    from workloads.hardware import machine_facts
+    from workloads.load import CPU_THREADS, intra_op_threads
+    from workloads.profiles import get_profile
+    from ..regress.error_rates import measure_error_rates
+    from ..regress.rules import load_config
+    from ..resultsio import write_json
+    from ..tables import format_table
+
+    try:
+        sizes = tuple(float(s) for s in args.sizes.split(",") if s.strip())
+    except ValueError:
+        raise SpikeflopsError(f"--sizes {args.sizes!r}: fractions such as 0,0.05,0.1") from None
+    if not sizes or any(not (0 <= s < 10) for s in sizes):
+        raise SpikeflopsError(f"--sizes {args.sizes!r}: each slowdown must be a fraction in [0, 10)")
+    config = load_config(args.config)
+    rule = config.rule_for("GPTStep.time_step")
+    budget = args.budget or get_profile("ci").timing_budget_s
+    max_rounds = max(args.rounds, args.max_rounds or args.rounds)
+    case = GPTCase(args.model_size, args.variant, "float32", "cpu", args.mode, batch=args.batch)
+    say = (lambda t: print(t, file=sys.stderr, flush=True))
+    say(f"spikeflops error-rates: {case.label()}, {len(sizes)} sizes x {args.trials} comparisons x "
+        f"{args.rounds}-{max_rounds} rounds x 2 x {budget:g} s: {len(sizes) * args.trials * args.rounds * 2 * budget / 60:.0f}"
+        f"-{len(sizes) * args.trials * max_rounds * 2 * budget / 60:.0f} min")
+    with intra_op_threads(CPU_THREADS), prepare(case, warmup=2) as step:
+        table = measure_error_rates(step.run_synced, sizes, args.trials, args.rounds, budget, rule,
+                                    config.alpha, config.contended_floor, progress=say, max_rounds=max_rounds)
+    table.update(case=case.to_dict(), machine=machine_facts(), threads=CPU_THREADS,
+                 date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    if args.out:
+        write_json(args.out, table)
+    rows = [[f"{100 * r['injected']:g}%" + (" (A/A)" if r["injected"] == 0 else ""), str(r["comparisons"]),
+             str(r["regressed"]), str(r["undecided"]), str(r["unchanged"] + r["improved"]), str(r["not_judged"]),
+             "-" if r["flagged_rate"] is None else
+             f"{100 * r['flagged_rate']:.0f}% ({100 * r['flagged_rate_ci95'][0]:.0f}-{100 * r['flagged_rate_ci95'][1]:.0f}%)",
+             "-" if r["cpu_share_median"] is None else f"{r['cpu_share_median']:.2f}",
+             f"{r['rounds_mean']:.1f}"] for r in table["rows"]]
+    print(f"timing verdict of `spikeflops compare` ({args.rounds}-{max_rounds} rounds of {budget:g} s a side, threshold {100 * rule.threshold:g}%, "
+          f"alpha {config.alpha}) on {case.label()}, step {1e3 * table['step_seconds']:.1f} ms")
+    print(format_table(["injected", "comparisons", "regressed", "undecided", "unchanged", "not judged",
+                        "flagged (Wilson 95%)", "CPU share", "rounds"], rows))
+    smallest = table["smallest_detected_at_95"]
+    print("smallest slowdown detected in >= 95% of comparisons: "
+          + (f"{100 * smallest:g}%" if smallest is not None else "none of those tried"))
+    return 0
