@@ -7,7 +7,7 @@ when its test asks.
 
 A test module registers the command behind a fixture's name with ``@early.command(name)`` and takes its
 finished run with ``early.take(name)``. Each command's CPU seconds are charged to the test that takes
-it (spikeflops.testcosts), never to the test that happened to be running when it ended.
+it (tests/testcosts.py), never to the test that happened to be running when it ended.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from spikeflops.testcosts import charge_background, reap_background
+from testcosts import charge_background, reap_background
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.1

@@ -133,7 +133,7 @@ def _stopped_cleanly(proc, sig, tag, scratch):
 def test_a_stopped_report_keeps_the_earlier_report_whole_and_leaves_nothing(tmp_path, sig):
     """A report stopped while drawing leaves the earlier report (its markdown and its plots) as it was:
     never an old report.md beside new plots, nor a report.md missing, nor a half-made folder."""
-    from spikeflops.suite_costs import synthetic_asv_results
+    from benchmarks.suite_costs import synthetic_asv_results
 
     results = tmp_path / "results"
     synthetic_asv_results(results, 300)

@@ -227,3 +227,23 @@ def test_help_lists_every_registered_command_and_imports_no_torch():
     assert set(names.split(",")) == expected
     assert all(name in " ".join(usage) for name in expected)
     assert torch_loaded == "False", "the command line imports torch before any command runs"
+
+
+def test_the_installed_registry_lists_only_user_workloads(tmp_path):
+    """The suite's own costs measure this checkout: without the checkout's harnesses the registry holds the
+    GPT and SuperSpike families only, and workloads/ names nothing of the tool."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "SPIKEFLOPS_EXTRA_WORKLOADS"}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run([sys.executable, "-c", "from workloads.registry import FAMILIES; print(' '.join(FAMILIES))"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    families = proc.stdout.split()
+    assert proc.returncode == 0 and families, proc.stderr
+    assert all(f.startswith(("GPT", "SuperSpike")) for f in families), families
+    named = [str(p) for p in (ROOT / "workloads").rglob("*.py")
+             if re.search(r"""(import_module|WORKLOAD_TABLES)[^\n]*["']spikeflops""", p.read_text())]
+    assert not named, named

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def test_synthetic_history_holds_every_family_and_reads_back(tmp_path):
     from spikeflops.regress.records import load
-    from spikeflops.suite_costs import synthetic_asv_results
+    from benchmarks.suite_costs import synthetic_asv_results
     from workloads.registry import FAMILIES
 
     paths = synthetic_asv_results(tmp_path, 3)
@@ -38,7 +38,7 @@ def test_a_short_history_of_a_long_folder_reads_only_its_newest_files_in_full(tm
     benchmark, SuiteReading, not a timed test.)"""
     from spikeflops.regress import records
     from spikeflops.regress.inputs import load_history
-    from spikeflops.suite_costs import synthetic_asv_results
+    from benchmarks.suite_costs import synthetic_asv_results
 
     paths = synthetic_asv_results(tmp_path, 1000)
     candidate = records.load(paths[-1])
@@ -59,11 +59,14 @@ def _pytest_with_costs(folder, env_path, *args):
     import os
     import subprocess
     import sys
+    from pathlib import Path
 
     env = {k: v for k, v in os.environ.items() if k != "SPIKEFLOPS_TEST_COSTS"}
+    root = Path(__file__).resolve().parents[1]
+    env["PYTHONPATH"] = os.pathsep.join([str(root / "tests"), str(root), env.get("PYTHONPATH", "")])
     if env_path is not None:
         env["SPIKEFLOPS_TEST_COSTS"] = str(env_path)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "spikeflops.testcosts",
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "testcosts",
                            *args, str(folder)], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -160,7 +163,7 @@ def test_a_test_costs_file_that_cannot_be_written_is_refused_before_any_test_run
 def test_the_costly_test_modules_are_benchmark_rows_that_exist_outside_the_ci_profile():
     from pathlib import Path
 
-    from spikeflops.suite_costs import COSTLY_TEST_MODULES
+    from benchmarks.suite_costs import COSTLY_TEST_MODULES
     from workloads.registry import all_rows
 
     rows = all_rows("SuiteTests")
@@ -172,7 +175,7 @@ def test_the_costly_test_modules_are_benchmark_rows_that_exist_outside_the_ci_pr
 def test_a_suite_tests_row_runs_its_module_twice_and_a_module_that_fails_measures_nothing():
     import pytest
 
-    from spikeflops.suite_costs import TESTS, SuiteCase
+    from benchmarks.suite_costs import TESTS, SuiteCase
     from workloads.profiles import get_profile
 
     quick = TESTS.row(SuiteCase("tests", module="tests/test_gpt_model.py"), ("full",))

@@ -21,9 +21,9 @@ from .errors import SpikeflopsError
 from .metrics import Family, Metric, Row, Workload
 from .profiles import Profile, get_profile
 
-# the suite's own costs (reading results, a history, a report, starting the CLI) are measured like a
-# workload; that table lives with the tool it measures and is loaded by name like any other
-WORKLOAD_TABLES = ("workloads.gpt.table", "workloads.superspike.table", "spikeflops.suite_costs")
+# the workloads a user benchmarks; more (the checkout's own suite costs, a user's) come by
+# SPIKEFLOPS_EXTRA_WORKLOADS
+WORKLOAD_TABLES = ("workloads.gpt.table", "workloads.superspike.table")
 EXTRA_WORKLOADS_ENV_VAR = "SPIKEFLOPS_EXTRA_WORKLOADS"
 # a regular expression over "<Family> <case id>": only the rows it finds run, in every harness (a quick
 # look at a few cases, or the test suite's deliberately small table)

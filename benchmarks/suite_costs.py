@@ -6,10 +6,11 @@ families measure the CPU seconds the suite itself spends per results file (parsi
 registry's own case table, the CPU seconds ``spikeflops --help`` costs (no torch import), and
 the CPU seconds of the test modules that decide how long ``.ci/run`` takes (SuiteTests: a benchmark
 row runs one in a fresh pytest; every run of the test suite records all of them the same way,
-through spikeflops/testcosts.py, where SPIKEFLOPS_TEST_COSTS names a file).
+through tests/testcosts.py, where SPIKEFLOPS_TEST_COSTS names a file).
 CPU seconds, not wall time: a co-tenant on a shared runner stretches the wall clock, not the CPU
-the suite needs. It lives with the tool it measures and is registered by name in
-``workloads.registry.WORKLOAD_TABLES``. Imports nothing heavy at declaration.
+the suite needs. It measures the project, not a user's workload, so it is no part of the installed
+package: the harnesses of this checkout add it (``SPIKEFLOPS_EXTRA_WORKLOADS=benchmarks.suite_costs``, set
+by ``benchmarks/__init__.py`` and the root conftest). Imports nothing heavy at declaration.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # SPIKEFLOPS_TEST_COSTS): rows of the full profile only (the test suite is minutes, and twice per row)
 COSTLY_TEST_MODULES = ("tests/test_harnesses.py", "tests/test_triage.py", "tests/test_interruption.py",
                        "tests/test_gpu_kit.py", "tests/test_cli.py")
-# where the test suite writes every module's costs as a SuiteTests results file (spikeflops/testcosts.py)
+# where the test suite writes every module's costs as a SuiteTests results file (tests/testcosts.py)
 COSTS_ENV_VAR = "SPIKEFLOPS_TEST_COSTS"
 
 
@@ -202,7 +203,7 @@ TESTS = Family(
      Metric("wall_seconds", "seconds", "suite cost", "none", "timing")),
     "CPU seconds (with its children) and wall seconds of one of the test suite's costliest modules, the "
     "stages of `.ci/run` that decide its length; `.ci/run` records every module's the same way "
-    "(SPIKEFLOPS_TEST_COSTS, spikeflops/testcosts.py). Wall time is shown, never judged: a co-tenant stretches it.",
+    "(SPIKEFLOPS_TEST_COSTS, tests/testcosts.py). Wall time is shown, never judged: a co-tenant stretches it.",
     measure=_test_module)
 
 FAMILIES = (READING, STARTUP, TESTS)

@@ -1,4 +1,5 @@
-"""What each test module costs, recorded while the tests run (a pytest plugin, loaded by conftest.py).
+"""What each test module costs, recorded while the tests run (a pytest plugin of the test suite, loaded by
+the root conftest.py).
 
 Per module: the CPU seconds of this process and of the processes it waited for (an asv run, a
 `spikeflops` command, a probe helper), the wall seconds, and the tests, added up over every test of
@@ -24,7 +25,7 @@ import pytest
 
 from workloads.load import cpu_seconds, loadavg
 
-from .suite_costs import COSTS_ENV_VAR, TESTS, SuiteCase
+from benchmarks.suite_costs import COSTS_ENV_VAR, TESTS, SuiteCase
 
 SHOWN = 5                  # modules in the end-of-run summary
 
@@ -51,7 +52,7 @@ class ModuleCosts:
         from workloads.hardware import machine_facts, machine_name
         from workloads.measure import ResultEntry
 
-        from .run import RUN_FORMAT, git_commit
+        from spikeflops.run import RUN_FORMAT, git_commit
 
         commit, dirty = git_commit()
         entries = []
@@ -108,7 +109,7 @@ def pytest_configure(config):
     if path:                               # a file that cannot be written is said before the tests, not after
         from workloads.errors import SpikeflopsError
 
-        from .resultsio import check_writable
+        from spikeflops.resultsio import check_writable
 
         try:
             check_writable(path)
@@ -133,7 +134,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if path and costliest:
         from workloads.errors import SpikeflopsError
 
-        from .resultsio import write_json
+        from spikeflops.resultsio import write_json
 
         try:            # checked writable at the start; a disk that filled since is one line, not a traceback
             write_json(path, _COSTS.results(time.time() - _COSTS.started))
