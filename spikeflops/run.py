@@ -106,7 +106,7 @@ def _measure_one(row, profile) -> dict:
 def start_order(rows) -> list[int]:
     """Indexes of ``rows``, longest first by their family's ``relative_cost`` (table order among equals): a pool
     hands rows out in this order, so the last to start is a short one and the workers finish together
-    instead of one core idling while the other trains a seed (the untimed half of a ci run: 29 -> 22 s)."""
+    instead of one core idling while the other trains a seed (docs/measurements.md has what it saved)."""
     return sorted(range(len(rows)), key=lambda i: -FAMILIES[rows[i].family].relative_cost)
 
 

@@ -68,16 +68,37 @@ def test_runs_of_one_commit_get_their_own_ticks_and_one_machine_counts_once():
 
 
 def test_step_detection_finds_a_lasting_move_and_ignores_one_wild_run():
-    from spikeflops.regress.steps import detect_step, is_worse
+    from spikeflops.regress.steps import detect_steps, is_worse
 
     calm = [1.00, 1.02, 0.99, 1.01, 1.00, 1.02]
-    assert detect_step(calm, 0.05) is None
-    assert detect_step([1.0, 1.01, 0.99, 3.0, 1.0, 1.01], 0.05) is None           # one wild night
-    assert detect_step([1.0, 1.01, 0.99, 1.0, 1.3], 0.05) is None                 # one run after: not yet a step
-    step = detect_step([1.0, 1.01, 0.99, 1.0, 1.25, 1.24, 1.26], 0.05)
-    assert step is not None and step.index == 4 and step.change == pytest.approx(0.25, abs=0.01)
+    assert detect_steps(calm, 0.05) == []
+    assert detect_steps([1.0, 1.01, 0.99, 3.0, 1.0, 1.01], 0.05) == []             # one wild night
+    assert detect_steps([1.0, 1.01, 0.99, 1.0, 1.3], 0.05) == []                   # one run after: not yet a step
+    (step,) = detect_steps([1.0, 1.01, 0.99, 1.0, 1.25, 1.24, 1.26], 0.05)
+    assert step.index == 4 and step.change == pytest.approx(0.25, abs=0.01)
     assert is_worse(step, "lower") and not is_worse(step, "higher")
-    assert detect_step([1.0, 1.3, 0.8, 1.2, 1.1, 1.4, 0.9], 0.05) is None          # noisier than the move
+    assert detect_steps([1.0, 1.3, 0.8, 1.2, 1.1, 1.4, 0.9], 0.05) == []           # noisier than the move
+
+
+def test_a_regression_and_its_fix_are_two_steps_for_the_report_and_the_gate_alike():
+    """The single best split found at most one step: a regression and its later fix read as one step or
+    none. One detector now serves both readers, and they agree on every series."""
+    import random
+
+    from spikeflops.regress.steps import detect_steps, last_level_start
+
+    regression_and_fix = [1.0, 1.01, 0.99, 1.0, 1.3, 1.31, 1.29, 1.3, 1.0, 0.99, 1.01]
+    up, down = detect_steps(regression_and_fix, 0.05)
+    assert (up.index, down.index) == (4, 8) and up.change > 0.25 and down.change < -0.2
+    assert last_level_start(regression_and_fix, 0.05) == 8          # the gate pools the fixed level only
+    rng = random.Random(3)
+    for _ in range(200):        # levels of 4-8 runs, 1 % noise, moves of 30-40 %: every step found where it is
+        a, b, c = (rng.randint(4, 8) for _ in range(3))
+        levels = [1.0, rng.choice([0.7, 1.0, 1.4]), rng.choice([0.7, 1.0, 1.4])]
+        values = [lv * (1 + rng.gauss(0, 0.01)) for lv, n in zip(levels, (a, b, c)) for _ in range(n)]
+        steps = detect_steps(values, 0.05)
+        assert [s.index for s in steps] == [sum((a, b, c)[:k]) for k in (1, 2) if levels[k] != levels[k - 1]]
+        assert last_level_start(values, 0.05) == (steps[-1].index if steps else 0)
 
 
 def test_report_names_the_commit_where_a_metric_stepped(tmp_path):
@@ -156,10 +177,10 @@ def test_an_astronomical_parameter_grid_is_read_lazily(tmp_path):
 
 def test_a_series_that_stays_at_zero_has_no_step_and_long_histories_label_few_ticks():
     from spikeflops.regress.report import tick_positions
-    from spikeflops.regress.steps import Step, detect_step
+    from spikeflops.regress.steps import Step, detect_steps
 
     assert Step(3, 0.0, 0.0, 0.0).change == 0.0
-    assert detect_step([0.0] * 6 + [0.0] * 6, 0.3) is None        # the committed "0 -> 0 (+inf%)"
+    assert detect_steps([0.0] * 6 + [0.0] * 6, 0.3) == []        # the committed "0 -> 0 (+inf%)"
     shown = tick_positions(300)
     assert len(shown) <= 16 and shown[0] == 0 and shown[-1] == 299
     assert tick_positions(5) == [0, 1, 2, 3, 4]
@@ -174,26 +195,6 @@ def test_legends_name_only_what_tells_the_series_apart():
     assert shared == {"size": "gpt-nano", "dtype": "float32", "device": "cpu", "mode": "forward", "batch": "4",
                       "compile": "False", "machine": "vm"}
     assert varying == {labels[0]: "variant=book", labels[1]: "variant=fast"}
-
-
-def test_the_running_median_costs_equal_the_direct_sums_of_absolute_deviations():
-    """Step detection scores every split with prefix costs kept about a running median (the direct sums were
-    quadratic: 300 commits of every family cost 5 s): each prefix's cost is the direct sum, ties included."""
-    import random
-    import statistics
-
-    from spikeflops.regress.steps import _prefix_costs
-
-    rng = random.Random(0)
-    for _ in range(300):
-        n = rng.randint(1, 50)
-        values = ([rng.choice([0.0, 1.0, 2.0]) for _ in range(n)] if rng.random() < 0.3 else
-                  [rng.gauss(1.0, 0.1) + (0.4 if i > n // 2 else 0.0) for i in range(n)])
-        costs = _prefix_costs(values)
-        assert len(costs) == n + 1 and costs[0] == 0.0
-        for i in range(1, n + 1):
-            med = statistics.median(values[:i])
-            assert abs(costs[i] - sum(abs(v - med) for v in values[:i])) < 1e-9
 
 
 def _series(labels, runs, scale=1.0, unit="seconds", never_every=0, machines=("vm",)):

@@ -77,7 +77,7 @@ class LoadProbe:
 
 # Intra-op threads of every CPU measurement. A step of small ops split over several threads waits for
 # the slowest thread at every op, and on a shared runner a thread a co-tenant descheduled stalls them
-# all: on a loaded 2-core runner one GPT training step took 10.9 s on 2 threads and 0.87 s on 1. One
+# all (docs/measurements.md: threads). One
 # thread is both steadier and comparable between machines with different core counts.
 CPU_THREADS = 1
 

@@ -133,22 +133,14 @@ def _bits(n: int) -> int:
 
 
 @functools.lru_cache(maxsize=None)
-def _gallop_up_left(unknown: int, step: int) -> int:
-    """Probes left galloping up from a fitting batch with ``unknown`` batches above it that might fit
-    (the next one up is known to fail, or is past the cap), the next probe ``step`` up, then bisecting."""
+def _gallop_left(unknown: int, step: int) -> int:
+    """Probes left galloping from a decided batch with ``unknown`` undecided batches beyond it (up from a
+    fitting one, or down from a failing one: the count is the same either way), the next probe ``step``
+    away, then bisecting."""
     if unknown <= 0:
         return 0
     x = min(step, unknown)
-    return 1 + max(_bits(x - 1), _gallop_up_left(unknown - x, 2 * step))
-
-
-@functools.lru_cache(maxsize=None)
-def _gallop_down_left(unknown: int, step: int) -> int:
-    """As :func:`_gallop_up_left`, down from a failing batch with ``unknown`` batches below it undecided."""
-    if unknown <= 0:
-        return 0
-    x = min(step, unknown)
-    return 1 + max(_bits(x - 1), _gallop_down_left(unknown - x, 2 * step))
+    return 1 + max(_bits(x - 1), _gallop_left(unknown - x, 2 * step))
 
 
 @functools.lru_cache(maxsize=None)
@@ -158,7 +150,7 @@ def _aim_left(unknown: int, furthest: int) -> int:
         return 0
     # aiming at the j-th: 1 + max(up over unknown - j, down over j - 1); both grow with their span, so the
     # worst aim is the nearest (the longest gallop up) or the furthest (the longest gallop down)
-    return 1 + max(_gallop_up_left(unknown - 1, 1), _gallop_down_left(min(furthest, unknown) - 1, 1))
+    return 1 + max(_gallop_left(unknown - 1, 1), _gallop_left(min(furthest, unknown) - 1, 1))
 
 
 def _aimed_growth_left(good: int, cap: int) -> int:
@@ -211,7 +203,7 @@ def find_max_batch(fits: Callable[[int], "bool | ProbeAnswer"], cap: int = 4096,
         if phase == "gallop":
             up = result.probes[-1].fits if gallop_up is None else gallop_up
             if result.probes[-1].fits == up:          # still galloping the same way
-                return _gallop_up_left(undecided, step) if up else _gallop_down_left(undecided, step)
+                return _gallop_left(undecided, step)
         return _bits(undecided)                       # bracketed: a bisection
 
     def probe(b: int) -> bool:

@@ -28,8 +28,8 @@ class Profile:
     # `spikeflops run` times a timed family's calls until it has its rounds AND this many seconds of them
     # (capped at 50x the rounds): five 30 ms steps are one co-tenant's hiccup, a second of them is a median
     timing_budget_s: float = 1.0
-    # sized for a GPU runner: its CPU rows (an operator count of gpt-small at batch 8 took 23 GB) would
-    # exhaust a CPU machine's memory, so without a GPU the profile runs nothing and says why
+    # sized for a GPU runner: its CPU rows (an operator count of gpt-small at batch 8) would exhaust a CPU
+    # machine's memory (docs/measurements.md), so without a GPU the profile runs nothing and says why
     needs_gpu: bool = False
 
 

@@ -61,7 +61,11 @@ def cmd_gate(args) -> int:
 
         candidate = load_results(args.candidate)
         runs = load_history(args.baseline, args.history, candidate)
-        baseline, spreads = pool_history(runs)
+        def threshold_of(metric: str) -> float:          # the change that counts as a new level
+            rule = config.rule_for(metric)
+            return rule.threshold if rule is not None else 0.0
+
+        baseline, spreads = pool_history(runs, threshold_of)
     else:                                        # the baseline first: its errors are reported first
         baseline, spreads = load_results(args.baseline), None
         candidate = load_results(args.candidate)

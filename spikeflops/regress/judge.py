@@ -243,12 +243,15 @@ def _judge_seeds(b: Measurement, c: Measurement, rule: Rule, config: GateConfig,
 JUDGED = ("regressed", "improved", "unchanged", "undecided")
 
 
-def pool_history(runs: list[ResultSet]) -> tuple[ResultSet, dict]:
+def pool_history(runs: list[ResultSet], threshold_of=lambda metric: 0.0) -> tuple[ResultSet, dict]:
     """One baseline from several runs of the same machine: per metric, the median of the runs' values since
-    the last level change in them (asv's step detection, ``asv.step_detect``: a long window must not pool
-    the levels before and after a change), and the spread between those runs, |run / median - 1| (its
-    largest but one with 3+ runs), which the gate takes as the smallest change it can call for that metric."""
+    the last level change in them (``steps.last_level_start``, the report's detector: a long window must not
+    pool the levels before and after a change; ``threshold_of(metric)`` is the change that counts), and the
+    spread between those runs, |run / median - 1| (its largest but one with 3+ runs), which the gate takes as
+    the smallest change it can call for that metric."""
     import statistics
+
+    from .steps import last_level_start
 
     newest = runs[-1]
     per_key: dict = {}
@@ -257,7 +260,9 @@ def pool_history(runs: list[ResultSet]) -> tuple[ResultSet, dict]:
             per_key.setdefault(m.key, []).append(m)
     pooled, spreads = [], {}
     for key, ms in per_key.items():
-        ms = ms[_last_level_start([m.value for m in ms]):]
+        values = [m.value for m in ms]
+        if len(values) >= 4 and all(math.isfinite(v) for v in values):
+            ms = ms[last_level_start(values, threshold_of(ms[0].metric)):]
         finite = [m.value for m in ms if not math.isnan(m.value)]
         value = statistics.median(finite) if len(finite) * 2 > len(ms) else math.nan   # mostly never reached
         samples = tuple(s for m in ms for s in m.samples) if ms[0].samples else ()
@@ -271,23 +276,6 @@ def pool_history(runs: list[ResultSet]) -> tuple[ResultSet, dict]:
     out = ResultSet(label, newest.harness, newest.machine, newest.commit, newest.date, pooled,
                     commit_date=newest.commit_date)
     return out, spreads
-
-
-def _last_level_start(values: list[float]) -> int:
-    """Index of the first run of the newest level asv's step detection finds (0: one level, or too few runs)."""
-    finite = [v for v in values if math.isfinite(v)]
-    if len(finite) < 4 or len(finite) != len(values) or max(finite) == min(finite):
-        return 0
-    try:
-        from asv.step_detect import detect_steps
-    except ImportError:
-        raise SpikeflopsError("--history finds level changes with asv's step detection: pip install asv") from None
-    # the newest level of two or more runs: a single run off its neighbours is a wild run (the median and
-    # the largest-but-one spread absorb it), not a level, until a second run confirms it
-    for left, right, *_ in reversed(detect_steps(values)):
-        if right - left >= 2:
-            return left
-    return 0
 
 
 def coverage_problem(baseline: ResultSet, candidate: ResultSet, verdicts: list[Verdict]) -> str | None:

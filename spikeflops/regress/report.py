@@ -10,7 +10,7 @@ from pathlib import Path
 from ..tables import format_table
 from .history import Point
 from .plotlayout import place_axes
-from .steps import detect_step, is_worse
+from .steps import detect_steps, is_worse
 
 
 def find_steps(tracked: dict, thresholds: dict) -> list[tuple]:
@@ -20,8 +20,7 @@ def find_steps(tracked: dict, thresholds: dict) -> list[tuple]:
         direction, per_machine = tracked[label]
         for machine, points in sorted(per_machine.items()):
             points = [p for p in points if not math.isnan(p.value)]
-            step = detect_step([p.value for p in points], thresholds.get(label) or 0.0)
-            if step is not None:
+            for step in detect_steps([p.value for p in points], thresholds.get(label) or 0.0):
                 found.append((label, machine, step, points[step.index], is_worse(step, direction)))
     return found
 

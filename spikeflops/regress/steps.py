@@ -1,15 +1,15 @@
-"""Step detection in a metric's history: where a series of nightly runs moved to a new level and stayed.
+"""Level changes in a metric's history: where a series of runs moved to a new level and stayed.
 
-The best single split of the series into a before and an after segment (the one that minimises the
-sum of absolute deviations from each segment's median, an L1 fit that one wild run cannot drag), kept
-only when the level really moved: the after segment has at least ``min_after`` runs (one run is an
-outlier, not a step), and the medians differ by more than the rule's threshold and by more than
-either segment's own spread.
+One detector for every reader of a history (the report's steps, the gate's ``--history`` window): asv's
+own step detection (``asv.step_detect.detect_steps``, a Potts / L1 fit that finds any number of level
+changes, so a regression and its later fix are two steps, not one or none), then the project's rule of
+what counts: neighbouring levels within the rule's threshold are one level, and a step needs two or more
+runs on each side (one run off its neighbours is a wild run, not a level, until a second confirms it) and a
+move larger than the threshold and than either level's own spread.
 """
 
 from __future__ import annotations
 
-import heapq
 import statistics
 from dataclasses import dataclass
 
@@ -28,59 +28,53 @@ class Step:
         return self.after / self.before - 1 if self.before else float("inf")
 
 
-def _prefix_costs(values: list[float]) -> list[float]:
-    """``c[i]``: the sum of absolute deviations of ``values[:i]`` from their median, for every i, in
-    O(n log n) (two heaps about the running median; for an even count any point between the two middle
-    values gives the same sum, so the lower middle serves)."""
-    lower: list[float] = []          # a max-heap (negated): the smaller half, its top the median
-    upper: list[float] = []          # a min-heap: the larger half
-    sum_lower = sum_upper = 0.0
-    costs = [0.0]
-    for v in values:
-        if lower and v > -lower[0]:
-            heapq.heappush(upper, v)
-            sum_upper += v
-        else:
-            heapq.heappush(lower, -v)
-            sum_lower += v
-        if len(lower) > len(upper) + 1:
-            moved = -heapq.heappop(lower)
-            sum_lower -= moved
-            heapq.heappush(upper, moved)
-            sum_upper += moved
-        elif len(upper) > len(lower):
-            moved = heapq.heappop(upper)
-            sum_upper -= moved
-            heapq.heappush(lower, -moved)
-            sum_lower += moved
-        med = -lower[0]
-        costs.append(med * len(lower) - sum_lower + sum_upper - med * len(upper))
-    return costs
-
-
 def _spread(values: list[float]) -> float:
     med = statistics.median(values)
     return max(abs(v - med) for v in values) / abs(med) if med else 0.0
 
 
-def detect_step(values: list[float], threshold: float, min_before: int = 2, min_after: int = 2) -> Step | None:
-    """The step in ``values`` (time order), or None when the series held its level."""
-    n = len(values)
-    best = None
-    before_costs = _prefix_costs(values)
-    after_costs = _prefix_costs(values[::-1])[::-1]          # after_costs[i]: the cost of values[i:]
-    for i in range(min_before, n - min_after + 1):
-        cost = before_costs[i] + after_costs[i]
-        if best is None or cost < best[0] - 1e-12 * (abs(best[0]) + 1):   # the first of equal splits
-            best = (cost, i)
-    if best is None:
-        return None
-    i = best[1]
-    before, after = values[:i], values[i:]
-    step = Step(i, statistics.median(before), statistics.median(after), max(_spread(before), _spread(after)))
-    if abs(step.change) <= max(threshold, step.spread):
-        return None
-    return step
+def _relative(a: float, b: float) -> float:
+    if a == b:
+        return 0.0
+    return abs(b / a - 1) if a else float("inf")
+
+
+def levels(values: list[float], threshold: float) -> list[tuple[int, int]]:
+    """(start, end) of each level of ``values`` (time order, finite): asv's segments, neighbours whose
+    medians differ by no more than ``threshold`` merged into one."""
+    if len(values) < 2 or max(values) == min(values):
+        return [(0, len(values))] if values else []
+    from asv.step_detect import detect_steps
+
+    merged: list[tuple[int, int]] = []
+    for left, right, *_ in detect_steps(values):
+        if merged and _relative(statistics.median(values[slice(*merged[-1])]),
+                                statistics.median(values[left:right])) <= threshold:
+            merged[-1] = (merged[-1][0], right)
+        else:
+            merged.append((left, right))
+    return merged
+
+
+def detect_steps(values: list[float], threshold: float, min_runs: int = 2) -> list[Step]:
+    """Every step in ``values`` (time order), oldest first; none when the series held its level."""
+    found = []
+    segments = levels(values, threshold)
+    for (l0, r0), (l1, r1) in zip(segments, segments[1:]):
+        before, after = values[l0:r0], values[l1:r1]
+        if len(before) < min_runs or len(after) < min_runs:
+            continue
+        step = Step(l1, statistics.median(before), statistics.median(after), max(_spread(before), _spread(after)))
+        if abs(step.change) > max(threshold, step.spread):
+            found.append(step)
+    return found
+
+
+def last_level_start(values: list[float], threshold: float) -> int:
+    """Index of the first run of the newest level (0: one level, or too few runs): where the newest step
+    :func:`detect_steps` finds begins, so the gate's history and the report agree on every series."""
+    steps = detect_steps(values, threshold)
+    return steps[-1].index if steps else 0
 
 
 def is_worse(step: Step, direction: str) -> bool:

@@ -104,7 +104,7 @@ def preload() -> None:
     import torch._dynamo  # noqa: F401
 
     # what is imported now is every child's too: a child's gc.collect (an OOM path frees memory) need not
-    # walk it, nor touch its pages and copy them (about 0.2 s a probe)
+    # walk it, nor touch its pages and copy them
     gc.freeze()
 
 

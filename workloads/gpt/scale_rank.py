@@ -353,4 +353,4 @@ if __name__ == "__main__":
     code = main()          # the record is written and the group destroyed: nothing is left to clean up
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(code)         # skip the interpreter's teardown of torch (0.6 s of a 6 s CPU launch)
+    os._exit(code)         # skip the interpreter's teardown of torch (a tenth of a CPU launch)

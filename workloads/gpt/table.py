@@ -242,7 +242,7 @@ SCALING = Family(
           for n, u in (("tokens_per_s", "tokens/s"), ("tokens_per_s_per_rank", "tokens/s"), ("mfu", "percent"),
                        ("scaling_efficiency", "percent")))
     # a diagnostic, not judged: it includes each rank's wait for the slowest one, so it rises when compute
-    # gets faster or ranks drift apart (committed CPU runs: 13.8 % -> 44.6 % while tokens/s rose 19 %);
+    # gets faster or ranks drift apart (docs/measurements.md: it rose while tokens/s rose too);
     # tokens/s and scaling efficiency judge what it costs
     + (Metric("collective_share", "percent", "collective share", "none", "median"),),
     "Training under torchrun (DDP or FSDP2) on world_size ranks, weak scaling: tokens/s, MFU per device, "

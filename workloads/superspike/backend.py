@@ -13,8 +13,8 @@ TORCH_PHASES = ("step", "gradient_learn")   # the torch backend's phase timers (
 # Every trial runs with denormal floats flushed to zero (FTZ/DAZ in the stepping thread), on both backends,
 # so they stay one program in floating point. GeNN's generated code is compiled with -ffast-math but its
 # runner library is linked without it, so FTZ was never switched on: on an Intel CPU the decaying traces
-# sank into denormals and a full trial slowed from 10.7 s to 56 s over three trials (4.5-4.8 s flushed).
-# A labelled choice: flushed and unflushed runs round differently (trial 0: 1528/4370 spikes vs 1544/4266).
+# sank into denormals and each full trial cost more than the last (docs/measurements.md: denormals).
+# A labelled choice: flushed and unflushed runs round differently.
 FLUSH_DENORMALS = True
 
 

@@ -207,8 +207,8 @@ def _compiled_step():
 
 
 # The step is ~100 ops on tensors of at most 51,200 elements every 0.1 ms of model time: on a CPU it runs
-# on workloads.load.CPU_THREADS (one) thread, both faster and far steadier here (measured: see docs/measurements.md,
-# "SuperSpike on torch: threads").
+# on workloads.load.CPU_THREADS (one) thread, both faster and far steadier here (measured: docs/measurements.md,
+# "One intra-op thread for SuperSpike on a CPU").
 
 
 class TorchSuperSpike:
