@@ -53,7 +53,6 @@ def test_compare_adds_rounds_for_a_contended_timing_and_exits_3(tmp_path, monkey
     contended after all of them ends the command with exit 3."""
     import json
     import subprocess
-    import sys
 
     from gate_fixtures import cli
     from spikeflops.regress import interleave

@@ -76,7 +76,8 @@ def test_aimed_search_gives_the_plain_answer_and_an_honest_outlook_whatever_the_
 
 def test_aimed_search_saves_the_large_probes_when_memory_is_linear_in_the_batch():
     for limit in (39, 219, 1000, 3000):
-        used = lambda b: 8_000_000 + 1_130_000 * b            # gpt-nano on a CPU, measured
+        def used(b):            # gpt-nano on a CPU, measured
+            return 8_000_000 + 1_130_000 * b
         aimed = _aimed(limit, 4096, used, used(limit) + 500_000)
         plain = find_max_batch(lambda b, n=limit: b <= n, cap=4096)
         assert aimed.max_batch == plain.max_batch == limit

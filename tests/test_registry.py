@@ -187,7 +187,8 @@ def test_a_third_workload_defined_here_is_measured_by_run_pytest_benchmark_and_a
     # pytest-benchmark: the harness module parametrizes the new families with no edit
     pb_out = tmp / "pb.json"
     _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-          str(ROOT / "benchmarks/test_pytest_benchmark.py"), "-k", "Tiny", "--benchmark-only", f"--benchmark-storage=file://{tmp / 'storage'}",
+          str(ROOT / "benchmarks/test_pytest_benchmark.py"), "-k", "Tiny", "--benchmark-only",
+          f"--benchmark-storage=file://{tmp / 'storage'}",
           f"--benchmark-json={pb_out}"], env)
     names = {b["name"] for b in json.loads(pb_out.read_text())["benchmarks"]}
     assert names == {"test_TinyCount[10]", "test_TinyCount[1000]", "test_TinyStep[10]", "test_TinyStep[1000]"}

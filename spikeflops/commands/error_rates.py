@@ -56,9 +56,13 @@ def cmd_error_rates(args) -> int:
     budget = args.budget or get_profile("ci").timing_budget_s
     max_rounds = max(args.rounds, args.max_rounds or args.rounds)
     case = GPTCase(args.model_size, args.variant, "float32", "cpu", args.mode, batch=args.batch)
-    say = (lambda t: print(t, file=sys.stderr, flush=True))
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
     say(f"spikeflops error-rates: {case.label()}, {len(sizes)} sizes x {args.trials} comparisons x "
-        f"{args.rounds}-{max_rounds} rounds x 2 x {budget:g} s: {len(sizes) * args.trials * args.rounds * 2 * budget / 60:.0f}"
+        f"{args.rounds}-{max_rounds} rounds x 2 x {budget:g} s: "
+        f"{len(sizes) * args.trials * args.rounds * 2 * budget / 60:.0f}"
         f"-{len(sizes) * args.trials * max_rounds * 2 * budget / 60:.0f} min")
     with intra_op_threads(CPU_THREADS), prepare(case, warmup=2) as step:
         table = measure_error_rates(step.run_synced, sizes, args.trials, args.rounds, budget, rule,
@@ -70,10 +74,12 @@ def cmd_error_rates(args) -> int:
     rows = [[f"{100 * r['injected']:g}%" + (" (A/A)" if r["injected"] == 0 else ""), str(r["comparisons"]),
              str(r["regressed"]), str(r["undecided"]), str(r["unchanged"] + r["improved"]), str(r["not_judged"]),
              "-" if r["flagged_rate"] is None else
-             f"{100 * r['flagged_rate']:.0f}% ({100 * r['flagged_rate_ci95'][0]:.0f}-{100 * r['flagged_rate_ci95'][1]:.0f}%)",
+             f"{100 * r['flagged_rate']:.0f}% "
+             f"({100 * r['flagged_rate_ci95'][0]:.0f}-{100 * r['flagged_rate_ci95'][1]:.0f}%)",
              "-" if r["cpu_share_median"] is None else f"{r['cpu_share_median']:.2f}",
              f"{r['rounds_mean']:.1f}"] for r in table["rows"]]
-    print(f"timing verdict of `spikeflops compare` ({args.rounds}-{max_rounds} rounds of {budget:g} s a side, threshold {100 * rule.threshold:g}%, "
+    print(f"timing verdict of `spikeflops compare` ({args.rounds}-{max_rounds} rounds of {budget:g} s a side, "
+          f"threshold {100 * rule.threshold:g}%, "
           f"alpha {config.alpha}) on {case.label()}, step {1e3 * table['step_seconds']:.1f} ms")
     print(format_table(["injected", "comparisons", "regressed", "undecided", "unchanged", "not judged",
                         "flagged (Wilson 95%)", "CPU share", "rounds"], rows))

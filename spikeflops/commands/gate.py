@@ -31,7 +31,8 @@ def add_parser(subparsers) -> None:
     g.add_argument("--calibration", metavar="FILE", default=None,
                    help="this machine's noise (from `spikeflops calibrate`): each metric is judged at the larger "
                         "of its threshold and the change A/A runs here already showed; within that: too noisy")
-    g.add_argument("--markdown", metavar="FILE", type=output_file, help="write a markdown summary (for a pull-request comment)")
+    g.add_argument("--markdown", metavar="FILE", type=output_file,
+                   help="write a markdown summary (for a pull-request comment)")
     g.add_argument("--out", metavar="FILE", type=output_file, help="write every verdict as JSON to FILE")
     g.add_argument("--json", action="store_true", help="print every verdict as JSON instead of the table")
     g.add_argument("--all", action="store_true", help="show unchanged and untracked metrics too")

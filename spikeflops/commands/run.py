@@ -122,7 +122,8 @@ def closing_line(measured: int, left_out: dict, failed: list[str], profile: str,
     for why, cases in left_out.items():
         parts.append(f"{len(cases)} left out ({why})")
     if failed:
-        parts.append(f"{len(failed)} FAILED: {', '.join(failed[:3])}" + (f" and {len(failed) - 3} more" if len(failed) > 3 else ""))
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        parts.append(f"{len(failed)} FAILED: {', '.join(failed[:3])}{more}")
     else:
         parts.append("none failed")
     return "; ".join(parts)

@@ -26,7 +26,8 @@ def add_parser(subparsers) -> None:
                    help="network size: full = the demo's 200-256-200 over 1.89 s; ci = minutes on a CPU "
                         "(default: the smallest that holds --target-file, else ci)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the input, the initial weights and nothing else")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the input, the initial weights and nothing else")
     p.add_argument("--num-trials", type=positive_int, default=600)
     p.add_argument("--record-trial", type=non_negative_int, nargs="*", default=[], help="trial indices to record and plot")
     p.add_argument("--target-file", default=None, help="a .ras target (default: the built-in picture)")

@@ -171,7 +171,8 @@ class Bisector:
             conf_path = self.work / f"asv-{commit[:12]}.json"
             conf_path.write_text(json.dumps(conf))
             cmd = [asv, "run", "--config", str(conf_path), "--python=same", "--set-commit-hash", commit,
-                   "--machine", self.machine, "-b", self.plan.regex, "--record-samples"] + (["--quick"] if self.plan.quick else [])
+                   "--machine", self.machine, "-b", self.plan.regex, "--record-samples"]
+            cmd += ["--quick"] if self.plan.quick else []
             with tempfile.TemporaryDirectory(prefix="spikeflops-bisect-asv-") as tmp:
                 # asv's own temporary files go in a folder that is removed however asv ends
                 env = private_temp_env(tmp, {**os.environ, "ASV_PYTHONPATH": str(tree), CASES_ENV_VAR: self.plan.cases})

@@ -175,7 +175,7 @@ def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: G
 
 def _judge_all(values: dict, shares: dict, config: GateConfig, looks: int) -> list[Verdict]:
     verdicts = []
-    for key, entry in sorted(values.items()):
+    for _, entry in sorted(values.items()):
         m = entry["m"]
         rule = config.rule_for(m.metric)
         if rule is None or rule.direction == "none":

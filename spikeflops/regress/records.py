@@ -173,7 +173,8 @@ def _validate(rs: ResultSet) -> None:
 def _parse_any(path: str | os.PathLike, data=None) -> ResultSet:
     data = read_json(path) if data is None else data
     if not isinstance(data, dict):
-        raise SpikeflopsError(f"{path}: not an asv, pytest-benchmark or spikeflops run results file (top level is not an object)")
+        raise SpikeflopsError(f"{path}: not an asv, pytest-benchmark or spikeflops run results file "
+                              "(top level is not an object)")
     try:
         if "result_columns" in data or ("results" in data and "commit_hash" in data):
             return _load_asv(Path(path), data)

@@ -27,7 +27,8 @@ class GPTCase:
     compile: bool = False               # torch.compile the fast variant
     seed: int = 0                       # weights and tokens
     context_length: int | None = None   # None: the preset's
-    precision: str = "pure"             # "pure": the model in dtype (the notebook's); "autocast": fp32 weights, dtype compute
+    precision: str = "pure"             # "pure": the model in dtype (the notebook's);
+                                        # "autocast": fp32 weights, dtype compute
     pad_vocab: bool = False             # vocabulary padded to a multiple of 64 (another model: labelled)
 
     def __post_init__(self):

@@ -343,7 +343,7 @@ class GeNNSuperSpike:
         model.timestep = 0
         # the CPU backend steps in this thread: FTZ/DAZ here is FTZ/DAZ in the generated code (backend.py)
         with denormals_flushed():
-            for i in range(size.trial_timesteps):
+            for _ in range(size.trial_timesteps):
                 model.step_time()
                 if self.global_step != 0 and self.global_step % size.update_timesteps == 0:
                     model.custom_update("GradientLearn")
