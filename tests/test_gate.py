@@ -580,3 +580,25 @@ def test_history_leaves_out_other_machines_and_refuses_without_two_of_its_own(tm
     runs = load_history(str(tmp_path), 10, cand)
     assert sorted(r.path.rsplit("/", 1)[-1] for r in runs) == ["amd0.json", "amd1.json"]
     assert "3 runs of other machines left out" in capsys.readouterr().err
+
+
+def test_a_stale_baseline_says_how_old_it_is_and_what_it_cannot_judge(tmp_path):
+    """A metric newer than the baseline is "new", never judged: the gate says so in its header (terminal and
+    markdown) with the baseline's age, so a kept tensor measured only by a new metric cannot pass unseen."""
+    def run(metrics, date):
+        return {"format": "spikeflops-run/1", "machine_name": "m", "machine": {"cpu": "c", "cpu_count": 2},
+                "commit": "a" * 40, "date": date,
+                "results": [{"family": "GPTOpCount", "params": {"size": "gpt-nano", "variant": "fast", "mode": "train",
+                                                                "batch": "4"},
+                             "units": {k: "bytes" if "bytes" in k else "operators" for k in metrics}, "case": {},
+                             "metrics": metrics, "samples": {}}]}
+    old = {"operators": 308, "bytes_allocated": 5.4e7}
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps(run(old, "2026-11-01T00:00:00+00:00")))
+    cand = tmp_path / "cand.json"
+    cand.write_text(json.dumps(run({**old, "retained_live_bytes": 1.5e7}, "2026-12-01T00:00:00+00:00")))
+    md = tmp_path / "gate.md"
+    proc = gate(base, cand, "--markdown", md)
+    assert proc.returncode == 0, proc.stderr
+    assert "STALE BASELINE: its commit is 30 days older" in proc.stdout and "retained_live_bytes" in proc.stdout
+    assert "STALE BASELINE" in md.read_text()

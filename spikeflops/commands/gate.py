@@ -44,7 +44,8 @@ def cmd_gate(args) -> int:
 
     from ..regress.inputs import HOW_TO_MAKE, calibration_for, describe, load_history, load_results
     from ..resultsio import write_json, write_text
-    from ..regress.judge import ALIKE_IN_EVERY_HARNESS, compare, coverage_problem, exit_code, hardware_difference
+    from ..regress.judge import (ALIKE_IN_EVERY_HARNESS, compare, coverage_problem, exit_code,
+                                 hardware_difference, staleness)
     from ..regress.attribution import attribute
     from ..regress.calibration import apply as calibration_apply
     from ..regress.render import markdown_report, terminal_report
@@ -91,7 +92,9 @@ def cmd_gate(args) -> int:
     problem = coverage_problem(baseline, candidate, verdicts)
     if problem:
         raise SpikeflopsError(f"nothing was compared: {problem}")
+    stale = staleness(baseline, candidate, verdicts)
     header = (f"baseline {describe(baseline)}\ncandidate {describe(candidate)}"
+              + (f"\n{stale}" if stale else "")
               + (f"\nCROSS-HARNESS: {harnesses}; only {' and '.join(noise)} metrics are judged" if harnesses else "")
               + (f"\nCROSS-HARDWARE: {difference}; only portable metrics are judged" if difference else ""))
     attributions = attribute(verdicts, baseline, candidate)

@@ -278,6 +278,21 @@ def pool_history(runs: list[ResultSet], threshold_of=lambda metric: 0.0) -> tupl
     return out, spreads
 
 
+def staleness(baseline: ResultSet, candidate: ResultSet, verdicts: list[Verdict]) -> str | None:
+    """What a baseline older than the candidate's code cannot judge: how much older its commit is and how
+    many of the candidate's tracked metrics it lacks (each is "new", never judged). None when it lacks none."""
+    tracked_new = [v for v in verdicts if v.status == "new"]
+    if not tracked_new:
+        return None
+    base_t, cand_t = baseline.commit_date or baseline.date, candidate.commit_date or candidate.date
+    age = (f"its commit is {(cand_t - base_t) / 86400:.0f} days older than the candidate's; "
+           if base_t and cand_t and cand_t - base_t >= 86400 else "")
+    names = sorted({v.metric for v in tracked_new})
+    return (f"STALE BASELINE: {age}it lacks {len(tracked_new)} of the candidate's measurements "
+            f"({len(names)} metrics, e.g. {', '.join(names[:3])}): they are new, not judged; measure the "
+            "baseline's commit here (spikeflops compare, or a run of the base) or refresh the committed baseline")
+
+
 def coverage_problem(baseline: ResultSet, candidate: ResultSet, verdicts: list[Verdict]) -> str | None:
     """Why this comparison proves nothing, or None. A gate that compared nothing must never pass:
     two files sharing no metric (a copied asv file read without its index, another profile), or
