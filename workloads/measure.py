@@ -49,6 +49,7 @@ class ResultEntry:
     samples: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None                 # the row failed: why
     wall_s: float | None = None
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)   # metric -> its named parts
 
     @classmethod
     def for_row(cls, row: Row) -> "ResultEntry":
@@ -65,6 +66,8 @@ class ResultEntry:
     def add_values(self, values: dict[str, Value]) -> None:
         for name, v in values.items():
             self.add(name, v.value, v.samples)
+            if v.parts:
+                self.parts[name] = {part: float(n) for part, n in v.parts}
 
     def to_dict(self) -> dict:
         out = {"family": self.family, "params": self.params, "units": self.units, "case": self.case,
@@ -73,6 +76,8 @@ class ResultEntry:
             out["error"] = self.error
         if self.wall_s is not None:
             out["wall_s"] = self.wall_s
+        if self.parts:
+            out["parts"] = self.parts
         return out
 
     @classmethod
@@ -96,7 +101,13 @@ class ResultEntry:
             if not isinstance(values, list):
                 raise ValueError(f"{data['family']}.{name}: samples are not a list")
             samples[str(name)] = [float(x) for x in values if x is not None]
+        parts = {}
+        for name, named in mapping("parts").items():
+            if not isinstance(named, dict) or any(isinstance(n, bool) or not isinstance(n, (int, float))
+                                                  for n in named.values()):
+                raise ValueError(f"{data['family']}.{name}: parts are not named numbers")
+            parts[str(name)] = {str(k): float(n) for k, n in named.items()}
         error = data.get("error")
         return cls(data["family"], {str(k): str(v) for k, v in mapping("params").items()},
                    {str(k): str(v) for k, v in mapping("units").items()}, mapping("case"), metrics, samples,
-                   None if error is None else str(error), data.get("wall_s"))
+                   None if error is None else str(error), data.get("wall_s"), parts)

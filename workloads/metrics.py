@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 DIRECTIONS = ("lower", "higher", "equal", "none")     # "equal": any change fails; "none": shown, never judged
-NOISE_MODELS = ("timing", "exact", "seeds", "median")
+NOISE_MODELS = ("timing", "exact", "seeds", "median", "counted")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,8 @@ class Metric:
     kind: str                  # the gate's threshold entry (gate.toml [threshold."<kind>"])
     direction: str             # see DIRECTIONS
     noise: str                 # timing: raw samples + rank test; exact: deterministic; seeds: one value per
-                               # seed; median: one figure from a correlated loop (MFU, tokens/s)
+                               # seed; median: one figure from a correlated loop (MFU, tokens/s); counted:
+                               # instructions under valgrind (deterministic on one machine and library build)
     portable: bool = False     # the same number on any machine for the same program: judged across hardware
     timed: bool = False        # the harness's own timer measures it (asv time_*)
     positive: bool = False     # 0 is impossible (a step allocates, holds tensors): a 0 read is a broken file
@@ -52,6 +53,7 @@ class Metric:
 class Value:
     value: float                             # the summary a harness stores (NaN: ran, never reached)
     samples: tuple[float, ...] = ()          # what it summarises: per step, per trial
+    parts: tuple[tuple[str, float], ...] = ()  # named parts of the value (a count's functions), largest first
 
 
 class Timed:

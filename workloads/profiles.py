@@ -1,7 +1,8 @@
 """Run profiles: how hard every harness works per case. One environment variable picks one.
 
 ``SPIKEFLOPS_PROFILE=ci`` (CPU-sized, minutes; also measures the GPU where there is one),
-``regular`` (a GPU runner's nightly run) or ``full`` (the reference documents' full sizes).
+``regular`` (a GPU runner's nightly run), ``full`` (the reference documents' full sizes) or ``counted``
+(instructions per step under valgrind: the cases whose counts gate a change on a shared CPU runner).
 Which cases a profile runs is said by each workload's table lines; this module only names
 the profiles and their effort knobs. No torch here.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from .errors import SpikeflopsError
 
 PROFILE_ENV_VAR = "SPIKEFLOPS_PROFILE"
-PROFILE_NAMES = ("ci", "regular", "full")
+PROFILE_NAMES = ("ci", "regular", "full", "counted")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ PROFILES = {
                        timing_budget_s=2.0, needs_gpu=True),
     "full": Profile("full", gpt_repeats=20, superspike_timing_trials=5, cpu_memory_limit_bytes=16 * 2**30,
                     timing_budget_s=5.0, needs_gpu=True),
+    # instruction counts under valgrind, on a CPU: minutes of valgrind, so a profile of their own (CI counts
+    # the base and the head of a pull request with it); the timing knobs do not apply
+    "counted": Profile("counted", gpt_repeats=1, superspike_timing_trials=1, cpu_memory_limit_bytes=256 * 2**20,
+                       timing_budget_s=0.0),
 }
 
 

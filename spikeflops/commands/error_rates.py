@@ -30,11 +30,41 @@ def add_parser(subparsers) -> None:
     p.add_argument("--mode", default="forward", choices=("forward", "train"))
     p.add_argument("--batch", type=positive_int, default=4)
     p.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
+    p.add_argument("--counted", type=positive_int, default=None, metavar="AA",
+                   help="the counted verdict instead (valgrind instructions of the SuperSpike step): AA A/A pairs, "
+                        "--trials processes per injected share of work in --sizes (default 0.0025,0.005,0.01,0.02)")
     p.add_argument("--out", type=output_file, default=None, help="write the table as JSON here")
     p.set_defaults(func=cmd_error_rates)
 
 
+def cmd_counted_error_rates(args) -> int:
+    from workloads.hardware import machine_facts
+    from ..regress.error_rates import measure_counted_error_rates
+    from ..regress.rules import load_config
+    from ..resultsio import write_json
+    from ..tables import format_table
+
+    sizes = (0.0025, 0.005, 0.01, 0.02) if args.sizes == ",".join(f"{s:g}" for s in DEFAULT_SIZES) else \
+        tuple(float(s) for s in args.sizes.split(",") if s.strip() and float(s) > 0)
+    rule = load_config(args.config).rule_for("SuperSpikeInstructions.instructions_per_step")
+    table = measure_counted_error_rates(args.counted, args.trials, sizes, rule.threshold,
+                                        progress=lambda t: print(t, file=sys.stderr, flush=True))
+    table.update(machine=machine_facts(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    if args.out:
+        write_json(args.out, table)
+    rows = [[f"{100 * r['injected']:g}%" + (" (A/A)" if r["injected"] == 0 else ""), str(r["comparisons"]),
+             str(r["flagged"]), f"{100 * r['flagged_rate']:.0f}% ({100 * r['flagged_rate_ci95'][0]:.1f}-"
+             f"{100 * r['flagged_rate_ci95'][1]:.1f}%)",
+             f"{100 * min(r['changes']):+.3f} .. {100 * max(r['changes']):+.3f}%"] for r in table["rows"]]
+    print(f"counted verdict (valgrind instructions of the SuperSpike torch step, threshold "
+          f"{100 * rule.threshold:g}%): A/A spread {100 * table['aa_spread']:.4f}%")
+    print(format_table(["injected work", "comparisons", "flagged", "flagged (Wilson 95%)", "changes"], rows))
+    return 0
+
+
 def cmd_error_rates(args) -> int:
+    if args.counted:
+        return cmd_counted_error_rates(args)
     from workloads.gpt.case import GPTCase
     from workloads.gpt.workload import prepare
     from workloads.hardware import machine_facts

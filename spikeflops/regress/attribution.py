@@ -45,7 +45,7 @@ class Part:
 @dataclass(frozen=True)
 class Attribution:
     verdict: Verdict
-    family: str
+    family: str                             # the family of the parts, or "functions" for an instruction count
     parts: tuple[Part, ...]                 # largest growth first
 
     def sentence(self) -> str:
@@ -53,14 +53,27 @@ class Attribution:
         total = sum(p.growth for p in grown)
         if not grown or total <= 0:
             return f"{self.verdict.label}: no part of {self.family} grew (the whole grew outside the profiled ops)"
-        shown = ", ".join(f"{p.name} {_seconds(p.baseline)} -> {_seconds(p.candidate)} "
+        fmt = _instructions if self.family == FUNCTIONS else _seconds
+        shown = ", ".join(f"{_short(p.name)} {fmt(p.baseline)} -> {fmt(p.candidate)} "
                           f"({100 * p.change:+.0f}%, {100 * p.growth / total:.0f}% of the growth)"
                           for p in grown[:3])
         return f"{self.verdict.label}: grew most in {shown}"
 
 
+FUNCTIONS = "functions"
+SHOWN_NAME = 60             # characters of a (templated C++) function name in a sentence
+
+
 def _seconds(value: float) -> str:
     return f"{value * 1e3:.3g} ms" if value < 1 else f"{value:.3g} s"
+
+
+def _instructions(value: float) -> str:
+    return f"{value:,.0f} instr"
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= SHOWN_NAME else name[:SHOWN_NAME - 3] + "..."
 
 
 def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet) -> list[Attribution]:
@@ -68,6 +81,8 @@ def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet
     out = []
     table = splits()
     base, cand = _parts_by_case(baseline, table), _parts_by_case(candidate, table)
+    counted = _counted_parts(verdicts, baseline, candidate)
+    out.extend(counted)
     for v in verdicts:
         if v.status != "regressed" or v.metric not in table:
             continue
@@ -87,6 +102,25 @@ def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet
                  and math.isfinite(b[name]) and math.isfinite(c[name])]
         parts.sort(key=lambda p: p.growth, reverse=True)
         out.append(Attribution(v, family, tuple(parts)))
+    return out
+
+
+def _counted_parts(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet) -> list[Attribution]:
+    """A regressed count split by the functions that executed its instructions (callgrind's self counts of
+    both sides, diffed): the functions whose counts grew most."""
+    base, cand = baseline.by_key(), candidate.by_key()
+    out = []
+    for v in verdicts:
+        if v.status != "regressed":
+            continue
+        b, c = base.get((v.metric, v.params)), cand.get((v.metric, v.params))
+        if b is None or c is None or not (b.parts and c.parts):
+            continue
+        before, after = dict(b.parts), dict(c.parts)
+        # a function in the top list of one side only counted 0 on the other as far as the files know
+        parts = [Part(name, before.get(name, 0.0), after.get(name, 0.0)) for name in set(before) | set(after)]
+        parts.sort(key=lambda p: p.growth, reverse=True)
+        out.append(Attribution(v, FUNCTIONS, tuple(parts)))
     return out
 
 

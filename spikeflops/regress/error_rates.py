@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import time
 
+from workloads.errors import SpikeflopsError
+
 
 FORMAT = "spikeflops-error-rates/1"
 DEFAULT_SIZES = (0.0, 0.02, 0.05, 0.10, 0.20)
@@ -99,3 +101,50 @@ def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule
             "rule": {"metric": "GPTStep.time_step", "threshold": rule.threshold, "alpha": alpha,
                      "contended_floor": floor},
             "rows": rows, "smallest_detected_at_95": min(detected) if detected else None}
+
+
+COUNTED_FORMAT = "spikeflops-counted-error-rates/1"
+# instructions a loop iteration of workloads.counting's injected work costs (big-int adds): sizes the loops
+LOOP_INSTRUCTIONS = 386
+
+
+def measure_counted_error_rates(aa: int, trials: int, sizes: tuple[float, ...], threshold: float,
+                                progress=lambda text: None) -> dict:
+    """The counted verdict's error rates on the SuperSpike torch step: ``aa + 1`` processes of the plain step
+    (``aa`` consecutive A/A pairs) and ``trials`` processes per injected size (a Python loop adding that share
+    of the step's instructions), each judged against the first plain process at ``threshold``: what the
+    gate does with two counted runs. Out of sample: the threshold is the shipped one, fixed beforehand."""
+    from workloads.counting import count
+
+    step = {"kind": "superspike", "part": "step", "steps": 10,
+            "case": {"backend": "torch", "device": "cpu", "size": "ci"}}
+
+    def one(extra_loop: int = 0) -> float:
+        (result,) = count([dict(step, extra_loop=extra_loop)] if extra_loop else [step])
+        if "error" in result:
+            raise SpikeflopsError(f"a counted process failed: {result['error']}")
+        return result["instructions"]
+
+    plain = []
+    for i in range(aa + 1):
+        plain.append(one())
+        progress(f"A/A process {i + 1}/{aa + 1}: {plain[-1]:,.1f} instructions a step")
+    changes = [b / a - 1 for a, b in zip(plain, plain[1:])]
+    rows = [_counted_row(0.0, changes, threshold)]
+    for size in sizes:
+        loop = max(1, round(size * plain[0] / LOOP_INSTRUCTIONS))
+        grown = []
+        for i in range(trials):
+            grown.append(one(loop) / plain[0] - 1)
+            progress(f"+{100 * size:g} % ({loop} loop iterations) {i + 1}/{trials}: {100 * grown[-1]:+.3f} %")
+        rows.append(_counted_row(size, grown, threshold))
+    return {"format": COUNTED_FORMAT, "step": step, "threshold": threshold, "plain": plain, "rows": rows,
+            "aa_spread": max(abs(c) for c in changes) if changes else None}
+
+
+def _counted_row(size: float, changes: list[float], threshold: float) -> dict:
+    flagged = sum(c > threshold for c in changes)
+    low, high = wilson(flagged, len(changes))
+    return {"injected": size, "comparisons": len(changes), "flagged": flagged,
+            "flagged_rate": flagged / len(changes) if changes else None, "flagged_rate_ci95": [low, high],
+            "changes": changes}

@@ -197,6 +197,8 @@ def _judge(b: Measurement, c: Measurement, rule: Rule, config: GateConfig, q_val
                       else f"threshold only ({n_b} vs {n_c} raw samples: too few for p < {config.alpha})")
     elif rule.noise == "seeds" and _paired_seeds(b, c):
         return _judge_seeds(b, c, rule, config, change, worse, better)
+    elif rule.noise == "counted":
+        detail = "instructions counted under valgrind on one runner"
     elif rule.noise in ("seeds", "median"):
         what = "seeds" if rule.noise == "seeds" else "samples"
         detail = (f"median of {len(b.samples)} vs {len(c.samples)} {what}" if b.samples and c.samples
@@ -266,7 +268,7 @@ def pool_history(runs: list[ResultSet], threshold_of=lambda metric: 0.0) -> tupl
         finite = [m.value for m in ms if not math.isnan(m.value)]
         value = statistics.median(finite) if len(finite) * 2 > len(ms) else math.nan   # mostly never reached
         samples = tuple(s for m in ms for s in m.samples) if ms[0].samples else ()
-        pooled.append(Measurement(ms[0].metric, ms[0].params, ms[0].unit, value, samples))
+        pooled.append(Measurement(ms[0].metric, ms[0].params, ms[0].unit, value, samples, ms[-1].parts))
         if len(finite) >= 2 and value:
             deviations = sorted(abs(v / value - 1.0) for v in finite)
             # the largest deviation but one where there are 3+ runs: one wild run must not widen the

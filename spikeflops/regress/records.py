@@ -35,6 +35,7 @@ class Measurement:
     unit: str
     value: float                             # the harness's summary (median); NaN: ran, produced no number
     samples: tuple[float, ...] = ()          # raw samples: repeats of a timing, or one value per seed
+    parts: tuple[tuple[str, float], ...] = ()   # named parts (an instruction count's functions), if recorded
 
     @property
     def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
@@ -398,7 +399,8 @@ def _add_entries(out: ResultSet, entries: list[ResultEntry]) -> None:
                 folded.setdefault((name, seedless), []).append(value)
                 continue
             raw = tuple(entry.samples.get(metric) or ())
-            out.measurements.append(Measurement(name, seedless, units[name], value, raw))
+            parts = tuple((entry.parts.get(metric) or {}).items())
+            out.measurements.append(Measurement(name, seedless, units[name], value, raw, parts))
     for (name, pairs), seed_values in folded.items():
         out.measurements.append(Measurement(name, pairs, units[name], _median(seed_values), tuple(seed_values)))
 

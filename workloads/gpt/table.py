@@ -250,7 +250,31 @@ SCALING = Family(
     "(shown, not judged: it includes waiting for the slowest rank).",
     measure=_scaling)
 
-FAMILIES = (STEP, THROUGHPUT, MEMORY, FLOPS, OP_COUNT, MAX_BATCH, KERNEL_BREAKDOWN, SCALING)
+def _instruction_specs(row) -> list[dict]:
+    c = row.case
+    return [{"kind": "gpt", "steps": 1, "case": {"size": c.size, "variant": c.variant, "dtype": "float32",
+                                                 "device": "cpu", "mode": c.mode, "batch": c.batch,
+                                                 "context_length": c.context_length}}]
+
+
+def _instructions(row, profile):
+    from ..counting import as_value, measure_rows
+
+    siblings = [r for r in rows() if r.family == INSTRUCTIONS.name]
+    (result,) = measure_rows(row, profile, _instruction_specs, siblings)
+    return {"instructions": as_value(result)}
+
+
+INSTRUCTIONS = Family(
+    "GPTInstructions", "gpt", ("size", "variant", "mode", "batch"),
+    (Metric("instructions", "instructions", "instruction count", "lower", "counted"),),
+    "Host instructions one step executes (valgrind's callgrind, collection toggled around the step, oneDNN "
+    "off, one thread, a fixed hash seed): the same count in every process on one machine and library build, "
+    "so a change of a fraction of a percent is seen where timings on a shared runner cannot see 15 %. Counts "
+    "of the functions that executed them travel with the value (where it grew). Blind to memory stalls, "
+    "threads and GPU kernels.", measure=_instructions, relative_cost=60.0)
+
+FAMILIES = (STEP, THROUGHPUT, MEMORY, FLOPS, OP_COUNT, MAX_BATCH, KERNEL_BREAKDOWN, SCALING, INSTRUCTIONS)
 
 
 # ---------------------------------------------------------------- rows
@@ -293,14 +317,29 @@ def _scale_rows(line: GPTScaleLine):
                                     device=line.device), line.profiles)
 
 
+# instruction counts: the smallest model's steps, each variant and mode, at batch 2 over 64 tokens (valgrind
+# makes a step ~100x slower; a count is exact at any size, so a small one loses nothing)
+COUNTED_CASES = tuple((variant, mode) for variant in GPT_VARIANTS for mode in ("forward", "train"))
+COUNTED_BATCH, COUNTED_CONTEXT = 2, 64
+
+
 def rows():
+    from .case import GPTCase
+
     for line in GPT_TABLE:
         yield from _line_rows(line)
     for line in GPT_SCALE_TABLE:
         yield from _scale_rows(line)
+    for variant, mode in COUNTED_CASES:
+        yield INSTRUCTIONS.row(GPTCase("gpt-nano", variant, "float32", "cpu", mode, batch=COUNTED_BATCH,
+                                       context_length=COUNTED_CONTEXT), ("counted",))
 
 
 def unavailable(row) -> str | None:
+    if row.family == INSTRUCTIONS.name:
+        from ..counting import unavailable as cannot_count
+
+        return cannot_count()
     world = getattr(row.case, "world_size", 1)
     if row.device == "cuda" and world > 1:
         import torch

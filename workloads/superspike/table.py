@@ -165,7 +165,29 @@ KERNEL_TIMES = Family(
     "GeNN's kernel timers, seconds per trial (median over the profile's timing trials).",
     measure=_genn_in_child(_trial_timers))
 
-FAMILIES = (TRIAL, CONVERGENCE, PHASE_TIMES, OP_COUNT, SETUP, KERNEL_TIMES)
+def _instruction_specs(row) -> list[dict]:
+    case = {"backend": "torch", "device": "cpu", "size": row.case.size}
+    return [{"kind": "superspike", "part": "step", "steps": 10, "case": case},
+            {"kind": "superspike", "part": "update", "steps": 1, "case": case}]
+
+
+def _instructions(row, profile):
+    from ..counting import as_value, measure_rows
+
+    siblings = [r for r in rows() if r.family == INSTRUCTIONS.name]
+    step, update = measure_rows(row, profile, _instruction_specs, siblings)
+    return {"instructions_per_step": as_value(step), "instructions_per_update": as_value(update)}
+
+
+INSTRUCTIONS = Family(
+    "SuperSpikeInstructions", "superspike", _MATCH,
+    (Metric("instructions_per_step", "instructions", "instruction count", "lower", "counted"),
+     Metric("instructions_per_update", "instructions", "instruction count", "lower", "counted")),
+    "Host instructions of one torch simulation step (mean of 10) and one weight update, under valgrind's "
+    "callgrind (as GPTInstructions): exact on one machine, blind to memory stalls, threads and GPU kernels.",
+    measure=_instructions, relative_cost=10.0)
+
+FAMILIES = (TRIAL, CONVERGENCE, PHASE_TIMES, OP_COUNT, SETUP, KERNEL_TIMES, INSTRUCTIONS)
 
 
 # ---------------------------------------------------------------- rows
@@ -192,11 +214,18 @@ def _line_rows(line: SuperSpikeLine):
 
 
 def rows():
+    from .case import SuperSpikeCase
+
     for line in SUPERSPIKE_TABLE:
         yield from _line_rows(line)
+    yield INSTRUCTIONS.row(SuperSpikeCase(backend="torch", device="cpu", size="ci", trials=1), ("counted",))
 
 
 def unavailable(row) -> str | None:
+    if row.family == INSTRUCTIONS.name:
+        from ..counting import unavailable as cannot_count
+
+        return cannot_count()
     if getattr(row.case, "backend", None) == "genn":
         from .genn_backend import pygenn_available
 

@@ -1,0 +1,104 @@
+"""Instruction counts (valgrind's callgrind): the same in two processes, and a +1 % change of work is flagged by
+the gate with the functions that grew named. Work is added as a Python loop, never as a wall-clock spin
+(waiting is no extra work under valgrind). Skipped with the reason where valgrind is missing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import early
+from gate_fixtures import cli
+from workloads.counting import unavailable
+
+pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
+
+ROOT = Path(__file__).resolve().parents[1]
+SUPERSPIKE = {"kind": "superspike", "part": "step", "steps": 10,
+              "case": {"backend": "torch", "device": "cpu", "size": "ci"}}
+# the counted GPT rows' case (workloads/gpt/table.py COUNTED_CASES, COUNTED_BATCH, COUNTED_CONTEXT)
+GPT_TRAIN = {"kind": "gpt", "steps": 1, "case": {"size": "gpt-nano", "variant": "fast", "dtype": "float32",
+                                                 "device": "cpu", "mode": "train", "batch": 2, "context_length": 64}}
+
+
+def _run_file(path, family, params, metric, result):
+    from workloads.measure import ResultEntry
+
+    entry = ResultEntry(family, params, {metric: "instructions"}, {})
+    entry.metrics[metric] = result["instructions"]
+    entry.parts[metric] = result["functions"]
+    path.write_text(json.dumps({"format": "spikeflops-run/1", "machine_name": "m",
+                                "machine": {"cpu": "c", "cpu_count": 2}, "commit": "a" * 40,
+                                "date": "2026-12-01T00:00:00+00:00", "results": [entry.to_dict()]}))
+    return path
+
+
+# ~386 instructions an iteration (the loop adds big ints): about +1.1 % of each step
+SUPERSPIKE_LOOP, GPT_LOOP = 30, 3000
+
+COUNTING_JOB = """
+import json, sys
+from workloads.counting import count
+ss, gpt, ss_loop, gpt_loop = json.loads(sys.argv[2])
+first = count([ss])[0]
+again = count([ss])[0]
+ss_more = count([dict(ss, extra_loop=ss_loop)])[0]     # each first in its process: the same state before it
+gpt_plain, gpt_more = count([gpt, dict(gpt, extra_loop=gpt_loop)])
+json.dump(dict(first=first, again=again, ss_plain=first, ss_more=ss_more, gpt_plain=gpt_plain,
+               gpt_more=gpt_more), open(sys.argv[1], "w"))
+"""
+
+
+@early.command("counting_run")
+def _counting_command(folder: Path) -> early.Command:
+    """Four processes under valgrind (about 3 minutes of one core), in the background lane."""
+    return early.Command([sys.executable, "-c", COUNTING_JOB, str(folder / "counts.json"),
+                          json.dumps([SUPERSPIKE, GPT_TRAIN, SUPERSPIKE_LOOP, GPT_LOOP])],
+                         env={"PYTHONPATH": str(ROOT)}, timeout_s=900)
+
+
+@pytest.fixture(scope="module")
+def counting_run() -> dict:
+    run = early.take("counting_run")
+    assert run.returncode == 0, run.tail()
+    return json.loads((run.folder / "counts.json").read_text())
+
+
+def test_an_unchanged_step_counts_the_same_in_two_processes(counting_run):
+    first, again = counting_run["first"], counting_run["again"]
+    assert "error" not in first and "error" not in again, (first.get("error"), again.get("error"))
+    assert first["instructions"] > 100_000
+    # the gate's threshold for instruction counts is 0.2 %: an A/A pair must sit inside it
+    assert abs(again["instructions"] / first["instructions"] - 1) < 0.002, (first["instructions"],
+                                                                            again["instructions"])
+
+
+def test_one_percent_more_work_in_a_superspike_step_fails_the_gate_and_names_what_grew(counting_run, tmp_path):
+    plain, more = counting_run["ss_plain"], counting_run["ss_more"]
+    growth = more["instructions"] / plain["instructions"] - 1
+    assert 0.005 < growth < 0.03, growth            # the injection is about +1 % of the step
+    params = {"backend": "torch", "device": "cpu", "size": "ci"}
+    base = _run_file(tmp_path / "base.json", "SuperSpikeInstructions", params, "instructions_per_step", plain)
+    cand = _run_file(tmp_path / "cand.json", "SuperSpikeInstructions", params, "instructions_per_step", more)
+    proc = cli("gate", base, cand, "--out", tmp_path / "gate.json")
+    assert proc.returncode == 1 and "SuperSpikeInstructions.instructions_per_step" in proc.stdout, proc.stdout
+    record = json.loads((tmp_path / "gate.json").read_text())
+    (grew,) = [a for a in record["attributions"] if a["family"] == "functions"]
+    top = max(grew["parts"], key=lambda p: p["candidate"] - p["baseline"])
+    assert top["candidate"] > top["baseline"] and "grew most in" in proc.stdout
+    assert cli("gate", base, base).returncode == 0
+
+
+def test_one_percent_more_work_in_a_gpt_training_step_fails_the_gate(counting_run, tmp_path):
+    plain, more = counting_run["gpt_plain"], counting_run["gpt_more"]
+    assert "error" not in plain and "error" not in more, (plain.get("error"), more.get("error"))
+    growth = more["instructions"] / plain["instructions"] - 1
+    assert 0.005 < growth < 0.03, growth
+    params = {"size": "gpt-nano", "variant": "fast", "mode": "train", "batch": "2"}
+    base = _run_file(tmp_path / "base.json", "GPTInstructions", params, "instructions", plain)
+    cand = _run_file(tmp_path / "cand.json", "GPTInstructions", params, "instructions", more)
+    proc = cli("gate", base, cand)
+    assert proc.returncode == 1 and "GPTInstructions.instructions" in proc.stdout and "grew most in" in proc.stdout
