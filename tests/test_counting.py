@@ -71,7 +71,7 @@ def test_an_unchanged_step_counts_the_same_in_two_processes(counting_run):
     first, again = counting_run["first"], counting_run["again"]
     assert "error" not in first and "error" not in again, (first.get("error"), again.get("error"))
     assert first["instructions"] > 100_000
-    # the gate's threshold for instruction counts is 0.2 %: an A/A pair must sit inside it
+    # the gate's threshold for instruction counts is 0.5 %: an A/A pair of one checkout must sit well inside it
     assert abs(again["instructions"] / first["instructions"] - 1) < 0.002, (first["instructions"],
                                                                             again["instructions"])
 
