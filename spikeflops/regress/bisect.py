@@ -79,21 +79,24 @@ def benchmark_regex(metric: str, match: str | None = None) -> str:
     """asv's ``-b`` pattern for the benchmark that records ``metric`` (``<Family>.<metric>``): only the
     parameter combinations of the case table whose label contains ``match`` (asv starts a process per
     combination, so the others are left out)."""
-    from workloads.registry import FAMILIES
-
-    family, name, rows = _matched_rows(metric, match)
-    method = name if FAMILIES[family].metric(name).timed else f"track_{name}"
-    combos = [re.escape(", ".join(repr(v) for v in row.param_values())) for row in rows]
-    return rf"\.{re.escape(family)}\.{re.escape(method)}\(({'|'.join(combos)})\)$"
+    return _selection(*_matched_rows(metric, match))[0]
 
 
 def case_selection(metric: str, match: str | None = None) -> str:
     """The ``SPIKEFLOPS_CASES`` pattern of the same rows: asv's ``-b`` picks the benchmarks, but a tracked
     family's setup measures every row its profile selects, so a probe would measure the whole family."""
-    from workloads.registry import case_id
+    return _selection(*_matched_rows(metric, match))[1]
 
-    family, _, rows = _matched_rows(metric, match)
-    return rf"^{re.escape(family)} ({'|'.join(re.escape(case_id(row)) for row in rows)})$"
+
+def _selection(family: str, name: str, rows: list) -> tuple[str, str]:
+    """(asv's ``-b`` pattern, the ``SPIKEFLOPS_CASES`` pattern) of ``rows``, from rows matched once."""
+    from workloads.registry import FAMILIES, case_id
+
+    method = name if FAMILIES[family].metric(name).timed else f"track_{name}"
+    combos = [re.escape(", ".join(repr(v) for v in row.param_values())) for row in rows]
+    regex = rf"\.{re.escape(family)}\.{re.escape(method)}\(({'|'.join(combos)})\)$"
+    cases = rf"^{re.escape(family)} ({'|'.join(re.escape(case_id(row)) for row in rows)})$"
+    return regex, cases
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def plan_bisect(repo: Path, metric: str, good: str, bad: str, config: GateConfig
     with no 'worse', a range that is not an ancestry path."""
     from .interleave import PAIRED_NOISE
 
-    regex, cases = benchmark_regex(metric, match), case_selection(metric, match)
+    regex, cases = _selection(*_matched_rows(metric, match))       # the rows matched and checked once
     rule = config.rule_for(metric)
     if rule is None or rule.direction == "none":
         raise SpikeflopsError(f"{metric} has no gate rule with a direction: there is no 'worse' to find")
