@@ -20,7 +20,7 @@ RUN_FORMAT = "spikeflops-run/1"
 CONTENDED_SHARE = 0.5          # the gate's default contended_floor: below it a run's timings say little
 
 
-def _say(msg):
+def say(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
@@ -52,7 +52,7 @@ def time_row(row, profile) -> list[float]:
     return samples
 
 
-def measure_rows(rows, profile, progress=_say, on_entry=None) -> list[dict]:
+def measure_rows(rows, profile, progress=say, on_entry=None) -> list[dict]:
     """Each row through the contract (``workloads.measure``); a row that fails is recorded as failed.
     ``on_entry`` sees each entry as soon as it is measured (the GPU kit writes it out at once)."""
     from workloads.isolate import in_child
@@ -110,7 +110,7 @@ def start_order(rows) -> list[int]:
     return sorted(range(len(rows)), key=lambda i: -FAMILIES[rows[i].family].relative_cost)
 
 
-def measure_alongside(rows, profile, progress=_say) -> list[dict]:
+def measure_alongside(rows, profile, progress=say) -> list[dict]:
     """``rows`` (each one that :func:`runs_alongside`) over a pool of worker processes, one per core (at most
     four): the untimed half of a CPU run in half the time. Entries come back in the order of ``rows``."""
     import concurrent.futures
@@ -213,7 +213,7 @@ def _target_rows(entries) -> list[list[str]]:
         mfus = [m for m in mfus if m is not None]
         if mfus:
             best = max(mfus)
-            rows.append([f"{size} training MFU (fast) >= {goal:g} % of the dense bf16 peak", _fmt(best, "percent"),
+            rows.append([f"{size} training MFU (fast) >= {goal:g} % of the dense bf16 peak", format_value(best, "percent"),
                          "met" if best >= goal else "missed"])
 
     def trial_seconds(backend, **execution):
@@ -225,24 +225,24 @@ def _target_rows(entries) -> list[list[str]]:
     graphed, genn = trial_seconds("torch", cuda_graph=True), trial_seconds("genn")
     if graphed:
         best = min(graphed)
-        rows.append(["SuperSpike torch, CUDA graph: full trial <= 0.1 s", _fmt(best, "seconds"),
+        rows.append(["SuperSpike torch, CUDA graph: full trial <= 0.1 s", format_value(best, "seconds"),
                      "met" if best <= 0.1 else "missed"])
         if genn:
             rows.append(["SuperSpike torch, CUDA graph: no slower than GeNN CUDA",
-                         f"{_fmt(best, 'seconds')} vs {_fmt(min(genn), 'seconds')}",
+                         f"{format_value(best, 'seconds')} vs {format_value(min(genn), 'seconds')}",
                          "met" if best <= min(genn) else "missed"])
     return rows
 
 
 def _num(value, unit) -> str:
-    return "-" if value is None else _fmt(value, unit)
+    return "-" if value is None else format_value(value, unit)
 
 
-def _fmt_load(value) -> str:
+def format_load(value) -> str:
     return "?" if value is None else f"{value:.2f}"
 
 
-def _fmt(value, unit) -> str:
+def format_value(value, unit) -> str:
     if value is None:
         return "not reached" if unit == "trials" else "-"
     if unit == "percent":

@@ -14,7 +14,7 @@ from workloads.registry import FAMILIES, case_id, select, why_not_runnable
 
 from ..argtypes import output_file
 from ..resultsio import check_writable, claim_new, save_json
-from ..run import (CONTENDED_SHARE, RUN_FORMAT, _fmt, _fmt_load, _say, case_label, git_commit, measure_alongside,
+from ..run import (CONTENDED_SHARE, RUN_FORMAT, format_value, format_load, say, case_label, git_commit, measure_alongside,
                    measure_rows, reference_tables, runs_alongside)
 from ..tables import format_table
 
@@ -57,9 +57,9 @@ def cmd_run(args) -> int:
         f"run-{machine_name()}-{(commit or 'nocommit')[:12]}{'-dirty' if dirty else ''}-"
         f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started))}.json")
     check_writable(args.out or default_out)      # an unwritable output folder is found before measuring
-    _say(f"spikeflops run: {len(rows)} cases of the {profile.name} profile on {machine_name()}")
+    say(f"spikeflops run: {len(rows)} cases of the {profile.name} profile on {machine_name()}")
     for why, cases in left_out.items():            # never dropped in silence
-        _say(f"  left out {len(cases)} case{'s' if len(cases) != 1 else ''} ({why}): {', '.join(cases[:3])}"
+        say(f"  left out {len(cases)} case{'s' if len(cases) != 1 else ''} ({why}): {', '.join(cases[:3])}"
              + (f" and {len(cases) - 3} more" if len(cases) > 3 else ""))
     import torch
 
@@ -93,12 +93,12 @@ def cmd_run(args) -> int:
             for name, value in e["metrics"].items():
                 unit = e["units"].get(name, "")
                 samples = [x for x in e["samples"].get(name, []) if x is not None]
-                spread = (f"{_fmt(min(samples), unit)} .. {_fmt(max(samples), unit)} (n={len(samples)})"
+                spread = (f"{format_value(min(samples), unit)} .. {format_value(max(samples), unit)} (n={len(samples)})"
                           if len(samples) > 1 else "")
-                table.append([label, name, _fmt(value, unit), spread])
+                table.append([label, name, format_value(value, unit), spread])
         print(f"spikeflops run: {profile.name} profile on {machine_name()}, {wall:.0f} s; "
-              f"1-min load average {_fmt_load(load['load_before'])} -> {_fmt_load(load['load_after'])} "
-              f"on {load['cores']} cores; CPU share {_fmt_load(load['cpu_share'])} of {load['threads']} "
+              f"1-min load average {format_load(load['load_before'])} -> {format_load(load['load_after'])} "
+              f"on {load['cores']} cores; CPU share {format_load(load['cpu_share'])} of {load['threads']} "
               f"intra-op thread{'s' if load['threads'] != 1 else ''}")
         if load["cpu_share"] is not None and load["cpu_share"] < CONTENDED_SHARE:
             print(f"MACHINE CONTENDED: this run got {load['cpu_share']:.2f} of its CPU (a co-tenant was busy): its "
@@ -111,7 +111,7 @@ def cmd_run(args) -> int:
     out = Path(args.out) if args.out else claim_new(default_out)
     save_json(out, results, claimed=not args.out)
     failed = [f"{e['family']} {case_label(e['params'])}" for e in entries if "error" in e]
-    _say(f"results: {out}")
+    say(f"results: {out}")
     print(closing_line(len(entries) - len(failed), left_out, failed, profile.name, wall))
     return 1 if failed else 0
 
