@@ -43,3 +43,57 @@ def test_the_command_writes_its_table(tmp_path, capsys):
     assert table["threads"] == 1 and table["machine"]
     printed = capsys.readouterr().out
     assert "0% (A/A)" in printed and "smallest slowdown detected" in printed
+
+
+def _fake_counter(calls: list, fail_after: int | None = None):
+    """A stand-in for a valgrind process: 1,000,000 instructions a step, two levels 0.1 % apart (as measured),
+    plus the injected loop's share; ``fail_after`` processes then a failure, as a stop would."""
+    from spikeflops.regress.error_rates import LOOP_INSTRUCTIONS
+    from workloads.errors import SpikeflopsError
+
+    def count(extra_loop: int = 0) -> float:
+        if fail_after is not None and len(calls) >= fail_after:
+            raise SpikeflopsError("a counted process failed: stopped")
+        calls.append(extra_loop)
+        return 1_000_000.0 * (1.001 if len(calls) % 7 == 0 else 1.0) + extra_loop * LOOP_INSTRUCTIONS
+    return count
+
+
+def test_counted_error_rates_judge_every_process_and_save_after_each():
+    from spikeflops.regress.error_rates import measure_counted_error_rates
+
+    calls, saved = [], []
+    table = measure_counted_error_rates(10, 2, (0.01,), 0.005, save=lambda t: saved.append(dict(t)),
+                                        count_step=_fake_counter(calls))
+    assert len(calls) == 11 + 2 and len(saved) == 13 + 1      # after each process, then the finished table
+    assert [t["complete"] for t in saved] == [False] * 13 + [True]
+    aa, grown = table["rows"]
+    assert aa["comparisons"] == 10 and aa["flagged"] == 0 and 0.0009 < table["aa_spread"] < 0.0011
+    assert grown["comparisons"] == 2 and grown["flagged"] == 2 and calls[-1] == table["injected"][0]["loop"]
+
+
+def test_a_stopped_counted_table_is_continued_not_redone(tmp_path, monkeypatch, capsys):
+    import spikeflops.regress.error_rates as error_rates
+
+    out = tmp_path / "counted.json"
+    calls: list = []
+    monkeypatch.setattr(error_rates, "count_superspike_step", _fake_counter(calls, fail_after=4))
+    args = ["error-rates", "--counted", "5", "--trials", "2", "--sizes", "0.02", "--out", str(out)]
+    assert main(args) == 2                                   # the fifth process "failed"
+    partial = json.loads(out.read_text())
+    assert partial["complete"] is False and len(partial["plain"]) == 4 and partial["machine"]["cpu"]
+
+    assert main(args) == 2                                   # a plain rerun would overwrite it: refused
+    assert "--resume" in capsys.readouterr().err and json.loads(out.read_text()) == partial
+
+    monkeypatch.setattr(error_rates, "count_superspike_step", _fake_counter(calls))
+    assert main(args + ["--resume"]) == 0
+    table = json.loads(out.read_text())
+    assert len(calls) == 6 + 2                               # 4 kept, 2 more plain, 2 injected: none redone
+    assert table["complete"] is True and table["plain"][:4] == partial["plain"]
+    assert table["started"] == partial["started"] and [r["comparisons"] for r in table["rows"]] == [5, 2]
+
+    assert main(args + ["--resume"]) == 2                    # a finished table has nothing to continue
+    assert main(["error-rates", "--resume", "--out", str(out)]) == 2
+    assert main(["error-rates", "--counted", "5", "--trials", "3", "--sizes", "0.02", "--out", str(out),
+                 "--resume"]) == 2

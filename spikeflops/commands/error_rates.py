@@ -33,25 +33,49 @@ def add_parser(subparsers) -> None:
     p.add_argument("--counted", type=positive_int, default=None, metavar="AA",
                    help="the counted verdict instead (valgrind instructions of the SuperSpike step): AA A/A pairs, "
                         "--trials processes per injected share of work in --sizes (default 0.0025,0.005,0.01,0.02)")
-    p.add_argument("--out", type=output_file, default=None, help="write the table as JSON here")
+    p.add_argument("--out", type=output_file, default=None,
+                   help="write the table as JSON here (with --counted: after every process, marked incomplete "
+                        "until the last)")
+    p.add_argument("--resume", action="store_true",
+                   help="with --counted: continue the stopped table in --out instead of starting again")
     p.set_defaults(func=cmd_error_rates)
 
 
 def cmd_counted_error_rates(args) -> int:
+    from pathlib import Path
+
     from workloads.hardware import machine_facts
     from ..regress.error_rates import measure_counted_error_rates
     from ..regress.rules import load_config
-    from ..resultsio import write_json
+    from ..resultsio import read_json, write_json
     from ..tables import format_table
 
     sizes = (0.0025, 0.005, 0.01, 0.02) if args.sizes == ",".join(f"{s:g}" for s in DEFAULT_SIZES) else \
         tuple(float(s) for s in args.sizes.split(",") if s.strip() and float(s) > 0)
     rule = load_config(args.config).rule_for("SuperSpikeInstructions.instructions_per_step")
+    machine = machine_facts()
+    done = None
+    if args.resume:
+        done = read_json(args.out)
+        if not isinstance(done, dict) or done.get("complete") is not False:
+            raise SpikeflopsError(f"{args.out}: not a stopped counted error-rate table: nothing to continue")
+        theirs = {key: (done.get("machine") or {}).get(key) for key in ("cpu", "cpu_count", "torch", "python")}
+        if theirs != {key: machine.get(key) for key in theirs}:
+            raise SpikeflopsError(f"{args.out}: measured on another machine or software ({theirs}): counts of two "
+                                  f"setups are not one table")
+    elif args.out and Path(args.out).exists():
+        raise SpikeflopsError(f"{args.out} exists: --resume continues a stopped table, or name another --out")
+    started = done.get("started") if done else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+    def save(table: dict) -> None:
+        # after every process: hours of valgrind are not lost to a stop, and the file says how far it got
+        table.update(machine=machine, started=started, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        if args.out:
+            write_json(args.out, table)
+
     table = measure_counted_error_rates(args.counted, args.trials, sizes, rule.threshold,
-                                        progress=lambda t: print(t, file=sys.stderr, flush=True))
-    table.update(machine=machine_facts(), date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    if args.out:
-        write_json(args.out, table)
+                                        progress=lambda t: print(t, file=sys.stderr, flush=True), save=save,
+                                        done=done)
     rows = [[f"{100 * r['injected']:g}%" + (" (A/A)" if r["injected"] == 0 else ""), str(r["comparisons"]),
              str(r["flagged"]), f"{100 * r['flagged_rate']:.0f}% ({100 * r['flagged_rate_ci95'][0]:.1f}-"
              f"{100 * r['flagged_rate_ci95'][1]:.1f}%)",
@@ -63,6 +87,8 @@ def cmd_counted_error_rates(args) -> int:
 
 
 def cmd_error_rates(args) -> int:
+    if args.resume and not (args.counted and args.out):
+        raise SpikeflopsError("--resume continues a counted table: it needs --counted and --out")
     if args.counted:
         return cmd_counted_error_rates(args)
     from workloads.gpt.case import GPTCase

@@ -103,43 +103,71 @@ def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule
             "rows": rows, "smallest_detected_at_95": min(detected) if detected else None}
 
 
-COUNTED_FORMAT = "spikeflops-counted-error-rates/1"
+COUNTED_FORMAT = "spikeflops-counted-error-rates/2"
 # instructions a loop iteration of workloads.counting's injected work costs (big-int adds): sizes the loops
 LOOP_INSTRUCTIONS = 386
+COUNTED_STEP = {"kind": "superspike", "part": "step", "steps": 10,
+                "case": {"backend": "torch", "device": "cpu", "size": "ci"}}
+
+
+def count_superspike_step(extra_loop: int = 0) -> float:
+    """Instructions of one SuperSpike torch step (mean of 10) in a fresh valgrind process, with ``extra_loop``
+    iterations of injected Python work."""
+    from workloads.counting import count
+
+    (result,) = count([dict(COUNTED_STEP, extra_loop=extra_loop)] if extra_loop else [COUNTED_STEP])
+    if "error" in result:
+        raise SpikeflopsError(f"a counted process failed: {result['error']}")
+    return result["instructions"]
 
 
 def measure_counted_error_rates(aa: int, trials: int, sizes: tuple[float, ...], threshold: float,
-                                progress=lambda text: None) -> dict:
+                                progress=lambda text: None, save=lambda table: None, done: dict | None = None,
+                                count_step=None) -> dict:
     """The counted verdict's error rates on the SuperSpike torch step: ``aa + 1`` processes of the plain step
     (``aa`` consecutive A/A pairs) and ``trials`` processes per injected size (a Python loop adding that share
     of the step's instructions), each judged against the first plain process at ``threshold``: what the
-    gate does with two counted runs. Out of sample: the threshold is the shipped one, fixed beforehand."""
-    from workloads.counting import count
+    gate does with two counted runs. Out of sample: the threshold is the shipped one, fixed beforehand.
 
-    step = {"kind": "superspike", "part": "step", "steps": 10,
-            "case": {"backend": "torch", "device": "cpu", "size": "ci"}}
+    Hundreds of processes take hours: ``save`` gets the table (``"complete": False`` until the last process)
+    after every process, and ``done``, such a partial table of the same plan, is continued, not redone."""
+    count_step = count_step or count_superspike_step
+    plan = {"aa": aa, "trials": trials, "sizes": list(sizes), "threshold": threshold, "step": COUNTED_STEP}
+    plain: list[float] = []
+    injected = [{"size": size, "loop": None, "instructions": []} for size in sizes]
+    if done is not None:
+        if done.get("format") != COUNTED_FORMAT or done.get("plan") != plan:
+            raise SpikeflopsError("the earlier table was made with another plan (--counted, --trials, --sizes "
+                                  "or the threshold differ): start a new one")
+        plain = [float(v) for v in done["plain"]]
+        injected = [dict(row, instructions=[float(v) for v in row["instructions"]]) for row in done["injected"]]
 
-    def one(extra_loop: int = 0) -> float:
-        (result,) = count([dict(step, extra_loop=extra_loop)] if extra_loop else [step])
-        if "error" in result:
-            raise SpikeflopsError(f"a counted process failed: {result['error']}")
-        return result["instructions"]
+    def table(complete: bool) -> dict:
+        changes = [b / a - 1 for a, b in zip(plain, plain[1:])]
+        rows = [_counted_row(0.0, changes, threshold)] + [
+            _counted_row(row["size"], [v / plain[0] - 1 for v in row["instructions"]], threshold)
+            for row in injected if row["instructions"]]
+        return {"format": COUNTED_FORMAT, "complete": complete, "plan": plan, "step": COUNTED_STEP,
+                "threshold": threshold, "plain": plain, "injected": injected, "rows": rows,
+                "aa_spread": max(abs(c) for c in changes) if changes else None}
 
-    plain = []
-    for i in range(aa + 1):
-        plain.append(one())
-        progress(f"A/A process {i + 1}/{aa + 1}: {plain[-1]:,.1f} instructions a step")
-    changes = [b / a - 1 for a, b in zip(plain, plain[1:])]
-    rows = [_counted_row(0.0, changes, threshold)]
-    for size in sizes:
-        loop = max(1, round(size * plain[0] / LOOP_INSTRUCTIONS))
-        grown = []
-        for i in range(trials):
-            grown.append(one(loop) / plain[0] - 1)
-            progress(f"+{100 * size:g} % ({loop} loop iterations) {i + 1}/{trials}: {100 * grown[-1]:+.3f} %")
-        rows.append(_counted_row(size, grown, threshold))
-    return {"format": COUNTED_FORMAT, "step": step, "threshold": threshold, "plain": plain, "rows": rows,
-            "aa_spread": max(abs(c) for c in changes) if changes else None}
+    if plain:
+        progress(f"continuing: {len(plain)} of {aa + 1} A/A processes and "
+                 f"{sum(len(row['instructions']) for row in injected)} of {trials * len(sizes)} injected ones done")
+    while len(plain) < aa + 1:
+        plain.append(count_step())
+        progress(f"A/A process {len(plain)}/{aa + 1}: {plain[-1]:,.1f} instructions a step")
+        save(table(False))
+    for row in injected:
+        row["loop"] = max(1, round(row["size"] * plain[0] / LOOP_INSTRUCTIONS))
+        while len(row["instructions"]) < trials:
+            row["instructions"].append(count_step(row["loop"]))
+            progress(f"+{100 * row['size']:g} % ({row['loop']} loop iterations) {len(row['instructions'])}/"
+                     f"{trials}: {100 * (row['instructions'][-1] / plain[0] - 1):+.3f} %")
+            save(table(False))
+    result = table(True)
+    save(result)
+    return result
 
 
 def _counted_row(size: float, changes: list[float], threshold: float) -> dict:
