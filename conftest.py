@@ -95,3 +95,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     for key in ("gpu", "gpu_memory_bytes", "gpu_count", "driver", "cuda_runtime", "torch", "pygenn", "thop",
                 "numpy", "cpu", "cpu_count", "memory_bytes"):
         machine_info[key] = facts.get(key)
+    from workloads import counting
+
+    if counting.measured_here():          # instructions were counted: the machine valgrind showed them
+        machine_info["counting_machine"] = counting.counting_machine()

@@ -298,6 +298,37 @@ def test_cross_hardware_judges_only_portable_metrics(tmp_path):
     assert proc.returncode == 1 and "GPTFlops.forward_exact" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_counts_are_judged_across_hardware_only_where_valgrind_showed_the_same_machine(tmp_path):
+    """Instruction counts depend on the CPU valgrind presents (a fixed model chosen by the host's features) and
+    the software, not on the host's CPU: two hosts that agree on those are judged; otherwise not, with why."""
+    shown = {"valgrind": "valgrind-3.19.0", "cpu_count": 2, "python": "3.11.7", "torch": "2.13.0+cpu",
+             "numpy": "2.4.6", "cpu": {"vendor": "GenuineIntel", "brand": "Intel(R) Core(TM) i7-4910MQ CPU @ 2.90GHz",
+                                      "signature": "0x306c3", "features": "7ffafbff bfebfbff 000427aa 0 0"}}
+
+    def run(path, cpu, instructions, counting):
+        results = [{"family": "SuperSpikeInstructions", "params": {"backend": "torch", "device": "cpu", "size": "ci"},
+                    "units": {"instructions_per_step": "instructions"}, "case": {},
+                    "metrics": {"instructions_per_step": instructions}, "samples": {}},
+                   {"family": "SuperSpikeOpCount", "params": {"backend": "torch", "device": "cpu", "size": "ci"},
+                    "units": {"operators_per_step": "operators"}, "case": {},
+                    "metrics": {"operators_per_step": 91}, "samples": {}}]
+        path.write_text(json.dumps({"format": "spikeflops-run/1", "machine_name": cpu,
+                                    "machine": {"cpu": cpu, "cpu_count": 2, "counting_machine": counting},
+                                    "commit": "a" * 40, "date": "2026-12-01T00:00:00+00:00", "results": results}))
+        return path
+
+    base = run(tmp_path / "intel.json", "Intel(R) Xeon(R) Processor", 1_065_880.4, shown)
+    grown = run(tmp_path / "amd.json", "AMD EPYC 7B13", 1_065_880.4 * 1.01, shown)
+    proc = gate(base, grown, "--cross-hardware")
+    assert proc.returncode == 1 and "SuperSpikeInstructions.instructions_per_step" in proc.stdout, proc.stdout
+    other_torch = run(tmp_path / "amd-torch.json", "AMD EPYC 7B13", 1_065_880.4 * 1.01, {**shown, "torch": "2.11.0"})
+    proc = gate(base, other_torch, "--cross-hardware", "--all")
+    assert proc.returncode == 0 and "counted on another setup (torch: '2.13.0+cpu' against '2.11.0')" in proc.stdout
+    unknown = run(tmp_path / "amd-unknown.json", "AMD EPYC 7B13", 1_065_880.4 * 1.01, None)
+    proc = gate(base, unknown, "--cross-hardware", "--all")
+    assert proc.returncode == 0 and "valgrind counted on is not recorded" in proc.stdout, proc.stdout
+
+
 # ------------------------------------------------------------------ pytest-benchmark files
 
 @needs_pb_baseline

@@ -102,3 +102,18 @@ def test_one_percent_more_work_in_a_gpt_training_step_fails_the_gate(counting_ru
     cand = _run_file(tmp_path / "cand.json", "GPTInstructions", params, "instructions", more)
     proc = cli("gate", base, cand)
     assert proc.returncode == 1 and "GPTInstructions.instructions" in proc.stdout and "grew most in" in proc.stdout
+
+
+@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="the CPUID probe is x86-64 only")
+def test_the_probe_reads_the_cpu_and_valgrind_shows_its_own():
+    """The probe's CPUID reading is the host's model name natively; under valgrind it is the CPU valgrind
+    presents, the same on every probe: what a count's portability is decided on."""
+    from workloads import counting
+    from workloads.cpuid import presented_cpu
+
+    model = [ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+             if ln.startswith("model name")][0]
+    assert presented_cpu()["brand"] == model
+    first = counting._probe_counting_machine()
+    assert first is not None and first["valgrind"].startswith("valgrind-") and first["cpu"]["vendor"]
+    assert first == counting._probe_counting_machine()

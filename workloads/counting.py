@@ -36,6 +36,41 @@ def unavailable() -> str | None:
     return None
 
 
+_COUNTING_MACHINE: dict = {}
+
+
+def counting_machine() -> dict | None:
+    """What a count depends on besides the code: the CPU valgrind presents (``workloads/cpuid.py`` run under
+    it), valgrind's version, the cores, and the Python, torch and numpy versions. Two machines that agree on
+    all of it run the same instructions for the same step, whatever their real CPUs; None where valgrind is
+    missing or the probe fails. Once per process (about a second)."""
+    if "facts" not in _COUNTING_MACHINE:
+        _COUNTING_MACHINE["facts"] = None if unavailable() else _probe_counting_machine()
+    return _COUNTING_MACHINE["facts"]
+
+
+def _probe_counting_machine() -> dict | None:
+    import platform
+
+    probe = Path(__file__).resolve().parent / "cpuid.py"
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return None
+    try:
+        version = subprocess.run(["valgrind", "--version"], capture_output=True, text=True, timeout=60)
+        shown = subprocess.run(["valgrind", "-q", "--tool=none", sys.executable, "-S", str(probe)],
+                               capture_output=True, text=True, timeout=300)
+        cpu = json.loads(shown.stdout.strip().splitlines()[-1]) if shown.returncode == 0 else None
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
+    if not isinstance(cpu, dict):
+        return None
+    import numpy
+    import torch
+
+    return {"valgrind": version.stdout.strip(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
+
+
 def count(specs: list[dict]) -> list[dict]:
     """Run ``specs`` (``{"kind": "gpt"|"superspike", "case": {...}, "steps": N}``, optionally ``"part":
     "update"`` for SuperSpike and ``"extra_loop": N`` to add work on purpose) in one process under
@@ -154,6 +189,11 @@ def measure_rows(row, profile, specs_of, siblings) -> list[dict]:
     if failed:
         raise SpikeflopsError(f"counting {row.family}: {failed[0]}")
     return out
+
+
+def measured_here() -> bool:
+    """Whether this process counted instructions (a counted family ran)."""
+    return bool(_COUNTED)
 
 
 def as_value(result: dict):

@@ -96,7 +96,8 @@ def cmd_gate(args) -> int:
     header = (f"baseline {describe(baseline)}\ncandidate {describe(candidate)}"
               + (f"\n{stale}" if stale else "")
               + (f"\nCROSS-HARNESS: {harnesses}; only {' and '.join(noise)} metrics are judged" if harnesses else "")
-              + (f"\nCROSS-HARDWARE: {difference}; only portable metrics are judged" if difference else ""))
+              + (f"\nCROSS-HARDWARE: {difference}; only portable metrics are judged, and instruction counts "
+                 f"where valgrind showed both the same machine" if difference else ""))
     attributions = attribute(verdicts, baseline, candidate)
     if args.markdown:
         write_text(args.markdown, markdown_report(verdicts, header=header,

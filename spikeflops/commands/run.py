@@ -74,8 +74,13 @@ def cmd_run(args) -> int:
     entries = [measured[id(r)] for r in rows]
     wall = time.time() - started
     load = probe.record.to_dict()
+    facts = machine_facts()
+    if any(m.noise == "counted" for r in rows for m in FAMILIES[r.family].metrics):
+        from workloads.counting import counting_machine
+
+        facts["counting_machine"] = counting_machine()   # decides whether counts of two machines compare
     results = {"format": RUN_FORMAT, "profile": profile.name, "machine_name": machine_name(),
-               "machine": machine_facts(), "commit": commit, "dirty": dirty,
+               "machine": facts, "commit": commit, "dirty": dirty,
                "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
                "wall_s": wall, "load": load, "results": entries}
     if args.json:

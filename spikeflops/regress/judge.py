@@ -55,6 +55,20 @@ def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
     return None
 
 
+def counting_difference(baseline: ResultSet, candidate: ResultSet) -> str | None:
+    """Why instruction counts of these two results files do not compare, or None when they do: both were
+    counted on a machine that valgrind showed as the same CPU, with the same valgrind, cores, Python, torch
+    and numpy (workloads.counting.counting_machine), whatever their real CPUs."""
+    b, c = baseline.machine.get("counting_machine"), candidate.machine.get("counting_machine")
+    if not isinstance(b, dict) or not isinstance(c, dict):
+        return "the machine valgrind counted on is not recorded on both sides"
+    for key in sorted(set(b) | set(c)):
+        if b.get(key) != c.get(key):
+            shown = (lambda v: v.get("brand") or v) if key == "cpu" else (lambda v: v)
+            return f"counted on another setup ({key}: {shown(b.get(key) or {})!r} against {shown(c.get(key) or {})!r})"
+    return None
+
+
 def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
             noise_models: tuple[str, ...] | None = None, cross_hardware: bool = False,
             spreads: dict | None = None) -> list[Verdict]:
@@ -69,6 +83,9 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
     failed = set(candidate.failed)
     q_values = _timing_q_values(base, cand, config, noise_models)
     shares = _shares(base), _shares(cand)
+    # counts move with the CPU valgrind presents and the software, not with the host's CPU: across hardware
+    # they are judged where those agree
+    counting_apart = counting_difference(baseline, candidate) if cross_hardware else None
     verdicts = []
     for key in sorted(set(base) | set(cand)):
         b, c = base.get(key), cand.get(key)
@@ -81,9 +98,11 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
             why = "no rule matches" if rule is None else ("not tracked" if rule.direction == "none"
                                                           else f"{rule.noise} metrics not selected")
             verdicts.append(_verdict(m, rule, "not judged", b, c, None, why))
-        elif cross_hardware and not rule.portable and b is not None and c is not None:
+        elif cross_hardware and not rule.portable and b is not None and c is not None and (
+                rule.noise != "counted" or counting_apart):
             verdicts.append(_verdict(m, rule, "not judged", b, c, _relative(b.value, c.value),
-                                     "depends on the machine: not judged across hardware"))
+                                     f"{counting_apart}: not judged across hardware" if rule.noise == "counted"
+                                     else "depends on the machine: not judged across hardware"))
         elif c is None:
             status = "failed" if m.label in failed or m.metric in failed else "missing"
             verdicts.append(_verdict(m, rule, status, b, None, None,

@@ -347,7 +347,8 @@ def _load_pytest_benchmark(path: Path, data: dict) -> ResultSet:
     cpu_name = cpu.get("brand_raw") if isinstance(cpu, dict) else cpu
     num_cpu = info.get("cpu_count") or (cpu.get("count") if isinstance(cpu, dict) else None)
     machine = {"harness": "pytest-benchmark", "machine": info.get("spikeflops_machine") or info.get("node"),
-               "cpu": cpu_name, "num_cpu": _int(num_cpu), "arch": info.get("machine"), "gpu": info.get("gpu")}
+               "cpu": cpu_name, "num_cpu": _int(num_cpu), "arch": info.get("machine"), "gpu": info.get("gpu"),
+               "counting_machine": info.get("counting_machine")}
     commit_info = data.get("commit_info") or {}
     out = ResultSet(str(path), "pytest-benchmark", machine, commit_info.get("id"), _iso_time(data.get("datetime")),
                     commit_date=_iso_time(commit_info.get("time")), dirty=bool(commit_info.get("dirty")))
@@ -369,7 +370,8 @@ def _load_pytest_benchmark(path: Path, data: dict) -> ResultSet:
 def _load_spikeflops_run(path: Path, data: dict) -> ResultSet:
     facts = data.get("machine") or {}
     machine = {"harness": "spikeflops-run", "machine": data.get("machine_name"), "cpu": facts.get("cpu"),
-               "num_cpu": _int(facts.get("cpu_count")), "arch": facts.get("arch"), "gpu": facts.get("gpu")}
+               "num_cpu": _int(facts.get("cpu_count")), "arch": facts.get("arch"), "gpu": facts.get("gpu"),
+               "counting_machine": facts.get("counting_machine")}
     load = data.get("load") if isinstance(data.get("load"), dict) else {}
     share = load.get("cpu_share")
     out = ResultSet(str(path), "spikeflops-run", machine, data.get("commit"), _iso_time(data.get("date")),
