@@ -77,8 +77,8 @@ def cmd_counted_error_rates(args) -> int:
                                         progress=lambda t: print(t, file=sys.stderr, flush=True), save=save,
                                         done=done)
     rows = [[f"{100 * r['injected']:g}%" + (" (A/A)" if r["injected"] == 0 else ""), str(r["comparisons"]),
-             str(r["flagged"]), f"{100 * r['flagged_rate']:.0f}% ({100 * r['flagged_rate_ci95'][0]:.1f}-"
-             f"{100 * r['flagged_rate_ci95'][1]:.1f}%)",
+             str(r["flagged"]), f"{100 * r['flagged_rate']:.0f}% ({100 * r['flagged_rate_ci95'][0]:.2f}-"
+             f"{100 * r['flagged_rate_ci95'][1]:.2f}%)",
              f"{100 * min(r['changes']):+.3f} .. {100 * max(r['changes']):+.3f}%"] for r in table["rows"]]
     print(f"counted verdict (valgrind instructions of the SuperSpike torch step, threshold "
           f"{100 * rule.threshold:g}%): A/A spread {100 * table['aa_spread']:.4f}%")
