@@ -97,3 +97,9 @@ def test_a_stopped_counted_table_is_continued_not_redone(tmp_path, monkeypatch, 
     assert main(["error-rates", "--resume", "--out", str(out)]) == 2
     assert main(["error-rates", "--counted", "5", "--trials", "3", "--sizes", "0.02", "--out", str(out),
                  "--resume"]) == 2
+
+    other = tmp_path / "other.json"                         # counted on another setup: not one table
+    other.write_text(json.dumps({**partial, "counting_machine": {"torch": "2.11.0"}}))
+    assert main(["error-rates", "--counted", "5", "--trials", "2", "--sizes", "0.02", "--out", str(other),
+                 "--resume"]) == 2
+    assert "counted on another setup" in capsys.readouterr().err

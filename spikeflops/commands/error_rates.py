@@ -44,6 +44,7 @@ def add_parser(subparsers) -> None:
 def cmd_counted_error_rates(args) -> int:
     from pathlib import Path
 
+    from workloads.counting import counting_machine
     from workloads.hardware import machine_facts
     from ..regress.error_rates import measure_counted_error_rates
     from ..regress.rules import load_config
@@ -53,23 +54,23 @@ def cmd_counted_error_rates(args) -> int:
     sizes = (0.0025, 0.005, 0.01, 0.02) if args.sizes == ",".join(f"{s:g}" for s in DEFAULT_SIZES) else \
         tuple(float(s) for s in args.sizes.split(",") if s.strip() and float(s) > 0)
     rule = load_config(args.config).rule_for("SuperSpikeInstructions.instructions_per_step")
-    machine = machine_facts()
+    machine, counting = machine_facts(), counting_machine()
     done = None
     if args.resume:
         done = read_json(args.out)
         if not isinstance(done, dict) or done.get("complete") is not False:
             raise SpikeflopsError(f"{args.out}: not a stopped counted error-rate table: nothing to continue")
-        theirs = {key: (done.get("machine") or {}).get(key) for key in ("cpu", "cpu_count", "torch", "python")}
-        if theirs != {key: machine.get(key) for key in theirs}:
-            raise SpikeflopsError(f"{args.out}: measured on another machine or software ({theirs}): counts of two "
-                                  f"setups are not one table")
+        if done.get("counting_machine") != counting:     # what a count depends on besides the code
+            raise SpikeflopsError(f"{args.out}: counted on another setup ({done.get('counting_machine')}): counts "
+                                  f"of two setups are not one table")
     elif args.out and Path(args.out).exists():
         raise SpikeflopsError(f"{args.out} exists: --resume continues a stopped table, or name another --out")
     started = done.get("started") if done else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     def save(table: dict) -> None:
         # after every process: hours of valgrind are not lost to a stop, and the file says how far it got
-        table.update(machine=machine, started=started, date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        table.update(machine=machine, counting_machine=counting, started=started,
+                     date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         if args.out:
             write_json(args.out, table)
 

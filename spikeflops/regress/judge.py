@@ -62,10 +62,12 @@ def counting_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
     b, c = baseline.machine.get("counting_machine"), candidate.machine.get("counting_machine")
     if not isinstance(b, dict) or not isinstance(c, dict):
         return "the machine valgrind counted on is not recorded on both sides"
+    def shown(value):                    # the CPU by its brand string, the rest as recorded
+        return value.get("brand", value) if isinstance(value, dict) else value
+
     for key in sorted(set(b) | set(c)):
         if b.get(key) != c.get(key):
-            shown = (lambda v: v.get("brand") or v) if key == "cpu" else (lambda v: v)
-            return f"counted on another setup ({key}: {shown(b.get(key) or {})!r} against {shown(c.get(key) or {})!r})"
+            return f"counted on another setup ({key}: {shown(b.get(key))!r} against {shown(c.get(key))!r})"
     return None
 
 
