@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def pytest_collection_modifyitems(config, items):
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(no_gpu)
         if "genn" in item.keywords and not pygenn_available():
+            if os.environ.get("SPIKEFLOPS_REQUIRE_GENN") == "1":
+                raise pytest.UsageError("SPIKEFLOPS_REQUIRE_GENN=1 but pygenn cannot be imported: the GeNN tests "
+                                        "would skip (install pygenn: docs/genn.md)")
             item.add_marker(no_genn)
 
 

@@ -13,16 +13,24 @@ RESULTS = ROOT / "results"
 
 
 HISTORY_MACHINE = "vm-amd-epyc-x2"      # the machine with the longest committed asv history (four commits)
+# The committed files the tests read, named: a run the user keeps into the same folders (`spikeflops keep`,
+# even committed) is never taken for the history the tests pin
+HISTORY_ASV_COMMITS = ("f4f2f355", "338f7809", "7ebdefd0", "77ab5194")
+HISTORY_PYTEST_BENCHMARK = ("0001_f1fff506675b_baseline.json", "0002_f1fff506675b_baseline.json")
 
 
 def committed_asv_runs() -> list[Path]:
     """The committed asv runs of one machine, oldest first: real files the gate's tests pair and edit."""
-    return sorted((p for p in (RESULTS / "asv" / HISTORY_MACHINE).glob("*.json") if p.name != "machine.json"),
-                  key=lambda p: json.loads(p.read_text()).get("date", 0))
+    folder = RESULTS / "asv" / HISTORY_MACHINE
+    runs = [p for p in folder.glob("*.json") if p.name.split("-", 1)[0] in HISTORY_ASV_COMMITS]
+    assert len(runs) == len(HISTORY_ASV_COMMITS), f"the committed history in {folder} is incomplete: {runs}"
+    return sorted(runs, key=lambda p: json.loads(p.read_text()).get("date", 0))
 
 
 def committed_pytest_benchmark_runs() -> list[Path]:
-    return sorted((RESULTS / "pytest-benchmark").glob("*/*/*.json"))
+    runs = sorted(p for p in (RESULTS / "pytest-benchmark").glob("*/*/*.json") if p.name in HISTORY_PYTEST_BENCHMARK)
+    assert len(runs) == len(HISTORY_PYTEST_BENCHMARK), runs
+    return runs
 
 
 def scale_asv(src: Path, dst: Path, pattern: str, factor: float = 1.0, add: float = 0.0) -> Path:

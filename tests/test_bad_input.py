@@ -139,6 +139,9 @@ CASES = [
     ("gate {asv} {asv} --out {d}/folder", "--out: "),
     ("error-rates --sizes 0,fast", "--sizes '0,fast'"),
     ("error-rates --sizes -0.1", "each slowdown must be a fraction"),
+    ("error-rates --counted 2 --sizes abc", "--sizes 'abc'"),           # refused before any process is counted
+    ("error-rates --counted 2 --sizes inf", "each slowdown must be a fraction"),
+    ("error-rates --counted 2 --sizes nan", "each slowdown must be a fraction"),
     ("error-rates --trials 0", "--trials: must be a whole number >= 1"),
     ("error-rates --out {d}/folder", "--out: "),
     ("compare HEAD HEAD --max-rounds 0", "--max-rounds: must be a whole number >= 1"),

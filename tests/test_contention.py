@@ -117,3 +117,13 @@ def test_a_busy_co_process_is_either_harmless_or_flagged():
     verdict = _status(base, cand)
     flagged = verdict.status == "not judged" and "contended" in verdict.detail
     assert within or flagged, (quiet, busy, verdict)
+
+
+def test_a_run_gated_against_itself_is_unchanged_however_busy_the_machine_was():
+    """The same samples on both sides leave no difference for contention to hide (the A/A gate of a run
+    against itself passes on a busy runner); one value moved and the same shares make it 'not judged' again."""
+    starved = _rs(30.0, 0.3)
+    same = _status(starved, starved)
+    assert same.status == "unchanged" and same.change == 0, same
+    moved = _status(starved, _rs(30.5, 0.3))
+    assert moved.status == "not judged" and "contended" in moved.detail

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from spikeflops.cli import main
 from spikeflops.regress.error_rates import measure_error_rates, wilson
 from spikeflops.regress.rules import load_config
@@ -64,7 +66,7 @@ def test_counted_error_rates_judge_every_process_and_save_after_each():
 
     calls, saved = [], []
     table = measure_counted_error_rates(10, 2, (0.01,), 0.005, save=lambda t: saved.append(dict(t)),
-                                        count_step=_fake_counter(calls))
+                                        measure=_fake_counter(calls))
     assert len(calls) == 11 + 2 and len(saved) == 13 + 1      # after each process, then the finished table
     assert [t["complete"] for t in saved] == [False] * 13 + [True]
     aa, grown = table["rows"]
@@ -77,7 +79,8 @@ def test_a_stopped_counted_table_is_continued_not_redone(tmp_path, monkeypatch, 
 
     out = tmp_path / "counted.json"
     calls: list = []
-    monkeypatch.setattr(error_rates, "count_superspike_step", _fake_counter(calls, fail_after=4))
+    fake = _fake_counter(calls, fail_after=4)
+    monkeypatch.setattr(error_rates, "count_step", lambda spec, extra_loop=0: fake(extra_loop))
     args = ["error-rates", "--counted", "5", "--trials", "2", "--sizes", "0.02", "--out", str(out)]
     assert main(args) == 2                                   # the fifth process "failed"
     partial = json.loads(out.read_text())
@@ -86,7 +89,8 @@ def test_a_stopped_counted_table_is_continued_not_redone(tmp_path, monkeypatch, 
     assert main(args) == 2                                   # a plain rerun would overwrite it: refused
     assert "--resume" in capsys.readouterr().err and json.loads(out.read_text()) == partial
 
-    monkeypatch.setattr(error_rates, "count_superspike_step", _fake_counter(calls))
+    fake = _fake_counter(calls)
+    monkeypatch.setattr(error_rates, "count_step", lambda spec, extra_loop=0: fake(extra_loop))
     assert main(args + ["--resume"]) == 0
     table = json.loads(out.read_text())
     assert len(calls) == 6 + 2                               # 4 kept, 2 more plain, 2 injected: none redone
@@ -103,3 +107,31 @@ def test_a_stopped_counted_table_is_continued_not_redone(tmp_path, monkeypatch, 
     assert main(["error-rates", "--counted", "5", "--trials", "2", "--sizes", "0.02", "--out", str(other),
                  "--resume"]) == 2
     assert "counted on another setup" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("edit, why", [
+    (lambda t: t.update(plain=[1e6] * 400), "400 A/A processes for a plan of 6"),
+    (lambda t: t["injected"][0].update(size=0.5), "outside the plan's sizes"),
+    (lambda t: t["injected"][0].update(instructions=[1e6] * 9), "9 processes for size 0.02"),
+    (lambda t: t.update(plain=[1e6, -3.0]), "not a positive finite number"),
+    (lambda t: t.update(plain="many"), "not lists"),
+    (lambda t: t.pop("injected"), "not lists"),
+])
+def test_a_stopped_counted_table_that_the_plan_cannot_hold_is_refused_before_any_process(tmp_path, monkeypatch,
+                                                                                       capsys, edit, why):
+    import spikeflops.regress.error_rates as error_rates
+
+    out = tmp_path / "counted.json"
+    calls: list = []
+    fake = _fake_counter(calls, fail_after=2)
+    monkeypatch.setattr(error_rates, "count_step", lambda spec, extra_loop=0: fake(extra_loop))
+    args = ["error-rates", "--counted", "5", "--trials", "2", "--sizes", "0.02", "--out", str(out)]
+    assert main(args) == 2
+    table = json.loads(out.read_text())
+    table["injected"] = [{"size": 0.02, "loop": None, "instructions": []}]
+    edit(table)
+    out.write_text(json.dumps(table))
+    made = len(calls)
+    assert main(args + ["--resume"]) == 2 and len(calls) == made        # nothing measured
+    err = capsys.readouterr().err.strip().splitlines()
+    assert why in err[-1] and "cannot be continued" in err[-1], err

@@ -58,15 +58,37 @@ def test_learning_rate_schedule_and_error_formula():
     assert running_error(2.0, 200, 18900) == pytest.approx(2 * running_error(1.0, 200, 18900))
 
 
+def backend_divergences(genn, torch_first) -> list[str]:
+    """Each quantity of trial 0 on which the two backends of one program differ by more than rounding allows
+    (float32 in both, summed in another order): a spike count by over 3 % (and 2 spikes), the error by 3 %."""
+    out = []
+    for quantity in ("spikes_input", "spikes_hidden", "spikes_output", "trial_error"):
+        a, b = getattr(genn, quantity), getattr(torch_first, quantity)
+        allowed = 0.03 * max(abs(a), abs(b))
+        if quantity.startswith("spikes"):
+            allowed = max(2, allowed)
+        if not abs(a - b) <= allowed:
+            out.append(f"{quantity}: GeNN {a:g}, torch {b:g}, apart by {a - b:+g} "
+                       f"({100 * (a - b) / max(abs(b), 1e-30):+.1f}%; allowed {allowed:g})")
+    return out
+
+
+def test_the_backend_parity_check_names_the_quantity_that_diverged_and_by_how_much():
+    from types import SimpleNamespace
+
+    same = SimpleNamespace(spikes_input=100, spikes_hidden=1576, spikes_output=80, trial_error=2.0)
+    assert backend_divergences(same, same) == []
+    apart = SimpleNamespace(**{**vars(same), "spikes_hidden": 1700})
+    (line,) = backend_divergences(apart, same)
+    assert line.startswith("spikes_hidden: GeNN 1700, torch 1576, apart by +124 (+7.9%")
+
+
 @pytest.mark.genn
 def test_genn_and_torch_agree_on_trial_zero_and_genn_learns(tmp_path):
     genn = run_training(SuperSpikeCase("genn", "cpu", "ci", trials=TRIALS, kernel_profiling=True))
     torch_first = run_training(SuperSpikeCase("torch", "cpu", "ci", trials=1)).records[0]
     g0 = genn.records[0]
-    for pop in ("spikes_hidden", "spikes_output", "spikes_input"):
-        a, b = getattr(g0, pop), getattr(torch_first, pop)
-        assert abs(a - b) <= max(2, 0.03 * max(a, b)), (pop, a, b)
-    assert g0.trial_error == pytest.approx(torch_first.trial_error, rel=0.03)
+    assert backend_divergences(g0, torch_first) == [], "the backends diverged on trial 0"
     assert genn.records[-1].trial_error < 0.5 * g0.trial_error
     assert genn.records[0].kernel_s["synapse_dynamics"] > 0
 

@@ -17,11 +17,12 @@ from workloads.counting import unavailable
 pytestmark = pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))
 
 ROOT = Path(__file__).resolve().parents[1]
-SUPERSPIKE = {"kind": "superspike", "part": "step", "steps": 10,
+SUPERSPIKE = {"step": "workloads.superspike.counted:torch_step", "steps": 10,
               "case": {"backend": "torch", "device": "cpu", "size": "ci"}}
 # the counted GPT rows' case (workloads/gpt/table.py COUNTED_CASES, COUNTED_BATCH, COUNTED_CONTEXT)
-GPT_TRAIN = {"kind": "gpt", "steps": 1, "case": {"size": "gpt-nano", "variant": "fast", "dtype": "float32",
-                                                 "device": "cpu", "mode": "train", "batch": 2, "context_length": 64}}
+GPT_TRAIN = {"step": "workloads.gpt.counted:step", "steps": 1,
+             "case": {"size": "gpt-nano", "variant": "fast", "dtype": "float32", "device": "cpu", "mode": "train",
+                      "batch": 2, "context_length": 64}}
 
 
 def _run_file(path, family, params, metric, result):
@@ -117,3 +118,41 @@ def test_the_probe_reads_the_cpu_and_valgrind_shows_its_own():
     first = counting._probe_counting_machine()
     assert first is not None and first["valgrind"].startswith("valgrind-") and first["cpu"]["vendor"]
     assert first == counting._probe_counting_machine()
+
+
+def test_the_dump_parser_reads_a_real_second_case_dump_whose_summary_line_wrapped(tmp_path):
+    """A real callgrind dump (valgrind 3.19, the counted process's second case: instrumentation switched off
+    and on again) says "summary: 4783" where the step executed 1,395,773 instructions: the parser takes
+    "totals:" and the cost lines, never the summary."""
+    import gzip
+
+    from workloads.counting import read_dump
+
+    dump = tmp_path / "callgrind.out.2"
+    dump.write_bytes(gzip.decompress((ROOT / "tests" / "data" / "callgrind-second-case.out.gz").read_bytes()))
+    assert "summary: 4783\n" in dump.read_text()
+    total, functions = read_dump(dump)
+    assert total == 1_395_773
+    assert 0.999 * total <= sum(functions.values()) <= total       # every function down to 99.9 % is kept
+
+
+@pytest.mark.parametrize("text", ["events: Ir\n", "events: Ir\ntotals: 0\n", "events: Ir\nfn=f\n0 -500\ntotals: -500\n"])
+def test_a_dump_with_nothing_counted_is_an_error_not_a_count(tmp_path, text):
+    from workloads.counting import read_dump
+
+    (tmp_path / "d").write_text(text)
+    with pytest.raises(ValueError, match="nothing was counted"):
+        read_dump(tmp_path / "d")
+
+
+@pytest.mark.parametrize("value", [0.0, -500.0, float("inf"), 12.0])
+def test_the_gate_refuses_an_instruction_count_that_no_step_can_have(tmp_path, value):
+    good = {"instructions": 1_000_000.0, "functions": {"f": 1_000_000.0}}
+    params = {"backend": "torch", "device": "cpu", "size": "ci"}
+    base = _run_file(tmp_path / "base.json", "SuperSpikeInstructions", params, "instructions_per_step", good)
+    cand = _run_file(tmp_path / "cand.json", "SuperSpikeInstructions", params, "instructions_per_step",
+                     {"instructions": value, "functions": {"f": value}})
+    proc = cli("gate", base, cand)
+    # refused by the reader (negative, infinite: impossible) or the gate (zero, too small: no count), one line
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stdout + proc.stderr
+    assert "instructions_per_step" in proc.stderr and ("is no count" in proc.stderr or "impossible" in proc.stderr)

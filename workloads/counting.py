@@ -24,9 +24,6 @@ from pathlib import Path
 
 from .errors import SpikeflopsError
 
-TOP_FUNCTIONS = 40                  # functions kept per case, by instructions executed (self cost)
-
-
 def unavailable() -> str | None:
     """Why instructions cannot be counted here, or None."""
     if not sys.platform.startswith("linux"):
@@ -71,15 +68,40 @@ def _probe_counting_machine() -> dict | None:
             "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
 
 
-def count(specs: list[dict]) -> list[dict]:
-    """Run ``specs`` (``{"kind": "gpt"|"superspike", "case": {...}, "steps": N}``, optionally ``"part":
-    "update"`` for SuperSpike and ``"extra_loop": N`` to add work on purpose) in one process under
-    callgrind; per spec ``{"instructions": total per step, "functions": {name: per step}}`` or ``{"error"}``."""
+# the environment the counted process starts from: nothing of the caller's shell (a variable's size moves the
+# heap, and ATEN_CPU_CAPABILITY, OMP_*, MKL_*, GLIBC_TUNABLES or LD_* would choose other code paths), only
+# what valgrind, Python and GeNN's build need, at fixed values
+def counted_environment(root: str, folder: str) -> dict:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "PYTHONHASHSEED": "0",
+            "PYTHONPATH": root, "PYTHONDONTWRITEBYTECODE": "1", "HOME": folder, "TMPDIR": folder,
+            "SPIKEFLOPS_CACHE": str(Path(_cache_dir()))}
+
+
+def _cache_dir() -> str:
+    """Where GeNN's generated code is cached (built once, natively, and reused under valgrind)."""
+    return os.environ.get("SPIKEFLOPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "spikeflops")
+
+
+# how much of a step's instructions the kept functions must cover (every function until then): enough that no
+# "grew from 0" is made by a cut, with a cap so that a pathological dump stays a small file
+KEEP_SHARE, KEEP_MOST = 0.999, 2000
+SMALLEST_COUNT = 1000               # instructions: a real step executes far more; fewer means nothing was counted
+
+
+def count(specs: list[dict], timeout_s: float | None = None) -> list[dict]:
+    """Run ``specs`` in one process under callgrind; per spec ``{"instructions": total per step, "functions":
+    {name: per step}}`` or ``{"error": why}``. A spec is ``{"step": "package.module:factory", "case": {...},
+    "steps": N}``, optionally with ``"extra_loop": N`` (a Python loop of N iterations after each step: work
+    added on purpose). The factory, called with ``case``, prepares outside the instrumented span and returns
+    ``(step, close)``. ``timeout_s``: the process is stopped after it, and its cases not yet done fail."""
     why = unavailable()
     if why:
         raise SpikeflopsError(why)
-    from .isolate import run_group
+    from .isolate import GroupProcess, stop_group
 
+    for spec in specs:
+        if not isinstance(spec.get("step"), str) or ":" not in spec["step"]:
+            raise SpikeflopsError(f"a counted spec names no step factory ('module:function'): {spec!r}")
     with tempfile.TemporaryDirectory(prefix="spikeflops-count-") as tmp:
         tmp = Path(tmp)
         (tmp / "specs.json").write_text(json.dumps(specs))
@@ -91,37 +113,54 @@ def count(specs: list[dict]) -> list[dict]:
                f"--callgrind-out-file={out}", sys.executable, "-m", "workloads.counting",
                str(tmp / "specs.json"), str(tmp / "done.json")]
         root = str(Path(__file__).resolve().parent.parent)
-        # the same environment for every count: a fixed hash seed (dict and set orders, and so the instructions
-        # they cost, are the same every run) and nothing of the caller's shell, whose size moves the heap
-        env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": root}
+        home = tmp / "home"
+        home.mkdir()
+        timed_out = False
         try:
-            proc = run_group(cmd, env=env, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            with GroupProcess(cmd, env=counted_environment(root, str(home)), cwd=root, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) as proc:
+                try:
+                    _, stderr = proc.communicate(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    timed_out = True
+                    stop_group(proc, 5.0)
+                    _, stderr = proc.communicate()
+                except BaseException:
+                    stop_group(proc, 5.0)
+                    raise
         except OSError as exc:
             raise SpikeflopsError(f"valgrind could not start: {exc}") from None
         done = json.loads((tmp / "done.json").read_text()) if (tmp / "done.json").is_file() else []
+        if timed_out and not done:
+            raise SpikeflopsError(f"the counted process did not finish within its {timeout_s:.0f} s")
         if proc.returncode != 0 and not done:
-            tail = [ln for ln in proc.stderr.strip().splitlines() if not ln.startswith("==")][-3:]
+            tail = [ln for ln in (stderr or "").strip().splitlines() if not ln.startswith("==")][-3:]
             raise SpikeflopsError(f"the counted process failed (exit {proc.returncode}): {' / '.join(tail)}")
-        results = []
-        for i, spec in enumerate(specs):
-            entry = done[i] if i < len(done) else {"error": "the counted process ended before this case"}
-            if "error" not in entry:
-                dump = Path(f"{out}.{entry['dump']}")
-                if not dump.is_file():
-                    entry = {"error": f"callgrind wrote no counts for case {i}"}
-                else:
-                    total, functions = read_dump(dump)
-                    steps = max(1, int(spec.get("steps", 1)))
-                    entry = {"instructions": total / steps,
-                             "functions": {name: n / steps for name, n in functions.items()}}
-            results.append(entry)
-        return results
+        ended = ("the counted process ran past its time limit before this case" if timed_out
+                 else "the counted process ended before this case")
+        return [_result(spec, done[i] if i < len(done) else {"error": ended}, out, i)
+                for i, spec in enumerate(specs)]
+
+
+def _result(spec: dict, entry: dict, out: Path, index: int) -> dict:
+    if "error" in entry:
+        return entry
+    dump = Path(f"{out}.{entry['dump']}")
+    if not dump.is_file():
+        return {"error": f"callgrind wrote no counts for case {index}"}
+    try:
+        total, functions = read_dump(dump)
+    except ValueError as exc:
+        return {"error": f"the counts of case {index} cannot be read: {exc}"}
+    steps = max(1, int(spec.get("steps", 1)))
+    return {"instructions": total / steps, "functions": {name: n / steps for name, n in functions.items()}}
 
 
 def read_dump(path: Path) -> tuple[int, dict[str, int]]:
-    """(total instructions, the TOP_FUNCTIONS functions by self instructions) of one callgrind dump, read
-    from the file itself: valgrind 3.19's "summary:" (and so callgrind_annotate's total) wraps below zero
-    in a dump after instrumentation was switched off and on; "totals:" and the cost lines are right."""
+    """(total instructions, self instructions of every function down to KEEP_SHARE of the total) of one
+    callgrind dump, read from the file itself: valgrind 3.19's "summary:" (and so callgrind_annotate's total)
+    wraps below zero in a dump after instrumentation was switched off and on; "totals:" and the cost lines
+    are right. A dump with no positive count (empty, zero, negative) is a ValueError: nothing was counted."""
     names: dict[str, str] = {}
     self_cost: dict[str, int] = {}
     total, current, skip_next = None, "?", False
@@ -144,12 +183,23 @@ def read_dump(path: Path) -> tuple[int, dict[str, int]]:
                     current = name
             elif key == "calls":
                 skip_next = True
-            elif key == "totals" or line.startswith("totals:"):
-                total = int(line.split(":", 1)[1].split()[0])
+            elif line.startswith("totals:"):
+                try:
+                    total = int(line.split(":", 1)[1].split()[0])
+                except (IndexError, ValueError):
+                    raise ValueError(f"{path.name}: an unreadable totals line") from None
+    counted = sum(self_cost.values())
     if total is None:
-        total = sum(self_cost.values())
-    top = sorted(self_cost.items(), key=lambda kv: -kv[1])[:TOP_FUNCTIONS]
-    return total, dict(top)
+        total = counted
+    if total < SMALLEST_COUNT or counted <= 0:
+        raise ValueError(f"{path.name}: {total} instructions in all, {counted} in its cost lines: nothing was counted")
+    kept, covered = {}, 0
+    for name, n in sorted(self_cost.items(), key=lambda kv: -kv[1]):
+        if covered >= KEEP_SHARE * counted or len(kept) >= KEEP_MOST:
+            break
+        kept[name] = n
+        covered += n
+    return total, kept
 
 
 def _name(names: dict[str, str], value: str) -> str:
@@ -169,18 +219,25 @@ def _name(names: dict[str, str], value: str) -> str:
 _COUNTED: dict = {}                 # (family, profile, specs) -> results: one valgrind process per family
 
 
-def measure_rows(row, profile, specs_of, siblings) -> list[dict]:
+# seconds a family's process may take per unit of its declared relative cost and row: ~1.5 s measured on a
+# quiet 2-core VM (docs/gate.md), so a runner 10x slower still finishes, and a hung valgrind ends
+TIMEOUT_S_PER_COST = 20.0
+SHORTEST_TIMEOUT_S = 300.0
+
+
+def measure_rows(row, profile, specs_of, siblings, relative_cost: float = 1.0) -> list[dict]:
     """The counts of ``row``: it and its ``siblings`` (the family's rows of ``profile``, as its table lists
     them) are counted in one process the first time one of them is asked for (valgrind's start and torch's
-    import under it are paid once)."""
+    import under it are paid once). The process is stopped after a time derived from ``relative_cost``."""
     family_rows = [r for r in siblings if profile.name in r.profiles] or [row]
     if row not in family_rows:
         family_rows = [row]
     key = (row.family, profile.name, tuple(family_rows))
     if key not in _COUNTED:
         specs = [spec for r in family_rows for spec in specs_of(r)]
+        timeout_s = max(SHORTEST_TIMEOUT_S, TIMEOUT_S_PER_COST * relative_cost * len(family_rows))
         try:
-            results = iter(count(specs))
+            results = iter(count(specs, timeout_s=timeout_s))
         except SpikeflopsError as exc:                 # every row of the family failed with it: said once
             results = iter([{"error": str(exc)}] * len(specs))
         _COUNTED[key] = {r: [next(results) for _ in specs_of(r)] for r in family_rows}
@@ -208,35 +265,12 @@ def _instrumentation(state: str) -> None:
     subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
 
 
-def _gpt_step(case_dict: dict):
-    from .gpt.case import GPTCase
-    from .gpt.workload import prepare
+def _factory(path: str):
+    """``package.module:function`` imported: a workload's counted step, named by its table."""
+    import importlib
 
-    ctx = prepare(GPTCase(**case_dict), warmup=1)
-    step = ctx.__enter__()
-    return step.run_synced, lambda: ctx.__exit__(None, None, None)
-
-
-def _superspike_step(case_dict: dict):
-    """One simulation step and, as a second callable, one weight update of the torch backend."""
-    from .superspike.case import SuperSpikeCase
-    from .superspike.torch_backend import r_max_prop
-    from .superspike.training import learning_rate
-    from .superspike.workload import prepare
-
-    case = SuperSpikeCase(**case_dict)
-    model = prepare(case)
-    state = {name: value.clone() for name, value in model.state.items()}
-    inputs, targets = model.input_raster.clone(), model.target_raster.clone()
-
-    def step():
-        model.step_fn(state, inputs[0], targets[0])
-
-    def update():
-        r_max_prop(state, "ih", learning_rate(0), case.network.update_timesteps)
-        r_max_prop(state, "ho", learning_rate(0), case.network.update_timesteps)
-
-    return step, update
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def _with_extra_work(fn, iterations: int):
@@ -254,17 +288,15 @@ def _with_extra_work(fn, iterations: int):
 def _main(specs_path: str, done_path: str) -> int:
     import torch
 
+    # one thread (counts of other threads are not collected), and no oneDNN: its JIT kernels cost valgrind
+    # minutes to translate; the matmuls run MKL's
     torch.backends.mkldnn.enabled = False
     torch.set_num_threads(1)
     specs = json.loads(Path(specs_path).read_text())
     done, dumps = [], 0
     for spec in specs:
         try:
-            if spec["kind"] == "gpt":
-                fn, close = _gpt_step(spec["case"])
-            else:
-                step, update = _superspike_step(spec["case"])
-                fn, close = (update if spec.get("part") == "update" else step), (lambda: None)
+            fn, close = _factory(spec["step"])(spec["case"])
             if spec.get("extra_loop"):                     # work added on purpose (detection tests, error rates)
                 fn = _with_extra_work(fn, int(spec["extra_loop"]))
             fn()                                           # warm: allocator, lazy init

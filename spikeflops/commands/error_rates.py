@@ -36,6 +36,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", type=output_file, default=None,
                    help="write the table as JSON here (with --counted: after every process, marked incomplete "
                         "until the last)")
+    p.add_argument("--counted-step", choices=("torch", "genn"), default="torch",
+                   help="with --counted: the SuperSpike step counted, the torch backend's (default) or GeNN's CPU "
+                        "backend's (needs pygenn)")
     p.add_argument("--resume", action="store_true",
                    help="with --counted: continue the stopped table in --out instead of starting again")
     p.set_defaults(func=cmd_error_rates)
@@ -46,14 +49,15 @@ def cmd_counted_error_rates(args) -> int:
 
     from workloads.counting import counting_machine
     from workloads.hardware import machine_facts
-    from ..regress.error_rates import measure_counted_error_rates
+    from ..regress.error_rates import COUNTED_STEPS, measure_counted_error_rates
     from ..regress.rules import load_config
     from ..resultsio import read_json, write_json
     from ..tables import format_table
 
     sizes = (0.0025, 0.005, 0.01, 0.02) if args.sizes == ",".join(f"{s:g}" for s in DEFAULT_SIZES) else \
-        tuple(float(s) for s in args.sizes.split(",") if s.strip() and float(s) > 0)
-    rule = load_config(args.config).rule_for("SuperSpikeInstructions.instructions_per_step")
+        tuple(s for s in _sizes(args.sizes) if s > 0)
+    family = "SuperSpikeGeNNInstructions" if args.counted_step == "genn" else "SuperSpikeInstructions"
+    rule = load_config(args.config).rule_for(f"{family}.instructions_per_step")
     machine, counting = machine_facts(), counting_machine()
     done = None
     if args.resume:
@@ -76,15 +80,26 @@ def cmd_counted_error_rates(args) -> int:
 
     table = measure_counted_error_rates(args.counted, args.trials, sizes, rule.threshold,
                                         progress=lambda t: print(t, file=sys.stderr, flush=True), save=save,
-                                        done=done)
+                                        done=done, step=COUNTED_STEPS[args.counted_step])
     rows = [[f"{100 * r['injected']:g}%" + (" (A/A)" if r["injected"] == 0 else ""), str(r["comparisons"]),
              str(r["flagged"]), f"{100 * r['flagged_rate']:.0f}% ({100 * r['flagged_rate_ci95'][0]:.2f}-"
              f"{100 * r['flagged_rate_ci95'][1]:.2f}%)",
              f"{100 * min(r['changes']):+.3f} .. {100 * max(r['changes']):+.3f}%"] for r in table["rows"]]
-    print(f"counted verdict (valgrind instructions of the SuperSpike torch step, threshold "
+    print(f"counted verdict (valgrind instructions of the SuperSpike {args.counted_step} step, threshold "
           f"{100 * rule.threshold:g}%): A/A spread {100 * table['aa_spread']:.4f}%")
     print(format_table(["injected work", "comparisons", "flagged", "flagged (Wilson 95%)", "changes"], rows))
     return 0
+
+
+def _sizes(text: str) -> tuple[float, ...]:
+    """--sizes as fractions, checked before any measuring: finite, in [0, 10), at least one."""
+    try:
+        sizes = tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise SpikeflopsError(f"--sizes {text!r}: fractions such as 0,0.05,0.1") from None
+    if not sizes or any(not (0 <= s < 10) for s in sizes):      # nan and inf fail this too
+        raise SpikeflopsError(f"--sizes {text!r}: each slowdown must be a fraction in [0, 10)")
+    return sizes
 
 
 def cmd_error_rates(args) -> int:
@@ -102,12 +117,7 @@ def cmd_error_rates(args) -> int:
     from ..resultsio import write_json
     from ..tables import format_table
 
-    try:
-        sizes = tuple(float(s) for s in args.sizes.split(",") if s.strip())
-    except ValueError:
-        raise SpikeflopsError(f"--sizes {args.sizes!r}: fractions such as 0,0.05,0.1") from None
-    if not sizes or any(not (0 <= s < 10) for s in sizes):
-        raise SpikeflopsError(f"--sizes {args.sizes!r}: each slowdown must be a fraction in [0, 10)")
+    sizes = _sizes(args.sizes)
     config = load_config(args.config)
     rule = config.rule_for("GPTStep.time_step")
     budget = args.budget or get_profile("ci").timing_budget_s

@@ -106,24 +106,62 @@ def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule
 COUNTED_FORMAT = "spikeflops-counted-error-rates/2"
 # instructions a loop iteration of workloads.counting's injected work costs (big-int adds): sizes the loops
 LOOP_INSTRUCTIONS = 386
-COUNTED_STEP = {"kind": "superspike", "part": "step", "steps": 10,
-                "case": {"backend": "torch", "device": "cpu", "size": "ci"}}
+# the counted steps a table can be measured on: the SuperSpike step of each backend (mean of 10 / 100 steps)
+COUNTED_STEPS = {
+    "torch": {"step": "workloads.superspike.counted:torch_step", "steps": 10,
+              "case": {"backend": "torch", "device": "cpu", "size": "ci"}},
+    "genn": {"step": "workloads.superspike.counted:genn_step", "steps": 100,
+             "case": {"backend": "genn", "device": "cpu", "size": "ci"}},
+}
+COUNTED_STEP = COUNTED_STEPS["torch"]
 
 
-def count_superspike_step(extra_loop: int = 0) -> float:
-    """Instructions of one SuperSpike torch step (mean of 10) in a fresh valgrind process, with ``extra_loop``
+def count_step(spec: dict, extra_loop: int = 0) -> float:
+    """Instructions of one counted step (``spec``) in a fresh valgrind process, with ``extra_loop``
     iterations of injected Python work."""
     from workloads.counting import count
 
-    (result,) = count([dict(COUNTED_STEP, extra_loop=extra_loop)] if extra_loop else [COUNTED_STEP])
+    (result,) = count([dict(spec, extra_loop=extra_loop)] if extra_loop else [spec])
     if "error" in result:
         raise SpikeflopsError(f"a counted process failed: {result['error']}")
     return result["instructions"]
 
 
+def check_counted_table(done: dict, plan: dict) -> None:
+    """A stopped table is continued only if it is this plan's and holds what the plan can hold: no more A/A
+    processes or injected ones than planned, only the planned sizes, every count a positive finite number."""
+    import math
+
+    def fail(why: str):
+        raise SpikeflopsError(f"the earlier table cannot be continued: {why}")
+
+    if done.get("format") != COUNTED_FORMAT or done.get("plan") != plan:
+        fail("it was made with another plan (--counted, --trials, --sizes, --counted-step or the threshold "
+             "differ): start a new one")
+    plain, injected = done.get("plain"), done.get("injected")
+    if not isinstance(plain, list) or not isinstance(injected, list):
+        fail("its 'plain' and 'injected' fields are missing or not lists")
+    if len(plain) > plan["aa"] + 1:
+        fail(f"{len(plain)} A/A processes for a plan of {plan['aa'] + 1}")
+    values = list(plain)
+    for row in injected:
+        if not isinstance(row, dict) or row.get("size") not in plan["sizes"] \
+                or not isinstance(row.get("instructions"), list):
+            fail(f"an injected row outside the plan's sizes or without counts: {str(row)[:80]}")
+        if len(row["instructions"]) > plan["trials"]:
+            fail(f"{len(row['instructions'])} processes for size {row['size']}, the plan has {plan['trials']}")
+        values += row["instructions"]
+    if [row["size"] for row in injected] != plan["sizes"]:
+        fail("its injected sizes are not the plan's, in the plan's order")
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float))
+           or not math.isfinite(v) or v <= 0]
+    if bad:
+        fail(f"a count that is not a positive finite number: {bad[0]!r}")
+
+
 def measure_counted_error_rates(aa: int, trials: int, sizes: tuple[float, ...], threshold: float,
                                 progress=lambda text: None, save=lambda table: None, done: dict | None = None,
-                                count_step=None) -> dict:
+                                step: dict = COUNTED_STEP, measure=None) -> dict:
     """The counted verdict's error rates on the SuperSpike torch step: ``aa + 1`` processes of the plain step
     (``aa`` consecutive A/A pairs) and ``trials`` processes per injected size (a Python loop adding that share
     of the step's instructions), each judged against the first plain process at ``threshold``: what the
@@ -131,14 +169,12 @@ def measure_counted_error_rates(aa: int, trials: int, sizes: tuple[float, ...], 
 
     Hundreds of processes take hours: ``save`` gets the table (``"complete": False`` until the last process)
     after every process, and ``done``, such a partial table of the same plan, is continued, not redone."""
-    count_step = count_step or count_superspike_step
-    plan = {"aa": aa, "trials": trials, "sizes": list(sizes), "threshold": threshold, "step": COUNTED_STEP}
+    measure = measure or (lambda extra_loop=0: count_step(step, extra_loop))
+    plan = {"aa": aa, "trials": trials, "sizes": list(sizes), "threshold": threshold, "step": step}
     plain: list[float] = []
     injected = [{"size": size, "loop": None, "instructions": []} for size in sizes]
     if done is not None:
-        if done.get("format") != COUNTED_FORMAT or done.get("plan") != plan:
-            raise SpikeflopsError("the earlier table was made with another plan (--counted, --trials, --sizes "
-                                  "or the threshold differ): start a new one")
+        check_counted_table(done, plan)
         plain = [float(v) for v in done["plain"]]
         injected = [dict(row, instructions=[float(v) for v in row["instructions"]]) for row in done["injected"]]
 
@@ -147,7 +183,7 @@ def measure_counted_error_rates(aa: int, trials: int, sizes: tuple[float, ...], 
         rows = [_counted_row(0.0, changes, threshold)] + [
             _counted_row(row["size"], [v / plain[0] - 1 for v in row["instructions"]], threshold)
             for row in injected if row["instructions"]]
-        return {"format": COUNTED_FORMAT, "complete": complete, "plan": plan, "step": COUNTED_STEP,
+        return {"format": COUNTED_FORMAT, "complete": complete, "plan": plan, "step": step,
                 "threshold": threshold, "plain": plain, "injected": injected, "rows": rows,
                 "aa_spread": max(abs(c) for c in changes) if changes else None}
 
@@ -155,13 +191,13 @@ def measure_counted_error_rates(aa: int, trials: int, sizes: tuple[float, ...], 
         progress(f"continuing: {len(plain)} of {aa + 1} A/A processes and "
                  f"{sum(len(row['instructions']) for row in injected)} of {trials * len(sizes)} injected ones done")
     while len(plain) < aa + 1:
-        plain.append(count_step())
+        plain.append(measure())
         progress(f"A/A process {len(plain)}/{aa + 1}: {plain[-1]:,.1f} instructions a step")
         save(table(False))
     for row in injected:
         row["loop"] = max(1, round(row["size"] * plain[0] / LOOP_INSTRUCTIONS))
         while len(row["instructions"]) < trials:
-            row["instructions"].append(count_step(row["loop"]))
+            row["instructions"].append(measure(row["loop"]))
             progress(f"+{100 * row['size']:g} % ({row['loop']} loop iterations) {len(row['instructions'])}/"
                      f"{trials}: {100 * (row['instructions'][-1] / plain[0] - 1):+.3f} %")
             save(table(False))

@@ -93,6 +93,9 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
         b, c = base.get(key), cand.get(key)
         m = b or c
         rule = config.rule_for(m.metric)
+        if rule is not None and rule.noise == "counted":
+            _refuse_broken_counts(baseline, b)
+            _refuse_broken_counts(candidate, c)
         spread = (spreads or {}).get(key)
         if rule is not None and spread is not None and rule.noise != "exact" and spread > rule.threshold:
             rule = replace(rule, threshold=spread)      # the history moves this much by itself
@@ -113,10 +116,27 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
         elif b is None:
             verdicts.append(_verdict(m, rule, "new", None, c, None, "in the candidate only"))
         else:
-            contended = _contention(base, cand, b, rule, config, shares)
+            # the same samples on both sides (a run gated against itself): no difference for a busy machine to
+            # have made, so contention cannot hide anything and the verdict is "unchanged"
+            identical = b.value == c.value and b.samples == c.samples
+            contended = None if identical else _contention(base, cand, b, rule, config, shares)
             verdicts.append(_verdict(m, rule, "not judged", b, c, _relative(b.value, c.value), contended)
                             if contended else _judge(b, c, rule, config, q_values))
     return verdicts
+
+
+# instructions: a step executes far more; a count below it (or zero, negative, infinite) is a broken dump (NaN is
+# a case that did not run, as asv records a skip)
+SMALLEST_COUNT = 1000
+
+
+def _refuse_broken_counts(results: ResultSet, m: Measurement | None) -> None:
+    """An instruction count that no step can have is a broken file, never a change to judge."""
+    from workloads.errors import SpikeflopsError
+
+    if m is not None and not math.isnan(m.value) and not (math.isfinite(m.value) and m.value >= SMALLEST_COUNT):
+        raise SpikeflopsError(f"{results.path}: {m.label} = {m.value!r} instructions is no count (a broken or "
+                              f"edited dump): refused")
 
 
 def _timing_q_values(base: dict, cand: dict, config: GateConfig, noise_models) -> dict:

@@ -39,7 +39,7 @@ def _change(v: Verdict) -> str:
 
 def _rows(verdicts: list[Verdict]) -> list[list[str]]:
     return [[MARKS[v.status], v.label, v.rule, _number(v.baseline, v.unit), _number(v.candidate, v.unit),
-             _change(v), "-" if v.threshold is None else f"{100 * v.threshold:.0f}%", ARROWS[v.direction],
+             _change(v), "-" if v.threshold is None else f"{100 * v.threshold:.3g}%", ARROWS[v.direction],
              v.detail] for v in verdicts]
 
 

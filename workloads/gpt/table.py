@@ -252,16 +252,16 @@ SCALING = Family(
 
 def _instruction_specs(row) -> list[dict]:
     c = row.case
-    return [{"kind": "gpt", "steps": 1, "case": {"size": c.size, "variant": c.variant, "dtype": "float32",
-                                                 "device": "cpu", "mode": c.mode, "batch": c.batch,
-                                                 "context_length": c.context_length}}]
+    case = {"size": c.size, "variant": c.variant, "dtype": "float32", "device": "cpu", "mode": c.mode,
+            "batch": c.batch, "context_length": c.context_length}
+    return [{"step": "workloads.gpt.counted:step", "steps": 1, "case": case}]
 
 
 def _instructions(row, profile):
     from ..counting import as_value, measure_rows
 
     siblings = [r for r in rows() if r.family == INSTRUCTIONS.name]
-    (result,) = measure_rows(row, profile, _instruction_specs, siblings)
+    (result,) = measure_rows(row, profile, _instruction_specs, siblings, relative_cost=INSTRUCTIONS.relative_cost)
     return {"instructions": as_value(result)}
 
 
