@@ -156,3 +156,17 @@ def test_the_gate_refuses_an_instruction_count_that_no_step_can_have(tmp_path, v
     # refused by the reader (negative, infinite: impossible) or the gate (zero, too small: no count), one line
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stdout + proc.stderr
     assert "instructions_per_step" in proc.stderr and ("is no count" in proc.stderr or "impossible" in proc.stderr)
+
+
+def test_the_counted_process_gets_nothing_of_the_callers_shell(monkeypatch, tmp_path):
+    """Variables that choose code paths (ATen's CPU capability, OpenMP, MKL, glibc tunables, LD_*) or only move
+    the heap (a large one) never reach the counted process: its environment is a fixed allow-list."""
+    from workloads.counting import counted_environment
+
+    for name, value in (("ATEN_CPU_CAPABILITY", "default"), ("OMP_NUM_THREADS", "7"), ("MKL_CBWR", "COMPATIBLE"),
+                        ("GLIBC_TUNABLES", "glibc.cpu.hwcaps=-AVX2"), ("LD_PRELOAD", "/x.so"), ("BIG", "x" * 100_000)):
+        monkeypatch.setenv(name, value)
+    env = counted_environment("/root", str(tmp_path))
+    assert set(env) == {"PATH", "LC_ALL", "PYTHONHASHSEED", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "HOME",
+                        "TMPDIR", "SPIKEFLOPS_CACHE"}
+    assert env["PYTHONHASHSEED"] == "0" and env["PYTHONPATH"] == "/root" and env["HOME"] == str(tmp_path)
