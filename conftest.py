@@ -48,9 +48,14 @@ def pytest_configure(config):
             config.option.benchmark_storage = f"{storage.rstrip('/')}/{machine_name()}"
         # Saved runs name their commit (and a dirty tree), as asv's files do: NNNN_<commit>[-dirty]_<name>.json
         save = config.getoption("benchmark_save", None)
+        timing = config.getoption("benchmark_only") or config.getoption("benchmark_enable")
+        if timing and not save and not config.getoption("benchmark_autosave", False):
+            # a timed run is always saved (into the ignored storage), so `spikeflops keep` has it to keep
+            save = "run"
         if save:
             from spikeflops.run import git_commit
 
+            config.option.benchmark_save = save
             commit, dirty = git_commit()
             if commit and not save.startswith(commit[:12]):
                 config.option.benchmark_save = f"{commit[:12]}{'-dirty' if dirty else ''}_{save}"

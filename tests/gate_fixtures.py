@@ -115,3 +115,13 @@ def copy_json(src: Path, dst: Path, edit=None) -> Path:
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_text(json.dumps(copy.deepcopy(data)))
     return dst
+
+
+def committed_copy(path: str, dest: Path) -> Path:
+    """``path`` (a folder of the repository) as the last commit holds it, written under ``dest``: what is
+    committed, never a run the user has put beside it since."""
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD", path], cwd=ROOT, capture_output=True,
+                             check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest / path

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from gate_fixtures import committed_copy
 from leftovers import digest_tree
 from spikeflops.dashboard.publish import publish, python_version
 from workloads.errors import SpikeflopsError
@@ -24,15 +25,27 @@ def test_interpreter_versions_as_asv_records_them(recorded, version):
     assert python_version(recorded) == version
 
 
+def committed_project(tmp_path: Path) -> Path:
+    """This project's asv configuration over the committed results alone, with an empty folder of local runs:
+    what a publish shows never depends on the runs a user has made here."""
+    project = tmp_path / "project"
+    committed_copy("results/asv", project)
+    conf = json.loads((ROOT / "asv.conf.json").read_text())
+    conf.update(repo=str(ROOT), benchmark_dir=str(ROOT / "benchmarks"), results_dir=str(project / "local"))
+    (project / "asv.conf.json").write_text(json.dumps(conf))
+    return project / "asv.conf.json"
+
+
 def test_publish_of_the_committed_results_has_one_interpreter_and_no_empty_tile(tmp_path, capsys):
     if shutil.which("asv") is None:
         pytest.fail("asv is a test dependency")
-    results = ROOT / "results" / "asv"
+    config = committed_project(tmp_path)
+    results = config.parent / "results" / "asv"
     before = digest_tree(results)
     recorded = {json.loads(p.read_text())["params"]["python"] for p in results.glob("*/*-*.json")}
     assert len(recorded) > 1              # what asv alone splits: the committed runs mix both kinds
     html = tmp_path / "html"
-    publish(ROOT / "asv.conf.json", html)
+    publish(config, html)
     index = json.loads((html / "index.json").read_text())
     assert index["params"]["python"] == ["3.11"]
     missing = [b for b in index["benchmarks"] if not (html / "graphs" / "summary" / f"{b}.json").is_file()]
@@ -41,12 +54,12 @@ def test_publish_of_the_committed_results_has_one_interpreter_and_no_empty_tile(
     assert "GPTMemory.track_peak_memory: no value on any machine" in capsys.readouterr().err
     assert "https://code.jquery.com" not in (html / "index.html").read_text()
     assert digest_tree(results) == before
-    assert [p.name for p in tmp_path.iterdir()] == ["html"]          # no staging folder left beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["html", "project"]      # no staging folder beside it
 
 
 def test_a_failed_publish_leaves_the_old_dashboard(tmp_path):
     html = tmp_path / "html"
-    publish(ROOT / "asv.conf.json", html)
+    publish(committed_project(tmp_path), html)
     before = digest_tree(html)
     conf = json.loads((ROOT / "asv.conf.json").read_text())
     (tmp_path / "proj").mkdir()
@@ -92,8 +105,10 @@ def test_a_refactored_harness_keeps_every_committed_history_on_the_dashboard(tmp
     committed = json.loads((ROOT / "results" / "asv" / "benchmarks.json").read_text())
     # asv exits 1 on "no benchmarks selected": discovery alone is what this run is for
     assert "Discovering benchmarks" in proc.stdout and set(committed) <= set(discovered), proc.stdout + proc.stderr
+    project = tmp_path / "project"
+    committed_copy("results/asv", project)
     orphaned = []
-    for path in (ROOT / "results" / "asv").glob("*/*-*.json"):
+    for path in (project / "results" / "asv").glob("*/*-*.json"):
         data = json.loads(path.read_text())
         at = data["result_columns"].index("version")
         orphaned += [f"{path.name}: {name}" for name, row in data["results"].items()
@@ -101,8 +116,6 @@ def test_a_refactored_harness_keeps_every_committed_history_on_the_dashboard(tmp
     assert not orphaned, orphaned[:5]
     # published with the refactored harness's index over the committed history: every benchmark with a
     # committed value has its graph for the committed machine
-    project = tmp_path / "project"
-    shutil.copytree(ROOT / "results" / "asv", project / "results" / "asv")
     conf.update(repo=str(ROOT), benchmark_dir=str(bench), results_dir=str(tmp_path / "local"))
     (project / "asv.conf.json").write_text(json.dumps(conf))
     html = tmp_path / "html"
@@ -114,3 +127,32 @@ def test_a_refactored_harness_keeps_every_committed_history_on_the_dashboard(tmp
                         if any(v == v and v is not None for v in (row[0] if isinstance(row[0], list) else [row[0]]))}
     graphs = {p.stem for p in (html / "graphs").rglob("*.json") if "machine-vm-amd-epyc-x2" in str(p)}
     assert with_values and with_values <= graphs, sorted(with_values - graphs)[:5]
+
+
+def test_the_dashboard_is_served_where_a_browser_can_fetch_its_data(tmp_path):
+    """A page of asv's dashboard opened from disk cannot fetch its JSON: --serve serves the folder on the
+    loopback interface and prints where, and the data comes back over HTTP."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    html = tmp_path / "html"
+    html.mkdir()
+    (html / "index.html").write_text("<html>dashboard</html>")
+    (html / "index.json").write_text(json.dumps({"benchmarks": {}}))
+    proc = subprocess.Popen([sys.executable, "-m", "spikeflops.cli", "dashboard", str(html), "--serve", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"serving {html} at http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split(" at ", 1)[1].split()[0]
+        with urllib.request.urlopen(url + "index.json", timeout=30) as reply:
+            assert json.loads(reply.read()) == {"benchmarks": {}}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = subprocess.run([sys.executable, "-m", "spikeflops.cli", "dashboard", str(empty), "--serve"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "no dashboard here" in refused.stderr

@@ -482,9 +482,14 @@ def test_a_slower_step_is_attributed_to_the_part_that_grew(tmp_path):
 @needs_asv_pair
 def test_calibration_silences_the_a_a_pair_and_still_catches_a_real_regression(tmp_path):
     cal = tmp_path / "cal.json"
+    refused = subprocess.run([sys.executable, "-m", "spikeflops.cli", "calibrate", ASV_RUNS[0], ASV_RUNS[1],
+                              "--out", cal], capture_output=True, text=True, timeout=300)
+    # two commits' runs are no A/A pair unless asked (these two differ only in code that no metric moves)
+    assert refused.returncode == 2 and "are of 2 commits" in refused.stderr and not cal.exists(), refused.stderr
     proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "calibrate", ASV_RUNS[0], ASV_RUNS[1],
-                           "--out", cal], capture_output=True, text=True, timeout=300)
+                           "--out", cal, "--allow-different-commits"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0 and "A/A false alarms" in proc.stdout, proc.stdout + proc.stderr
+    assert "WARNING: runs of 2 commits" in proc.stderr
     data = json.loads(cal.read_text())
     assert data["metrics"]["GPTFlops.forward_exact(gpt-nano, 4)"]["detectable"] == 0.0   # deterministic
     # the real A/A pair, every metric judged (timings too): no alarm once calibrated

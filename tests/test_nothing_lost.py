@@ -312,17 +312,18 @@ def test_the_gate_will_not_write_over_a_file_it_reads(tmp_path):
     assert _fingerprint(tmp_path) == before
 
 
-def test_calibrate_skips_asvs_own_files_and_names_the_file_after_the_runs_machine(tmp_path):
+def test_calibrate_skips_asvs_own_files_and_names_the_file_after_the_runs_machine_in_the_ignored_folder(tmp_path):
     runs = [_write(tmp_path / "m" / f"run{i}.json", _step_run([0.010 + i * 1e-4, 0.011, 0.012], machine="far-away"))
             for i in range(2)]
     _write(tmp_path / "m" / "machine.json", {"machine": "far-away", "version": 1})
-    out = tmp_path / "results" / "calibration"
+    out = tmp_path / "spikeflops-out" / "calibration"      # never results/: a documented command dirties nothing
     proc = subprocess.run([sys.executable, "-m", "spikeflops.cli", "calibrate", *map(str, runs),
                            str(tmp_path / "m" / "machine.json")], cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     assert "left out 1 asv file" in proc.stderr
     assert [p.name for p in out.iterdir()] == ["far-away-spikeflops-run.json"]
+    assert not (tmp_path / "results").exists()
 
 
 def test_a_broken_extra_workload_table_is_one_line_even_for_help(tmp_path):

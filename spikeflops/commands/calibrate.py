@@ -22,7 +22,11 @@ def add_parser(subparsers) -> None:
     c.add_argument("--profile", default=None, help="with --runs: the profile (default as `spikeflops run`)")
     c.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
     c.add_argument("--out", type=output_file, default=None,
-                   help="calibration file (default: results/calibration/<machine>-<harness>.json)")
+                   help="calibration file (default: spikeflops-out/calibration/<machine>-<harness>.json, an ignored "
+                        "folder; results/calibration/ holds the committed ones, written only when named here)")
+    c.add_argument("--allow-different-commits", action="store_true",
+                   help="calibrate from runs of different commits too (their differences are then changes of "
+                        "the code as well as noise, so the detectable change is overstated)")
     c.set_defaults(func=cmd_calibrate)
 
 
@@ -71,10 +75,17 @@ def cmd_calibrate(args) -> int:
     if len(files) < 2:
         raise SpikeflopsError("calibrate needs at least 2 results files of A/A runs, or --runs N")
     runs = [load(f) for f in files]
+    commits = sorted({(r.commit or "?")[:12] for r in runs})
+    if len(commits) > 1:
+        if not args.allow_different_commits:
+            raise SpikeflopsError(f"the runs are of {len(commits)} commits ({', '.join(commits)}): A/A runs are "
+                                  "of one commit (--allow-different-commits to calibrate from them anyway)")
+        print(f"spikeflops calibrate: WARNING: runs of {len(commits)} commits ({', '.join(commits)}): their "
+              "differences include code changes, not only noise", file=sys.stderr)
     result = calibrate(runs, config)
     # named after the machine that made the runs, which need not be this one
     made_on = _file_safe(runs[0].machine.get("machine") or "") or machine_name()
-    out = Path(args.out) if args.out else Path("results") / "calibration" / f"{made_on}-{result['harness']}.json"
+    out = Path(args.out) if args.out else Path("spikeflops-out") / "calibration" / f"{made_on}-{result['harness']}.json"
     write_json(out, result)
     noisy = sorted(((e["detectable"], label) for label, e in result["metrics"].items()), reverse=True)
     print(f"calibrated {len(result['metrics'])} metrics from {len(runs)} {result['harness']} runs -> {out}")
