@@ -360,3 +360,34 @@ def test_registering_with_asv_keeps_a_symlinked_machine_file_a_symlink(tmp_path,
     assert link.is_symlink() and name == "bench-box"
     data = json.loads(real.read_text())
     assert set(data) == {"version", "other", "bench-box"}
+
+
+def test_the_contention_banner_speaks_only_of_what_the_run_measured():
+    from spikeflops.commands.run import contention_banner
+
+    counted = contention_banner(0.3, [{"family": "SuperSpikeGeNNInstructions", "metrics": {"instructions_per_step": 1.0}}])
+    assert "MACHINE CONTENDED" not in counted and "measured no timing" in counted
+    timed = contention_banner(0.3, [{"family": "GPTStep", "metrics": {"time_step": 0.1}},
+                                    {"family": "GPTFlops", "metrics": {"train_exact": 1.0}}])
+    assert timed.startswith("MACHINE CONTENDED") and "GPTStep.time_step" in timed and "GPTFlops" not in timed
+
+
+def test_a_counted_process_says_it_is_alive_while_it_runs(monkeypatch, tmp_path):
+    """A family counted under valgrind takes minutes: a heartbeat line with the elapsed time and the cases
+    done, every HEARTBEAT_S, instead of silence (a stand-in process here, not valgrind)."""
+    import subprocess as sp
+    import sys
+
+    from workloads import counting
+
+    monkeypatch.setattr(counting, "HEARTBEAT_S", 0.2)
+    (tmp_path / "done.json").write_text('[{"dump": 1}]')
+    proc = sp.Popen([sys.executable, "-c", "import time; time.sleep(1)"], stdout=sp.PIPE, stderr=sp.PIPE, text=True)
+    said = []
+    _, timed_out = counting._wait(proc, None, tmp_path / "done.json", 2, said.append)
+    assert not timed_out and said and all("counting under valgrind" in s and "1 of 2 cases done" in s for s in said)
+    proc = sp.Popen([sys.executable, "-c", "import time; time.sleep(30)"], stdout=sp.PIPE, stderr=sp.PIPE, text=True)
+    _, timed_out = counting._wait(proc, 0.5, tmp_path / "done.json", 2, said.append)
+    proc.kill()
+    proc.communicate()
+    assert timed_out

@@ -88,12 +88,43 @@ KEEP_SHARE, KEEP_MOST = 0.999, 2000
 SMALLEST_COUNT = 1000               # instructions: a real step executes far more; fewer means nothing was counted
 
 
-def count(specs: list[dict], timeout_s: float | None = None) -> list[dict]:
+HEARTBEAT_S = 30.0                  # a line this often while a counted process runs: minutes are not a hang
+
+
+def _stderr_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _wait(proc, timeout_s: float | None, done_path: Path, cases: int, progress) -> tuple[str, bool]:
+    """Wait for the counted process, saying every HEARTBEAT_S how long it has run and how many of its cases
+    are done; (its stderr, whether it ran past ``timeout_s``)."""
+    import time
+
+    start = time.monotonic()
+    while True:
+        wait = HEARTBEAT_S if timeout_s is None else min(HEARTBEAT_S, max(0.1, timeout_s - (time.monotonic() - start)))
+        try:
+            _, stderr = proc.communicate(timeout=wait)
+            return stderr, False
+        except subprocess.TimeoutExpired:
+            elapsed = time.monotonic() - start
+            if timeout_s is not None and elapsed >= timeout_s:
+                return "", True
+            try:
+                done = len(json.loads(done_path.read_text()))
+            except (OSError, ValueError):
+                done = 0
+            progress(f"    counting under valgrind: {elapsed:.0f} s, {done} of {cases} case{'s' if cases != 1 else ''} "
+                     "done")
+
+
+def count(specs: list[dict], timeout_s: float | None = None, progress=_stderr_line) -> list[dict]:
     """Run ``specs`` in one process under callgrind; per spec ``{"instructions": total per step, "functions":
     {name: per step}}`` or ``{"error": why}``. A spec is ``{"step": "package.module:factory", "case": {...},
     "steps": N}``, optionally with ``"extra_loop": N`` (a Python loop of N iterations after each step: work
     added on purpose). The factory, called with ``case``, prepares outside the instrumented span and returns
-    ``(step, close)``. ``timeout_s``: the process is stopped after it, and its cases not yet done fail."""
+    ``(step, close)``. ``timeout_s``: the process is stopped after it, and its cases not yet done fail.
+    ``progress`` gets a heartbeat line every HEARTBEAT_S."""
     why = unavailable()
     if why:
         raise SpikeflopsError(why)
@@ -120,14 +151,13 @@ def count(specs: list[dict], timeout_s: float | None = None) -> list[dict]:
             with GroupProcess(cmd, env=counted_environment(root, str(home)), cwd=root, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) as proc:
                 try:
-                    _, stderr = proc.communicate(timeout=timeout_s)
-                except subprocess.TimeoutExpired:
-                    timed_out = True
-                    stop_group(proc, 5.0)
-                    _, stderr = proc.communicate()
+                    stderr, timed_out = _wait(proc, timeout_s, tmp / "done.json", len(specs), progress)
                 except BaseException:
                     stop_group(proc, 5.0)
                     raise
+                if timed_out:
+                    stop_group(proc, 5.0)
+                    _, stderr = proc.communicate()
         except OSError as exc:
             raise SpikeflopsError(f"valgrind could not start: {exc}") from None
         done = json.loads((tmp / "done.json").read_text()) if (tmp / "done.json").is_file() else []

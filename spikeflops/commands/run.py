@@ -106,8 +106,7 @@ def cmd_run(args) -> int:
               f"on {load['cores']} cores; CPU share {format_load(load['cpu_share'])} of {load['threads']} "
               f"intra-op thread{'s' if load['threads'] != 1 else ''}")
         if load["cpu_share"] is not None and load["cpu_share"] < CONTENDED_SHARE:
-            print(f"MACHINE CONTENDED: this run got {load['cpu_share']:.2f} of its CPU (a co-tenant was busy): its "
-                  "timings, tokens/s and MFU are not what this machine does, and the gate will not judge them")
+            print(contention_banner(load["cpu_share"], entries))
         print(format_table(["case", "metric", "value (median)", "range"], table))
         for title, headers, rows in reference_tables(entries):
             print(f"\n{title}")
@@ -119,6 +118,21 @@ def cmd_run(args) -> int:
     say(f"results: {out}")
     print(closing_line(len(entries) - len(failed), left_out, failed, profile.name, wall))
     return 1 if failed else 0
+
+
+def contention_banner(share: float, entries: list[dict]) -> str:
+    """What a busy co-tenant did to this run, in terms of what it measured: timings are spoiled, counts and
+    exact or seeded numbers are not."""
+    from workloads.registry import metric
+
+    noisy = sorted({f"{e['family']}.{name}" for e in entries if "error" not in e for name in e.get("metrics", {})
+                    if (m := metric(f"{e['family']}.{name}")) is not None and m.noise in ("timing", "median")})
+    if not noisy:
+        return (f"machine busy: this run got {share:.2f} of its CPU; it measured no timing (its counts and exact "
+                "numbers are what the code does, whatever the load)")
+    shown = ", ".join(noisy[:3]) + (f" and {len(noisy) - 3} more" if len(noisy) > 3 else "")
+    return (f"MACHINE CONTENDED: this run got {share:.2f} of its CPU (a co-tenant was busy): its timings "
+            f"({shown}) are not what this machine does, and the gate will not judge them")
 
 
 def closing_line(measured: int, left_out: dict, failed: list[str], profile: str, wall: float) -> str:
