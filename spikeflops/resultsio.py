@@ -181,16 +181,19 @@ def _rescue(path: Path, data) -> Path | None:
         return None
 
 
-# Written into every folder a command fills and replaces (a report, a published dashboard): the proof that
-# the folder is the tool's own, so a later run may replace what is in it.
+# Written into every folder a command fills and replaces (a report, a published dashboard): the manifest of
+# every file the command wrote there. A later run replaces the folder only while it holds nothing else; the
+# marker alone grants nothing (it is one `touch` away).
 OUTPUT_MARKER = ".spikeflops-output"
+MANIFEST_FORMAT = "spikeflops-output/2"
 
 
-def claim_output_folder(path: str | os.PathLike, option: str, made_before=None) -> Path:
-    """``path`` as a folder a command may fill and replace: new, empty, or one spikeflops made (it carries
-    OUTPUT_MARKER). Never a symlink, a git checkout, a folder above one, or a folder holding tracked files,
-    so a mistyped output folder (``.``, ``results``) costs nothing. Made (not yet marked) before any work.
-    ``made_before(path)`` may recognise this command's output from versions that wrote no marker."""
+def claim_output_folder(path: str | os.PathLike, option: str) -> Path:
+    """``path`` as a folder a command may fill and replace: new, empty, or holding exactly the files its
+    manifest says spikeflops wrote. Refused, marker or not: a symlink, the current folder or one above it, a
+    git checkout, a folder above a checkout or holding one anywhere below, a folder holding tracked files,
+    and any file the manifest does not name (a user's notes beside a dashboard). Made (not yet marked)
+    before any work, so a mistyped output folder (``.``, ``..``, ``results``) costs nothing."""
     path = Path(path)
     where = f"{option} {path}"
     if path.is_symlink():
@@ -198,15 +201,22 @@ def claim_output_folder(path: str | os.PathLike, option: str, made_before=None) 
     if path.exists() and not path.is_dir():
         raise SpikeflopsError(f"{where}: exists and is not a folder")
     full = path.resolve()
+    here = Path.cwd().resolve()
+    if full == here or full in here.parents:
+        raise SpikeflopsError(f"{where}: is the current folder or holds it; give a folder of its own")
     checkout = _checkout_of(full)
     if (full / ".git").exists() or (checkout is not None and full in (checkout, *checkout.parents)):
         raise SpikeflopsError(f"{where}: is a git checkout or holds one; give a folder of its own")
-    if path.is_dir() and not (path / OUTPUT_MARKER).is_file() and not (made_before and made_before(path)):
+    if path.is_dir():
+        if _holds_checkout(full):
+            raise SpikeflopsError(f"{where}: holds a git checkout below it; give a folder of its own")
         if _tracked_files(full, checkout):
             raise SpikeflopsError(f"{where}: holds files tracked by git; give a folder of its own")
-        if any(path.iterdir()):
-            raise SpikeflopsError(f"{where}: holds files spikeflops did not write (no {OUTPUT_MARKER} in it); "
-                                  "give a new or empty folder")
+        foreign = _not_written_by_us(full)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise SpikeflopsError(f"{where}: holds files spikeflops did not write ({shown}); give a new or empty "
+                                  "folder (nothing was deleted)")
     try:                        # marked by the command when its output is swapped in whole, not before
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -214,8 +224,45 @@ def claim_output_folder(path: str | os.PathLike, option: str, made_before=None) 
     return path
 
 
+def _files_below(folder: Path) -> list[str]:
+    out = []
+    for base, dirs, files in os.walk(folder):
+        rel = Path(base).relative_to(folder)
+        out += [str(rel / name) if str(rel) != "." else name for name in files + [d for d in dirs
+                                                                                 if os.path.islink(Path(base) / d)]]
+    return sorted(out)
+
+
+def _not_written_by_us(folder: Path) -> list[str]:
+    """The files in ``folder`` that its manifest does not name (all of them when there is no manifest)."""
+    present = [name for name in _files_below(folder) if name != OUTPUT_MARKER]
+    if not present:
+        return []
+    try:
+        manifest = json.loads((folder / OUTPUT_MARKER).read_text())
+        written = set(manifest["files"]) if manifest.get("format") == MANIFEST_FORMAT else set()
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        written = set()
+    return [name for name in present if name not in written]
+
+
+def _holds_checkout(folder: Path, most: int = 100_000) -> bool:
+    """Whether a ``.git`` lies anywhere below ``folder`` (a walk of at most ``most`` folders; more is refused
+    too: an output folder of that size is not one this tool made)."""
+    seen = 0
+    for _base, dirs, files in os.walk(folder):
+        if ".git" in dirs or ".git" in files:
+            return True
+        seen += 1
+        if seen > most:
+            return True
+    return False
+
+
 def mark_output_folder(path: Path) -> None:
-    (path / OUTPUT_MARKER).write_text("written by spikeflops: a later run may replace what is in this folder\n")
+    """The manifest of ``path``: every file in it now, written by this command."""
+    names = [name for name in _files_below(path) if name != OUTPUT_MARKER]
+    write_json(path / OUTPUT_MARKER, {"format": MANIFEST_FORMAT, "written_by": "spikeflops", "files": names})
 
 
 def _checkout_of(path: Path) -> Path | None:
@@ -235,7 +282,7 @@ def _tracked_files(path: Path, checkout: Path | None) -> bool:
         proc = subprocess.run(["git", "-C", str(checkout), "ls-files", "--", str(path)],
                               capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        return False                    # no git here: the folder is refused anyway unless empty or marked
+        return False                    # no git here: the folder is refused anyway unless empty or ours
     return proc.returncode == 0 and bool(proc.stdout.strip())
 
 

@@ -141,6 +141,8 @@ def test_a_stopped_report_keeps_the_earlier_report_whole_and_leaves_nothing(tmp_
     (out / "plots").mkdir(parents=True)
     (out / "report.md").write_text("# an earlier report\n")
     (out / "plots" / "GPTStep.time_step.png").write_bytes(b"an earlier plot")
+    (out / ".spikeflops-output").write_text(json.dumps({"format": "spikeflops-output/2",     # the tool's own
+                                                        "files": ["plots/GPTStep.time_step.png", "report.md"]}))
     before, inputs = digest_tree(out), digest_tree(results)
     tag = new_tag()
     proc, scratch = _start_tagged(["report", str(results), "--out-dir", str(out)], tmp_path, tag)
@@ -151,7 +153,8 @@ def test_a_stopped_report_keeps_the_earlier_report_whole_and_leaves_nothing(tmp_
     proc.send_signal(sig)
     _stopped_cleanly(proc, sig, tag, scratch)
     assert digest_tree(out) == before, "the earlier report changed, or a partial one was left"
-    assert not [p for p in out.iterdir() if p.name not in ("report.md", "plots")], list(out.iterdir())
+    assert not [p for p in out.iterdir() if p.name not in ("report.md", "plots", ".spikeflops-output")], \
+        list(out.iterdir())
     assert digest_tree(results) == inputs
 
 

@@ -72,13 +72,60 @@ def _publish_into_results(tmp: Path):
 
 def _publish_above_a_checkout(tmp: Path):
     _git_checkout(tmp / "above" / "repo")
-    return tmp / "above", ["dashboard", tmp / "above", "--publish"], "did not write"
+    return tmp / "above", ["dashboard", tmp / "above", "--publish"], "holds a git checkout below it"
+
+
+def _publish_above_a_checkout_with_a_planted_marker(tmp: Path):
+    """`touch ../.spikeflops-output`, then a publish into `..` from inside the checkout."""
+    _git_checkout(tmp / "above" / "repo")
+    (tmp / "above" / ".spikeflops-output").touch()
+    return tmp / "above", ["dashboard", tmp / "above", "--publish"], "holds a git checkout below it"
+
+
+def _publish_over_a_users_files_with_a_planted_marker(tmp: Path):
+    _write(tmp / "mine" / "thesis.txt", "chapter one")
+    _write(tmp / "mine" / "sub" / "data.csv", "1,2\n")
+    (tmp / "mine" / ".spikeflops-output").touch()
+    return tmp / "mine", ["dashboard", tmp / "mine", "--publish"], "did not write (sub/data.csv, thesis.txt)"
+
+
+def _publish_into_results_with_a_planted_marker(tmp: Path):
+    repo = _git_checkout(tmp / "repo")
+    (repo / "results" / ".spikeflops-output").touch()
+    return repo, ["dashboard", repo / "results", "--publish", "--config", repo / "asv.conf.json"], "tracked by git"
+
+
+def _publish_over_a_dashboard_with_a_users_notes(tmp: Path):
+    """asv's files (index.json, graphs/, asv.js) beside the user's CNAME and notes.md, no manifest: never
+    guessed to be an older version's output."""
+    for name in ("index.json", "asv.js", "graphs/summary/x.json", "CNAME", "notes.md"):
+        _write(tmp / "site" / name, "{}")
+    return tmp / "site", ["dashboard", tmp / "site", "--publish"], "did not write"
+
+
+def _publish_over_a_manifest_that_lists_other_files(tmp: Path):
+    _write(tmp / "site" / "index.json", "{}")
+    _write(tmp / "site" / "notes.md", "mine")
+    _write(tmp / "site" / ".spikeflops-output", {"format": "spikeflops-output/2", "files": ["index.json"]})
+    return tmp / "site", ["dashboard", tmp / "site", "--publish"], "did not write (notes.md)"
 
 
 def _report_over_a_users_plots(tmp: Path):
     _write(tmp / "paper" / "plots" / "figure1.svg", "<svg/>")
     _write(tmp / "results" / "run.json", _step_run([0.01, 0.011, 0.012]))
     return tmp, ["report", tmp / "results", "--out-dir", tmp / "paper"], "did not write"
+
+
+def _report_over_a_users_report(tmp: Path):
+    _write(tmp / "paper" / "report.md", "my report")
+    _write(tmp / "paper" / "plots" / "figure1.png", "png")
+    _write(tmp / "results" / "run.json", _step_run([0.01, 0.011, 0.012]))
+    return tmp, ["report", tmp / "results", "--out-dir", tmp / "paper"], "did not write"
+
+
+def _report_into_the_current_folders_parent(tmp: Path):
+    _write(tmp / "results" / "run.json", _step_run([0.01, 0.011, 0.012]))
+    return tmp, ["report", tmp / "results", "--out-dir", Path.cwd().parent], "holds it"
 
 
 def _report_into_a_symlink(tmp: Path):
@@ -89,7 +136,10 @@ def _report_into_a_symlink(tmp: Path):
 
 
 OUTPUT_FOLDERS = [_publish_into_checkout, _publish_into_results, _publish_above_a_checkout,
-                  _report_over_a_users_plots, _report_into_a_symlink]
+                  _publish_above_a_checkout_with_a_planted_marker, _publish_over_a_users_files_with_a_planted_marker,
+                  _publish_into_results_with_a_planted_marker, _publish_over_a_dashboard_with_a_users_notes,
+                  _publish_over_a_manifest_that_lists_other_files, _report_over_a_users_plots,
+                  _report_over_a_users_report, _report_into_the_current_folders_parent, _report_into_a_symlink]
 
 
 @pytest.mark.parametrize("case", OUTPUT_FOLDERS, ids=[c.__name__.lstrip("_") for c in OUTPUT_FOLDERS])
@@ -107,6 +157,12 @@ def test_a_report_folder_the_tool_made_is_replaced_on_the_next_run(tmp_path):
         proc = cli("report", results, "--out-dir", tmp_path / "out")
         assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "out" / ".spikeflops-output").is_file() and (tmp_path / "out" / "report.md").is_file()
+    manifest = json.loads((tmp_path / "out" / ".spikeflops-output").read_text())
+    assert "report.md" in manifest["files"] and any(f.startswith("plots/") for f in manifest["files"])
+    _write(tmp_path / "out" / "my-notes.md", "mine")          # the user's file beside it: no third run over it
+    proc = cli("report", results, "--out-dir", tmp_path / "out")
+    assert proc.returncode == 2 and "did not write (my-notes.md)" in proc.stderr
+    assert (tmp_path / "out" / "my-notes.md").read_text() == "mine"
 
 
 # ------------------------------------------------------------------ a full disk

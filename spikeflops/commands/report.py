@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from workloads.errors import SpikeflopsError
 
@@ -26,7 +25,7 @@ def cmd_report(args) -> int:
     from ..resultsio import OUTPUT_MARKER, claim_output_folder, mark_output_folder, staged_folder, swap_in, write_text
 
     config = load_config(args.config)
-    out = claim_output_folder(args.out_dir, "--out-dir", made_before=_report_made_before)  # before any reading
+    out = claim_output_folder(args.out_dir, "--out-dir")  # before any reading
     history = collect(args.paths, warn=lambda msg: print(f"spikeflops report: {msg}", file=sys.stderr))
     tracked = {}
     for label, per_machine in history.items():
@@ -63,8 +62,3 @@ def cmd_report(args) -> int:
         print(line)
     print(f"wrote {out / 'report.md'} and {len(by_metric)} plots in {out / 'plots'}")
     return 0
-
-
-def _report_made_before(folder: Path) -> bool:
-    """A report folder from a version that wrote no marker: report.md and plots/ and nothing else."""
-    return {p.name for p in folder.iterdir()} <= {"report.md", "plots"} and (folder / "report.md").is_file()

@@ -89,11 +89,6 @@ def benchmarks_without_values(html: Path) -> list[str]:
     return empty
 
 
-def looks_published(folder: Path) -> bool:
-    """An asv dashboard this command published before it marked its folders."""
-    return (folder / "index.json").is_file() and (folder / "graphs").is_dir() and (folder / "asv.js").is_file()
-
-
 def publish(config: Path, html: Path) -> list[str]:
     """asv publish of ``config``'s results into ``html`` as the module docstring says, made to render offline;
     returns the warnings (also printed). The old dashboard stays until the new one is whole."""
@@ -102,7 +97,7 @@ def publish(config: Path, html: Path) -> list[str]:
     from ..resultsio import claim_output_folder, mark_output_folder, staged_folder, swap_in
     from .offline import make_offline
 
-    html = claim_output_folder(html, "dashboard", made_before=looks_published).resolve()   # before anything
+    html = claim_output_folder(html, "dashboard").resolve()   # before anything
     conf = read_config(config)
     root = config.resolve().parent
     local = root / conf.get("results_dir", "results")
