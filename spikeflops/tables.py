@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def format_table(headers: list[str], rows: list[list[object]], markdown: bool = False) -> str:
     width = len(headers)                    # a short row (a failed case's) is padded, never an IndexError
@@ -19,14 +21,23 @@ def format_table(headers: list[str], rows: list[list[object]], markdown: bool = 
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]()!~|])")
+_LINKABLE = re.compile(r"(?i)(https?|ftp|javascript|data|mailto|file|www)(?=[:.])")
+
+
 def markdown_cell(text: str) -> str:
-    """``text`` as inert markdown: no HTML, no column break, no line break, no heading or list start."""
+    """``text`` (from a results file: anyone's words) as inert markdown: no HTML, no link or image, no
+    mention, no code span or emphasis, no column or line break, no heading or list start. Marks are escaped;
+    a mention or an address is broken by a zero-width space, which a reader does not see."""
     import html
 
     from .textsafe import printable
 
-    text = html.escape(" ".join(printable(str(text)).split()), quote=False).replace("|", "\\|")
-    return "\\" + text if text[:1] in "#>-+*=`~" and text else text
+    text = " ".join(printable(str(text)).split())
+    text = _LINKABLE.sub(lambda m: m[0][0] + "\u200b" + m[0][1:], text)
+    text = html.escape(text, quote=False).replace("@", "@\u200b")
+    text = _MARKUP.sub(r"\\\1", text)
+    return "\\" + text if text[:1] in "#>-+=" and text else text
 
 
 def _numeric(text: str) -> bool:

@@ -327,6 +327,12 @@ def test_counts_are_judged_across_hardware_only_where_valgrind_showed_the_same_m
     unknown = run(tmp_path / "amd-unknown.json", "AMD EPYC 7B13", 1_065_880.4 * 1.01, None)
     proc = gate(base, unknown, "--cross-hardware", "--all")
     assert proc.returncode == 0 and "valgrind counted on is not recorded" in proc.stdout, proc.stdout
+    # an empty or partial record on both sides is no evidence of one machine: never judged across hardware
+    for name, record in (("empty", {}), ("partial", {"python": "3.11.7"})):
+        a = run(tmp_path / f"a-{name}.json", "Intel(R) Xeon(R) Processor", 1_065_880.4, record)
+        b = run(tmp_path / f"b-{name}.json", "AMD EPYC 7B13", 1_065_880.4 * 1.01, record)
+        proc = gate(a, b, "--cross-hardware", "--all")
+        assert proc.returncode == 0 and "counting machine lacks" in proc.stdout, proc.stdout
 
 
 # ------------------------------------------------------------------ pytest-benchmark files

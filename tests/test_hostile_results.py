@@ -99,3 +99,24 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypat
         write_json(path, {"new": 1})
     monkeypatch.setattr(os, "replace", real_replace)
     assert path.read_text() == '{"earlier": true}' and sorted(p.name for p in tmp_path.iterdir()) == ["gate.json"]
+
+
+@pytest.mark.parametrize("name", ["![x](https://example.com/x.png)", "@someone", "[a](javascript:alert(1))",
+                                  "`rm -rf /`", "**bold** _it_ ~~gone~~", "www.example.com"])
+def test_links_images_mentions_and_code_from_a_results_file_are_inert_in_markdown(tmp_path, name):
+    import re
+
+    data = _run_file()
+    data["machine_name"] = data["machine"]["cpu"] = name
+    data["results"][0]["params"]["size"] = name
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(data))
+    md = tmp_path / "gate.md"
+    proc = cli("gate", path, path, "--markdown", md)
+    assert proc.returncode == 0, proc.stderr
+    text = "\n".join(ln for ln in md.read_text().splitlines() if "gpt" in ln.lower() or "evil" in ln)   # its words
+    assert text.count("\n") >= 2, md.read_text()
+    assert not re.search(r"(?<!\\)!?(?<!\\)\[[^\]]*(?<!\\)\]\((?!\))", text), text      # no link or image
+    assert not re.search(r"(?<![\\])`", text) and "@someone" not in text and "javascript:" not in text
+    assert "https://" not in text and "www.example" not in text
+    assert not re.search(r"(?<!\\)\*\*|(?<!\\)~~", text)

@@ -55,6 +55,10 @@ def hardware_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
     return None
 
 
+# what workloads.counting.counting_machine records; a record without all of it decides nothing
+COUNTING_FACTS = ("valgrind", "cpu", "cpu_count", "python", "torch", "numpy")
+
+
 def counting_difference(baseline: ResultSet, candidate: ResultSet) -> str | None:
     """Why instruction counts of these two results files do not compare, or None when they do: both were
     counted on a machine that valgrind showed as the same CPU, with the same valgrind, cores, Python, torch
@@ -62,6 +66,10 @@ def counting_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
     b, c = baseline.machine.get("counting_machine"), candidate.machine.get("counting_machine")
     if not isinstance(b, dict) or not isinstance(c, dict):
         return "the machine valgrind counted on is not recorded on both sides"
+    for side, facts in (("baseline", b), ("candidate", c)):      # an empty or partial record never matches
+        missing = [key for key in COUNTING_FACTS if not facts.get(key)]
+        if missing:
+            return f"the {side}'s counting machine lacks {', '.join(missing)}"
     def shown(value):                    # the CPU by its brand string, the rest as recorded
         return value.get("brand", value) if isinstance(value, dict) else value
 
