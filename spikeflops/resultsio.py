@@ -44,9 +44,10 @@ def _fill(f, text: str) -> None:
 
 @contextlib.contextmanager
 def scratch_folder(prefix: str):
-    """A new temporary folder that is kept when the block succeeds (it holds what a command reports) and
-    removed when it fails, is refused or is interrupted: nothing is left behind by a command that ended early.
-    A command killed by SIGKILL cannot remove its own: the folders of dead owners are pruned here first."""
+    """A new temporary folder that is kept when the block succeeds (it holds what a command reports; marked
+    finished, it is never pruned) and removed when it fails, is refused or is interrupted: nothing is left
+    behind by a command that ended early. A command killed by SIGKILL cannot remove its own: the unfinished
+    folders of dead owners are pruned here first."""
     import shutil
 
     prune_abandoned(prefix)
@@ -57,9 +58,12 @@ def scratch_folder(prefix: str):
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
+    # finished: the command told the user where this is, so no later prune may take it
+    (path / FINISHED_FILE).write_text("finished: kept until you remove it\n")
 
 
 OWNER_FILE = ".owner"
+FINISHED_FILE = ".finished"          # a scratch folder whose command ended well: kept, never pruned
 ABANDONED_AFTER_S = 24 * 3600        # a scratch folder of an older version (no owner file) this old is abandoned
 
 
@@ -97,6 +101,8 @@ def prune_abandoned(prefix: str) -> list[Path]:
             if folder.is_symlink() or not folder.is_dir():
                 continue
             owner = folder / OWNER_FILE
+            if (folder / FINISHED_FILE).is_file():
+                continue
             if owner.is_file():
                 abandoned = not _owner_alive(owner.read_text().strip())
             else:

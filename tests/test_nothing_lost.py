@@ -358,6 +358,36 @@ def test_scratch_folders_of_a_dead_owner_are_pruned_by_the_next_command(tmp_path
         assert work.is_dir()
     assert not abandoned.exists() and mine.exists()
 
+    # the finished run told its user where its rounds are: the next command (even one that fails) keeps it
+    with pytest.raises(RuntimeError):
+        with scratch_folder("spikeflops-compare-") as failing:
+            raise RuntimeError("refused")
+    assert work.is_dir() and not failing.exists()
+
+
+def test_compare_and_bisect_unregister_only_their_own_lost_worktrees(tmp_path, monkeypatch):
+    """A user's worktree whose folder is briefly absent stays registered (its index kept); a worktree under a
+    killed compare's pruned scratch folder is removed. Never a repository-wide `git worktree prune`."""
+    import shutil
+    import tempfile
+
+    from spikeflops.regress.gitrepo import git, prune_own_worktrees
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a", "commit", "-q",
+                    "--allow-empty", "-m", "a"], check=True)
+    users, ours = tmp_path / "my-worktree", tmp_path / "tmp" / "spikeflops-compare-x1" / "base"
+    git(repo, "worktree", "add", "--detach", str(users), "HEAD")
+    git(repo, "worktree", "add", "--detach", str(ours), "HEAD")
+    shutil.move(users, tmp_path / "moved-away")                # the user's folder, briefly elsewhere
+    shutil.rmtree(ours.parent)                                 # a killed compare's, pruned
+    assert prune_own_worktrees(repo, "spikeflops-compare-") == [str(ours)]
+    listed = git(repo, "worktree", "list", "--porcelain")
+    assert f"worktree {users}" in listed and f"worktree {ours}" not in listed
+
 
 def test_the_gate_will_not_write_over_a_file_it_reads(tmp_path):
     base = _write(tmp_path / "base.json", _step_run([0.010, 0.011, 0.012]))

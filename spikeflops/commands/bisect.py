@@ -35,7 +35,7 @@ def cmd_bisect(args) -> int:
 
     from ..asvmachine import register
     from ..regress.bisect import Bisector, plan_bisect
-    from ..regress.gitrepo import git
+    from ..regress.gitrepo import git, prune_own_worktrees
     from ..regress.rules import load_config
     from ..resultsio import scratch_folder
 
@@ -52,7 +52,7 @@ def cmd_bisect(args) -> int:
     with contextlib.ExitStack() as stack:
         # a folder of our own is removed if the search is refused or interrupted; one the user named stays
         work = Path(args.work) if args.work else stack.enter_context(scratch_folder("spikeflops-bisect-"))
-        git(repo, "worktree", "prune")      # a killed search's worktrees went with its pruned scratch folder
+        prune_own_worktrees(repo, "spikeflops-bisect-")     # a killed run's, whose scratch folder was pruned: ours only
         found = Bisector(plan, config, work, machine, say=say).run()
     print(f"first bad commit: {found.commit} {found.subject}")
     print(f"(asv results of every probe: {work / 'results'})", file=sys.stderr)

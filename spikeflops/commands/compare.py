@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_compare(args) -> int:
-    from ..regress.gitrepo import git
+    from ..regress.gitrepo import git, prune_own_worktrees
     from ..regress.interleave import compare_interleaved
     from ..regress.judge import exit_code
     from ..regress.render import markdown_report, terminal_report
@@ -46,7 +46,7 @@ def cmd_compare(args) -> int:
         print("spikeflops compare: the working tree has uncommitted edits; both sides are measured from their "
               "commits, so the edits are left out (commit them to compare them)", file=sys.stderr)
     with scratch_folder("spikeflops-compare-") as work:     # removed if refused or interrupted
-        git(repo, "worktree", "prune")      # a killed compare's worktrees went with its pruned scratch folder
+        prune_own_worktrees(repo, "spikeflops-compare-")     # a killed run's, whose scratch folder was pruned: ours only
         verdicts = compare_interleaved(repo, args.base, args.cand, args.rounds, config, work, args.families,
                                        args.profile, say=lambda t: print(t, file=sys.stderr, flush=True),
                                        max_rounds=args.max_rounds)

@@ -31,3 +31,23 @@ def worktree(repo: Path, commit: str, where: Path):
         yield where
     finally:
         subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(where)], capture_output=True)
+
+
+def prune_own_worktrees(repo: Path, prefix: str) -> list[str]:
+    """Unregister the worktrees a killed command of ours left behind: those under a temporary folder named
+    ``prefix*`` whose folder is gone (its scratch folder was pruned). Every other worktree of the repository,
+    the user's included (even one whose folder is briefly absent), is left as it is: never a repository-wide
+    ``git worktree prune``."""
+    import tempfile
+
+    temp = Path(tempfile.gettempdir()).resolve()
+    removed = []
+    for line in git(repo, "worktree", "list", "--porcelain").splitlines():
+        if not line.startswith("worktree "):
+            continue
+        where = Path(line[len("worktree "):])
+        ours = any(parent.parent == temp and parent.name.startswith(prefix) for parent in where.parents)
+        if ours and not where.exists():
+            subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(where)], capture_output=True)
+            removed.append(str(where))
+    return removed
