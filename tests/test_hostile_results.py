@@ -120,3 +120,30 @@ def test_links_images_mentions_and_code_from_a_results_file_are_inert_in_markdow
     assert not re.search(r"(?<![\\])`", text) and "@someone" not in text and "javascript:" not in text
     assert "https://" not in text and "www.example" not in text
     assert not re.search(r"(?<!\\)\*\*|(?<!\\)~~", text)
+
+
+@pytest.mark.parametrize("machine", ["東京", "rocket-🚀", "evil\x1b[31m"])
+def test_a_report_draws_any_machine_name(tmp_path, machine):
+    """One committed file with a machine name the plot font lacks (or a control character) must not break
+    every report: the name is drawn (a missing glyph as a box), never a crash."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for i, commit in enumerate(("a" * 40, "b" * 40)):
+        data = _run_file(machine_name=machine, commit=commit, date=f"2026-01-0{i + 1}T00:00:00+00:00")
+        (folder / f"run{i}.json").write_text(json.dumps(data))
+    proc = cli("report", folder, "--out-dir", tmp_path / "report")
+    assert proc.returncode == 0, proc.stderr
+    assert list((tmp_path / "report" / "plots").glob("*.png"))
+
+
+def test_a_results_file_with_a_huge_function_table_is_capped_when_read_and_said(tmp_path):
+    """300,000 named parts (a hostile file): the reader keeps the 2,000 largest and says so, so what the gate
+    holds and diffs is bounded by the cap, not by the file."""
+    parts = {f"fn_{i}": float(i) for i in range(300_000)}
+    data = _run_file(metrics={"operators": 308}, samples={})
+    data["results"][0]["parts"] = {"operators": parts}
+    path = tmp_path / "huge.json"
+    path.write_text(json.dumps(data))
+    proc = cli("gate", path, path)
+    assert proc.returncode == 0, proc.stderr
+    assert "300,000 named parts in a results file; the 2,000 largest are kept" in proc.stderr

@@ -36,6 +36,11 @@ def timed_rounds(row: Row, profile: Profile) -> int:
     return FAMILIES[row.family].rounds(profile)
 
 
+# named parts read per metric at most (a counted step keeps every function down to 99.9 % of its
+# instructions, at most 2,000: workloads.counting): bounds what a results file can cost a reader
+MOST_PARTS = 2000
+
+
 @dataclass
 class ResultEntry:
     """One row's numbers as `spikeflops run` and the pytest-benchmark harness write them (a results file's
@@ -106,6 +111,12 @@ class ResultEntry:
             if not isinstance(named, dict) or any(isinstance(n, bool) or not isinstance(n, (int, float))
                                                   for n in named.values()):
                 raise ValueError(f"{data['family']}.{name}: parts are not named numbers")
+            if len(named) > MOST_PARTS:     # a hostile or broken file: the largest kept, and said
+                import sys
+
+                print(f"spikeflops: {data['family']}.{name}: {len(named):,} named parts in a results file; the "
+                      f"{MOST_PARTS:,} largest are kept", file=sys.stderr)
+                named = dict(sorted(named.items(), key=lambda kv: -float(kv[1]))[:MOST_PARTS])
             parts[str(name)] = {str(k): float(n) for k, n in named.items()}
         error = data.get("error")
         return cls(data["family"], {str(k): str(v) for k, v in mapping("params").items()},

@@ -35,10 +35,22 @@ class TextWidths:
         for ch in line.replace("$", ""):      # mathtext markers, if a formatter adds them, take no room
             width = self._advance.get(ch)
             if width is None:
-                width = self._font.load_char(ord(ch)).linearHoriAdvance / 65536.0
-                self._advance[ch] = width
+                width = self._advance[ch] = self._glyph_width(ch)
             total += width
         return total
+
+
+    def _glyph_width(self, ch: str) -> float:
+        """The advance of ``ch``; a character the font lacks (a machine named 東京, an emoji) is drawn as a
+        box about as wide as an M, never an error."""
+        import warnings
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return self._font.load_char(ord(ch)).linearHoriAdvance / 65536.0
+        except RuntimeError:
+            return self._glyph_width("M") if ch != "M" else 60.0
 
 
 _WIDTHS: TextWidths | None = None
