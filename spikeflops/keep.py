@@ -125,6 +125,9 @@ def _asv(plan: KeepPlan, root: Path, local: Path, committed: Path, machine: str 
                 results.append(src)
             if not dst.exists():
                 plan.copies.append(Copy(src, dst, kind))
+            elif not _readable_json(dst):           # an empty or broken copy (an earlier keep cut off): replaced
+                plan.copies.append(Copy(src, dst, kind))
+                plan.notes.append(f"{dst.relative_to(root)}: empty or unreadable; replaced by this run's copy")
             elif not _same_json(src, dst):
                 plan.notes.append(_differs(src, dst, root, kind))
         if not results:
@@ -187,6 +190,13 @@ def copy_file(src: Path, dst: Path) -> None:
     if dst.read_text() != text:
         dst.unlink(missing_ok=True)
         raise SpikeflopsError(f"{dst}: the copy does not read back as written; removed")
+
+
+def _readable_json(path: Path) -> bool:
+    try:
+        return isinstance(json.loads(path.read_text()), dict)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return False
 
 
 def _same_json(a: Path, b: Path) -> bool:

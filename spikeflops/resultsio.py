@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from workloads.isolate import FINISHED_FILE, OWNER_FILE, owner_id, prune_abandoned  # noqa: F401 - OWNER_FILE: tests
 
 
 def write_json(path: str | os.PathLike, data) -> Path:
@@ -52,7 +53,7 @@ def scratch_folder(prefix: str):
 
     prune_abandoned(prefix)
     path = Path(tempfile.mkdtemp(prefix=prefix))
-    (path / OWNER_FILE).write_text(_owner_id(os.getpid()) or str(os.getpid()))
+    (path / OWNER_FILE).write_text(owner_id(os.getpid()) or str(os.getpid()))
     try:
         yield path
     except BaseException:
@@ -60,59 +61,6 @@ def scratch_folder(prefix: str):
         raise
     # finished: the command told the user where this is, so no later prune may take it
     (path / FINISHED_FILE).write_text("finished: kept until you remove it\n")
-
-
-OWNER_FILE = ".owner"
-FINISHED_FILE = ".finished"          # a scratch folder whose command ended well: kept, never pruned
-ABANDONED_AFTER_S = 24 * 3600        # a scratch folder of an older version (no owner file) this old is abandoned
-
-
-def _owner_id(pid: int) -> str | None:
-    """``pid`` and its start time (Linux): a pid reused by another process does not pass for the owner."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            start = f.read().rsplit(")", 1)[1].split()[19]
-        return f"{pid} {start}"
-    except (OSError, IndexError):
-        return None
-
-
-def _owner_alive(text: str) -> bool:
-    pid = int(text.split()[0])
-    if " " in text:
-        return _owner_id(pid) == text
-    try:
-        os.kill(pid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def prune_abandoned(prefix: str) -> list[Path]:
-    """Remove the scratch folders named ``prefix*`` in the temp folder whose owner is dead; returns them."""
-    import shutil
-    import time
-
-    pruned = []
-    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
-        try:
-            if folder.is_symlink() or not folder.is_dir():
-                continue
-            owner = folder / OWNER_FILE
-            if (folder / FINISHED_FILE).is_file():
-                continue
-            if owner.is_file():
-                abandoned = not _owner_alive(owner.read_text().strip())
-            else:
-                abandoned = time.time() - folder.stat().st_mtime > ABANDONED_AFTER_S
-        except (OSError, ValueError, IndexError):
-            continue
-        if abandoned:
-            shutil.rmtree(folder, ignore_errors=True)
-            pruned.append(folder)
-    return pruned
 
 
 @contextlib.contextmanager

@@ -117,6 +117,16 @@ def test_keep_leaves_the_committed_machine_file_and_reports_a_differing_result(t
     assert local.is_dir()
 
 
+def test_keep_replaces_an_empty_copy_instead_of_calling_it_kept(tmp_path):
+    _local_runs(tmp_path)
+    broken = tmp_path / "results" / "asv" / "m1" / "abc-existing-py3.11-X.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("")                                   # what a keep cut off by a full disk once left
+    proc = cli("keep", "--config", tmp_path / "asv.conf.json")
+    assert proc.returncode == 0 and "empty or unreadable; replaced" in proc.stderr, proc.stderr
+    assert json.loads(broken.read_text())["commit_hash"] == "abc"
+
+
 def test_keep_refuses_a_contended_run_unless_asked(tmp_path):
     local = _local_runs(tmp_path)
     (local / "m1" / "abc-existing-py_root_venv_bin_python3.11-X.json").write_text(_asv_result("abc", share=0.33))

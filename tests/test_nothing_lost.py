@@ -445,3 +445,27 @@ def test_a_stopped_kit_keeps_what_the_stage_measured_in_kit_json(tmp_path, monke
     kit = read_json(tmp_path / "kit.json")
     assert kit["results"] == [{"family": "GPTFlops"}] and kit["kit"]["stages"][0]["status"] == "stopped"
     assert not list(tmp_path.glob("partial-*"))
+
+
+def test_a_killed_counting_run_leaves_no_folder_that_the_next_count_keeps(tmp_path, monkeypatch):
+    """A counted run killed by SIGKILL leaves its spikeflops-count-* folder; the next count prunes it (its
+    owner is dead), and leaves a live owner's alone."""
+    import tempfile
+
+    from workloads import counting
+    from workloads.errors import SpikeflopsError
+    from workloads.isolate import OWNER_FILE
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / "spikeflops-count-killed"
+    left.mkdir()
+    (left / OWNER_FILE).write_text(dead.stdout.strip())
+    (left / "callgrind.out.1").write_text("x" * 1000)
+    live = tmp_path / "spikeflops-count-live"
+    live.mkdir()
+    (live / OWNER_FILE).write_text(str(os.getpid()))
+    monkeypatch.setattr(counting, "unavailable", lambda: None)
+    with pytest.raises(SpikeflopsError, match="names no step factory"):      # refused after the prune
+        counting.count([{"case": {}}])
+    assert not left.exists() and live.exists()

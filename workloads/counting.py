@@ -85,6 +85,7 @@ def _cache_dir() -> str:
 # how much of a step's instructions the kept functions must cover (every function until then): enough that no
 # "grew from 0" is made by a cut, with a cap so that a pathological dump stays a small file
 KEEP_SHARE, KEEP_MOST = 0.999, 2000
+COUNT_PREFIX = "spikeflops-count-"
 SMALLEST_COUNT = 1000               # instructions: a real step executes far more; fewer means nothing was counted
 
 
@@ -128,13 +129,17 @@ def count(specs: list[dict], timeout_s: float | None = None, progress=_stderr_li
     why = unavailable()
     if why:
         raise SpikeflopsError(why)
-    from .isolate import GroupProcess, stop_group
+    from .isolate import OWNER_FILE, GroupProcess, owner_id, prune_abandoned, stop_group
+
+    # a run killed by SIGKILL cannot remove its folder: those of dead owners go first
+    prune_abandoned(COUNT_PREFIX)
 
     for spec in specs:
         if not isinstance(spec.get("step"), str) or ":" not in spec["step"]:
             raise SpikeflopsError(f"a counted spec names no step factory ('module:function'): {spec!r}")
-    with tempfile.TemporaryDirectory(prefix="spikeflops-count-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=COUNT_PREFIX) as tmp:
         tmp = Path(tmp)
+        (tmp / OWNER_FILE).write_text(owner_id(os.getpid()) or str(os.getpid()))
         (tmp / "specs.json").write_text(json.dumps(specs))
         out = tmp / "callgrind.out"
         # no address-space randomisation: where the heap lands moves the alignment prologues of memset and

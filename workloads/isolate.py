@@ -198,3 +198,62 @@ def private_temp_env(folder, env: dict) -> dict:
         user = "unknown"
     default_cache = os.path.join(tempfile.gettempdir(), f"torchinductor_{user}")
     return {**env, "TORCHINDUCTOR_CACHE_DIR": env.get("TORCHINDUCTOR_CACHE_DIR", default_cache), "TMPDIR": str(folder)}
+
+
+# ---------------------------------------------------------------- scratch folders and their owners
+
+OWNER_FILE = ".owner"
+FINISHED_FILE = ".finished"          # a scratch folder whose command ended well: kept, never pruned
+ABANDONED_AFTER_S = 24 * 3600        # a scratch folder of an older version (no owner file) this old is abandoned
+
+
+def owner_id(pid: int) -> str | None:
+    """``pid`` and its start time (Linux): a pid reused by another process does not pass for the owner."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            start = f.read().rsplit(")", 1)[1].split()[19]
+        return f"{pid} {start}"
+    except (OSError, IndexError):
+        return None
+
+
+def _owner_alive(text: str) -> bool:
+    import os
+
+    pid = int(text.split()[0])
+    if " " in text:
+        return owner_id(pid) == text
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def prune_abandoned(prefix: str) -> list:
+    """Remove the scratch folders named ``prefix*`` in the temp folder whose owner is dead; returns them."""
+    import shutil
+    import tempfile
+    import time
+    from pathlib import Path
+
+    pruned = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            owner = folder / OWNER_FILE
+            if (folder / FINISHED_FILE).is_file():
+                continue
+            if owner.is_file():
+                abandoned = not _owner_alive(owner.read_text().strip())
+            else:
+                abandoned = time.time() - folder.stat().st_mtime > ABANDONED_AFTER_S
+        except (OSError, ValueError, IndexError):
+            continue
+        if abandoned:
+            shutil.rmtree(folder, ignore_errors=True)
+            pruned.append(folder)
+    return pruned
