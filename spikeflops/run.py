@@ -37,19 +37,16 @@ def git_commit() -> tuple[str | None, bool]:
     return head.stdout.strip(), bool(dirty.stdout.strip())
 
 
-def time_row(row, profile) -> list[float]:
-    """Seconds of each timed call of a timed family's row: its rounds, and then on until the profile's time
-    budget is spent (a median of a second of 30 ms steps, not of five)."""
+def time_row(row, profile):
+    """Each timed call of a timed family's row (its rounds, and then on until the profile's time budget is
+    spent: a median of a second of 30 ms steps, not of five), timed three ways (workloads.load.StepTimes)."""
+    from workloads.load import time_calls
     from workloads.measure import timed, timed_rounds
 
-    samples: list[float] = []
     with timed(row) as fn:
         rounds = timed_rounds(row, profile)
-        while len(samples) < rounds or (sum(samples) < profile.timing_budget_s and len(samples) < 50 * rounds):
-            s0 = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - s0)
-    return samples
+        return time_calls(fn, lambda walls: len(walls) < rounds or (sum(walls) < profile.timing_budget_s
+                                                                   and len(walls) < 50 * rounds))
 
 
 def measure_rows(rows, profile, progress=say, on_entry=None) -> list[dict]:
@@ -68,9 +65,16 @@ def measure_rows(rows, profile, progress=say, on_entry=None) -> list[dict]:
         try:
             if family.timed_metric:
                 # a GeNN row in a process of its own: GeNN ends the process on a CUDA error
-                samples = (in_child(time_row, row, profile) if getattr(row.case, "backend", None) == "genn"
-                           else time_row(row, profile))
-                entry.add(family.timed_metric.name, TimingStats.from_samples(samples).median, samples)
+                times = (in_child(time_row, row, profile) if getattr(row.case, "backend", None) == "genn"
+                         else time_row(row, profile))
+                entry.add(family.timed_metric.name, TimingStats.from_samples(times.wall).median, times.wall)
+                if row.device == "cpu":         # a GPU step's host times say little of the step
+                    on_cpu, blocked = family.companions
+                    entry.add(on_cpu.name, TimingStats.from_samples(times.on_cpu).median, times.on_cpu)
+                    entry.units[on_cpu.name] = on_cpu.unit
+                    if times.blocked:
+                        entry.add(blocked.name, TimingStats.from_samples(times.blocked).median, times.blocked)
+                        entry.units[blocked.name] = blocked.unit
             else:
                 entry.add_values(track(row, profile))
         except SpikeflopsError as exc:

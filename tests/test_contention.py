@@ -49,8 +49,9 @@ def test_a_contended_verdict_is_never_a_silent_pass():
 
 
 def test_compare_adds_rounds_for_a_contended_timing_and_exits_3(tmp_path, monkeypatch):
-    """A contended round is dropped; with --max-rounds, compare runs more rounds for it, and a timing still
-    contended after all of them ends the command with exit 3."""
+    """A contended round is dropped; with --max-rounds, compare runs more rounds for it while enough
+    uncontended rounds could still come, stops as soon as none can, and a timing still contended ends the
+    command with exit 3."""
     import json
     import subprocess
 
@@ -82,8 +83,14 @@ def test_compare_adds_rounds_for_a_contended_timing_and_exits_3(tmp_path, monkey
                         f"c{i}"], check=True)
     proc = cli("compare", "HEAD~1", "HEAD", "--repo", repo, "--rounds", "3", "--max-rounds", "5")
     assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert len(runs) == 10, runs                         # 3 rounds, then 2 more for the contended timing
+    # futile: no round of the 2 left can bring 3 uncontended ones, so it stops after 3 (and says why)
+    assert len(runs) == 6, runs
     assert "UNDECIDED" in proc.stdout and "contended" in proc.stdout
+    assert "stopping after 3 rounds: 1 contended timing" in proc.stderr, proc.stderr
+    runs.clear()
+    proc = cli("compare", "HEAD~1", "HEAD", "--repo", repo, "--rounds", "3", "--max-rounds", "7")
+    assert proc.returncode == 3 and len(runs) == 10, runs      # 2 more rounds while 3 quiet ones could come
+    assert "stopping after 5 rounds" in proc.stderr
 
 
 def _spin(stop_at: float, parent: int | None = None) -> None:

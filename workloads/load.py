@@ -101,3 +101,55 @@ def intra_op_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------- one step's wall, on-CPU and blocked time
+
+SCHEDSTAT = "/proc/thread-self/schedstat"      # Linux: on-CPU ns, run-queue wait ns, timeslices
+
+
+def run_queue_wait_s() -> float | None:
+    """Seconds this thread has waited for a CPU (runnable, not running) since it started: what co-tenants
+    cost it. None where the kernel does not say (not Linux, or schedstats off)."""
+    try:
+        with open(SCHEDSTAT) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def blocked_time_unavailable() -> str | None:
+    return None if run_queue_wait_s() is not None else f"{SCHEDSTAT} cannot be read here: blocked time left out"
+
+
+@dataclass
+class StepTimes:
+    """Per call of a timed step: wall seconds, on-CPU seconds of the step's thread(s), and blocked seconds
+    (wall minus on-CPU minus run-queue wait: sleeps, I/O, locks, synchronisation), or no blocked times
+    where the run-queue wait is not reported."""
+
+    wall: list[float]
+    on_cpu: list[float]
+    blocked: list[float]
+
+
+def time_calls(fn, more) -> StepTimes:
+    """Call ``fn`` while ``more(walls)`` says so, timing each call three ways. On-CPU time is the calling
+    thread's (``time.thread_time``: exact to the running slice) when torch runs one intra-op thread, else
+    the process's (every thread's work, and any spinning of idle pool threads)."""
+    import torch
+
+    on_cpu_clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
+    out = StepTimes([], [], [])
+    waits = run_queue_wait_s() is not None
+    while more(out.wall):
+        q0 = run_queue_wait_s() if waits else 0.0
+        c0, t0 = on_cpu_clock(), time.perf_counter()
+        fn()
+        wall, on_cpu = time.perf_counter() - t0, on_cpu_clock() - c0
+        out.wall.append(wall)
+        out.on_cpu.append(on_cpu)
+        if waits:
+            waited = run_queue_wait_s() - q0
+            out.blocked.append(max(0.0, wall - on_cpu - waited))
+    return out

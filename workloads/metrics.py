@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 DIRECTIONS = ("lower", "higher", "equal", "none")     # "equal": any change fails; "none": shown, never judged
-NOISE_MODELS = ("timing", "exact", "seeds", "median", "counted")
+NOISE_MODELS = ("timing", "exact", "seeds", "median", "counted", "oncpu", "blocked")
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,9 @@ class Metric:
     direction: str             # see DIRECTIONS
     noise: str                 # timing: raw samples + rank test; exact: deterministic; seeds: one value per
                                # seed; median: one figure from a correlated loop (MFU, tokens/s); counted:
-                               # instructions under valgrind (deterministic on one machine and library build)
+                               # instructions under valgrind (deterministic on one machine and library build);
+                               # oncpu: a timed step's thread time (a co-tenant's run-queue wait taken out, its
+                               # cache pressure not); blocked: wall - on-CPU - run-queue wait (waits only)
     portable: bool = False     # the same number on any machine for the same program: judged across hardware
     timed: bool = False        # the harness's own timer measures it (asv time_*)
     positive: bool = False     # 0 is impossible (a step allocates, holds tensors): a 0 read is a broken file
@@ -111,6 +113,21 @@ class Family:
     @property
     def timed_metric(self) -> Metric | None:
         return next((m for m in self.metrics if m.timed), None)
+
+    @property
+    def companions(self) -> tuple[Metric, ...]:
+        """What a timed CPU step records beside its wall time (``spikeflops run``, ``compare``): the time the
+        step's thread ran (``<timed>_on_cpu``: misses waits) and the time it waited for something other than
+        a CPU (``<timed>_blocked``, wall minus on-CPU minus run-queue wait: misses work)."""
+        timed = self.timed_metric
+        if timed is None:
+            return ()
+        return (Metric(f"{timed.name}_on_cpu", "seconds", "on-CPU time", "lower", "oncpu"),
+                Metric(f"{timed.name}_blocked", "seconds", "blocked time", "lower", "blocked"))
+
+    def declared(self, name: str) -> Metric | None:
+        """The metric ``name`` of this family, its companions included."""
+        return next((m for m in self.metrics + self.companions if m.name == name), None)
 
     def row(self, case, profiles: tuple[str, ...]) -> "Row":
         return Row(self.name, case, tuple(profiles), self.params)

@@ -90,11 +90,11 @@ def metric(name: str) -> Metric | None:
     family = FAMILIES.get(family_name)
     if family is None:
         return None
-    return next((m for m in family.metrics if m.name == short), None)
+    return family.declared(short)
 
 
 def all_metrics() -> list[tuple[str, Metric]]:
-    return [(f"{f.name}.{m.name}", m) for f in FAMILIES.values() for m in f.metrics]
+    return [(f"{f.name}.{m.name}", m) for f in FAMILIES.values() for m in f.metrics + f.companions]
 
 
 def all_rows(family: str | None = None) -> list[Row]:

@@ -27,12 +27,16 @@ from workloads.errors import SpikeflopsError
 from workloads.isolate import run_group
 
 from .gitrepo import resolve, worktree
-from .judge import CONTENDED, Verdict, unjudged
+from .judge import CONTENDED, Verdict, judged_by_companions, unjudged
 from .records import ResultSet, load
 from .rules import GateConfig, Rule
 from .stats import benjamini_hochberg, worse_ratio
 
-PAIRED_NOISE = ("timing", "median")
+PAIRED_NOISE = ("timing", "median", "oncpu", "blocked")
+# what a busy co-tenant spoils for a pair of one round: wall-clock figures. On-CPU time (its run-queue wait
+# taken out) and blocked time are kept under contention: base and head of a round share the co-tenant's cache
+# pressure, and the paired interval widens (undecided, never a false alarm) where it varies between rounds
+CONTENDABLE = ("timing", "median")
 MIN_ROUNDS = 3                 # fewer paired rounds give a t interval too wide to decide anything
 
 
@@ -50,7 +54,7 @@ def judge_pairs(label: str, metric: str, unit: str, params, pairs: list[tuple[fl
     for (b, c), (sb, sc) in zip(pairs, shares):
         if not (math.isfinite(b) and math.isfinite(c)):
             continue
-        if rule.noise in PAIRED_NOISE and any(s is not None and s < floor for s in (sb, sc)):
+        if rule.noise in CONTENDABLE and any(s is not None and s < floor for s in (sb, sc)):
             contended += 1
             continue
         kept.append((b, c, sb, sc))
@@ -74,6 +78,11 @@ def judge_pairs(label: str, metric: str, unit: str, params, pairs: list[tuple[fl
             change > rule.threshold if rule.direction == "higher" else False)
         return verdict("regressed" if worse else "improved" if better else "unchanged", change,
                        f"medians over {len(kept)} rounds")
+    if rule.floor > 0:          # below the floor a figure is nothing to judge (a blocked time of 0 or 0.2 ms)
+        if base < rule.floor and cand < rule.floor:
+            return verdict("unchanged", cand / base - 1 if base else 0.0,
+                           f"both below the floor {rule.floor:g} over {len(kept)} rounds; {state}")
+        kept = [(max(b, rule.floor), max(c, rule.floor), sb, sc) for b, c, sb, sc in kept]
     usable = [(b, c) for b, c, *_ in kept if b > 0 and c > 0]
     if len(usable) < MIN_ROUNDS:
         why = f"machine contended: not judged ({state})" if contended else (
@@ -162,8 +171,11 @@ def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: G
             if i + 1 < rounds:
                 continue
             verdicts = _judge_all(values, shares, config, looks)
-            # a contended timing gets more rounds too: a quieter round may still decide it
-            undecided = [v for v in unjudged(verdicts) if v.status == "undecided" or v.detail.startswith(CONTENDED)]
+            left = max_rounds - (i + 1)
+            undecided, futile = _worth_more_rounds(verdicts, shares, config.contended_floor, left)
+            if futile and not undecided:
+                say(f"stopping after {i + 1} rounds: {len(futile)} contended timing{'s' if len(futile) != 1 else ''} "
+                    f"(e.g. {futile[0].label}) cannot reach {MIN_ROUNDS} uncontended rounds in the {left} left")
             if not undecided or i + 1 == max_rounds:
                 break
             say(f"{len(undecided)} timing{'s' if len(undecided) != 1 else ''} undecided or contended after "
@@ -171,6 +183,21 @@ def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: G
     if not verdicts:
         raise SpikeflopsError("nothing was compared: the runs share no tracked metric")
     return verdicts
+
+
+def _worth_more_rounds(verdicts: list[Verdict], shares: dict, floor: float,
+                       left: int) -> tuple[list[Verdict], list[Verdict]]:
+    """(the verdicts another round may decide, the contended ones no round left can decide). A contended
+    wall timing whose on-CPU and blocked time were judged needs no more rounds; one that cannot reach
+    MIN_ROUNDS uncontended rounds in the rounds left is futile: a busy runner costs minutes, not half an hour."""
+    quiet = sum(all(s is None or s >= floor for s in pair) for pair in shares.values())
+    more, futile = [], []
+    for v in unjudged(verdicts):
+        if v.status == "undecided":
+            more.append(v)
+        elif v.detail.startswith(CONTENDED):
+            (futile if quiet + left < MIN_ROUNDS else more).append(v)
+    return more, futile
 
 
 def _judge_all(values: dict, shares: dict, config: GateConfig, looks: int) -> list[Verdict]:
@@ -185,7 +212,7 @@ def _judge_all(values: dict, shares: dict, config: GateConfig, looks: int) -> li
         round_shares = [tuple(shares.get(r, (None, None))) for r in rounds]
         verdicts.append(judge_pairs(m.label, m.metric, m.unit, m.params, pairs, rule, config.alpha, looks,
                                     round_shares, config.contended_floor))
-    return _control_false_discoveries(verdicts, config.alpha / looks)
+    return judged_by_companions(_control_false_discoveries(verdicts, config.alpha / looks))
 
 
 def _control_false_discoveries(verdicts: list[Verdict], alpha: float) -> list[Verdict]:

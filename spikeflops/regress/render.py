@@ -6,7 +6,7 @@ import math
 from collections import Counter
 
 from ..tables import format_table, markdown_cell
-from .judge import CONTENDED, STATUSES, Verdict, unjudged
+from .judge import CONTENDED, JUDGED_BY_CPU_TIME, STATUSES, Verdict, unjudged
 
 MARKS = {"regressed": "FAIL", "failed": "FAIL", "missing": "miss", "undecided": "undecided", "new": "new",
          "improved": "better", "unchanged": "ok", "not judged": "-"}
@@ -61,6 +61,10 @@ def summary_line(verdicts: list[Verdict]) -> str:
     contended = sum(v.detail.startswith(CONTENDED) for v in verdicts)
     if contended:
         parts.append(f"{contended} of them because the machine was contended")
+    instead = sum(v.detail.startswith(JUDGED_BY_CPU_TIME) for v in verdicts)
+    if instead:
+        parts.append(f"{instead} wall timing{'s' if instead != 1 else ''} of a contended machine judged by on-CPU "
+                     "and blocked time instead")
     left = unjudged(verdicts)
     if counts["regressed"] or counts["failed"]:
         verdict = "REGRESSION"
@@ -70,6 +74,29 @@ def summary_line(verdicts: list[Verdict]) -> str:
     else:
         verdict = "no regression"
     return f"{verdict}: " + ", ".join(parts)
+
+
+# what each kind of verdict cannot see, said wherever one was given: a pass is a pass of what was looked at
+BLIND_SPOTS = {
+    "counted": "instruction counts cannot see waits (sleeps, I/O, locks), memory stalls, other threads or GPU kernels",
+    "oncpu": "on-CPU time cannot see waits",
+    "blocked": "blocked time (wall - on-CPU - run-queue wait) cannot see added work",
+    "timing": "wall time on a contended machine is not judged; below its threshold a change is not seen",
+    "seeds": "seeded convergence sees what the seeds run: a change below the interval it states is not seen",
+}
+
+
+def blind_spots(verdicts: list[Verdict]) -> list[str]:
+    """One line per noise model that judged something here: what it cannot see."""
+    from .rules import load_config
+
+    config = load_config()
+    models = []
+    for v in verdicts:
+        rule = config.rule_for(v.metric)
+        if rule is not None and v.status in ("unchanged", "regressed", "improved") and rule.noise in BLIND_SPOTS:
+            models.append(rule.noise)
+    return [BLIND_SPOTS[m] for m in dict.fromkeys(models)]
 
 
 def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str = "",
@@ -84,6 +111,9 @@ def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str
     if attributions:
         lines.append("where it grew (the same runs' breakdown of the step):")
         lines += [f"  {a.sentence()}" for a in attributions]
+    blind = blind_spots(verdicts)
+    if blind:
+        lines.append("not seen by these verdicts: " + "; ".join(blind))
     lines.append(summary_line(verdicts))
     return "\n".join(lines)
 
@@ -98,6 +128,9 @@ def markdown_report(verdicts: list[Verdict], header: str = "", attributions=()) 
         out += [format_table(HEADERS, _rows(changed), markdown=True), ""]
     if attributions:
         out += ["### Where it grew", "", *(f"- {markdown_cell(a.sentence())}" for a in attributions), ""]
+    blind = blind_spots(verdicts)
+    if blind:
+        out += ["### What these verdicts cannot see", "", *(f"- {line}" for line in blind), ""]
     out += ["<details><summary>All judged metrics</summary>", "",
             format_table(HEADERS, _rows(judged), markdown=True) if judged else "(none)", "", "</details>", ""]
     return "\n".join(out)
