@@ -5,23 +5,55 @@ from __future__ import annotations
 import re
 
 
-def format_table(headers: list[str], rows: list[list[object]], markdown: bool = False) -> str:
+TERMINAL_COLUMNS = 120       # a terminal table's lines wrap their last column to fit this
+
+
+def terminal_columns() -> int | None:
+    """TERMINAL_COLUMNS when stdout is a terminal; None (no wrapping) when it is a file or a pipe, where a
+    line kept whole is what grep and a CI log want."""
+    import sys
+
+    return TERMINAL_COLUMNS if sys.stdout.isatty() else None
+
+
+def format_table(headers: list[str], rows: list[list[object]], markdown: bool = False,
+                 columns: int | None = -1) -> str:
+    """A table; in a terminal (``columns`` -1: decide from stdout) the last column wraps to ``columns``."""
+    columns = terminal_columns() if columns == -1 else columns
     width = len(headers)                    # a short row (a failed case's) is padded, never an IndexError
     cells = [[str(h) for h in headers]] + [(["" if c is None else str(c) for c in row] + [""] * width)[:width]
                                            for row in rows]
     if markdown:                            # a name read from a results file must not add headings or HTML
         cells = [[markdown_cell(c) for c in row] for row in cells]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    # in a terminal the last column (a note, a range) wraps under itself rather than run past the screen
+    indent = sum(widths[:-1]) + 2 * (width - 1)
+    last = max((columns or 0) - indent, 20)
+    if not markdown and columns is not None and widths[-1] > last:
+        widths[-1] = max(last, len(cells[0][-1]))
 
     def line(row):
-        parts = [c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)]
-        return ("| " + " | ".join(parts) + " |") if markdown else "  ".join(parts).rstrip()
+        if markdown:
+            parts = [c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)]
+            return "| " + " | ".join(parts) + " |"
+        head = [c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row[:-1], widths[:-1])]
+        tail = _wrap(row[-1], widths[-1])
+        first = "  ".join(head + [tail[0].rjust(widths[-1]) if _numeric(tail[0]) else tail[0]]).rstrip()
+        return "\n".join([first] + [" " * indent + more for more in tail[1:]])
 
     sep = ("|" + "|".join("-" * (w + 2) for w in widths) + "|") if markdown else "  ".join("-" * w for w in widths)
     return "\n".join([line(cells[0]), sep] + [line(r) for r in cells[1:]])
 
 
-_MARKUP = re.compile(r"([\\`*_\[\]()!~|])")
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False) or [""]
+
+
+# brackets (links, images), backticks (code), asterisks and tildes (emphasis): a name's underscores and
+# parentheses stay as they are, readable and searchable, since without a bracket they make no link
+_MARKUP = re.compile(r"([\\`*\[\]!~|])")
 _LINKABLE = re.compile(r"(?i)(https?|ftp|javascript|data|mailto|file|www)(?=[:.])")
 
 

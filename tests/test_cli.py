@@ -391,3 +391,15 @@ def test_a_counted_process_says_it_is_alive_while_it_runs(monkeypatch, tmp_path)
     proc.kill()
     proc.communicate()
     assert timed_out
+
+
+def test_a_terminal_table_wraps_its_last_column_to_120_columns_and_a_pipe_keeps_lines_whole():
+    from spikeflops.tables import format_table
+
+    note = "paired over 5 rounds (3 worse): -1.2% .. +3.4% (90% interval, worse direction); " * 3
+    rows = [["ok", "GPTStep.time_step(gpt-nano, fast, float32, cpu, train, 4, False)", note.strip()]]
+    wrapped = format_table(["", "metric", "note"], rows, columns=120).splitlines()
+    assert max(len(line) for line in wrapped) <= 120 and len(wrapped) > 3
+    assert " ".join(" ".join(wrapped[2:]).split()) .endswith(" ".join(note.split()))        # nothing lost
+    whole = format_table(["", "metric", "note"], rows, columns=None).splitlines()
+    assert len(whole) == 3 and whole[2].endswith(note.strip())
