@@ -170,3 +170,12 @@ def test_the_counted_process_gets_nothing_of_the_callers_shell(monkeypatch, tmp_
     assert set(env) == {"PATH", "LC_ALL", "PYTHONHASHSEED", "PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "HOME",
                         "TMPDIR", "SPIKEFLOPS_CACHE"}
     assert env["PYTHONHASHSEED"] == "0" and env["PYTHONPATH"] == "/root" and env["HOME"] == str(tmp_path)
+
+
+def test_the_threshold_column_shows_the_counted_threshold_as_half_a_percent(tmp_path):
+    plain = {"instructions": 1_000_000.0, "functions": {"f": 1_000_000.0}}
+    params = {"backend": "torch", "device": "cpu", "size": "ci"}
+    base = _run_file(tmp_path / "base.json", "SuperSpikeInstructions", params, "instructions_per_step", plain)
+    proc = cli("gate", base, base, "--all")
+    (row,) = [ln for ln in proc.stdout.splitlines() if "SuperSpikeInstructions.instructions_per_step" in ln]
+    assert " 0.5%" in row and " 0%" not in row, row
