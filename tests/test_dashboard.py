@@ -156,3 +156,23 @@ def test_the_dashboard_is_served_where_a_browser_can_fetch_its_data(tmp_path):
     refused = subprocess.run([sys.executable, "-m", "spikeflops.cli", "dashboard", str(empty), "--serve"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "no dashboard here" in refused.stderr
+
+
+def test_a_local_run_of_a_committed_machine_is_one_series_with_its_history(tmp_path):
+    """A user's run of the committed machine, on a host with another kernel and memory (and an interpreter
+    path): published beside the history as the same series, and the committed machine file kept."""
+    from spikeflops.dashboard.publish import normalised_copy
+
+    committed, local, into = tmp_path / "committed", tmp_path / "local", tmp_path / "into"
+    for folder, os_name, ram, python in ((committed, "Linux 6.1", "25276063744", "3.11"),
+                                         (local, "Linux 6.18", "24000000000", "/home/me/venv/bin/python3.11")):
+        (folder / "m").mkdir(parents=True)
+        (folder / "m" / "machine.json").write_text(json.dumps({"machine": "m", "os": os_name, "ram": ram}))
+        (folder / "m" / f"{os_name[-1]}-run.json").write_text(json.dumps(
+            {"params": {"machine": "m", "os": os_name, "ram": ram, "python": python}, "python": python}))
+    normalised_copy(committed, into)
+    normalised_copy(local, into)
+    assert json.loads((into / "m" / "machine.json").read_text())["os"] == "Linux 6.1"
+    params = [json.loads(p.read_text())["params"] for p in (into / "m").glob("*-run.json")]
+    assert len(params) == 2 and all(p == {"machine": "m", "os": "Linux 6.1", "ram": "25276063744",
+                                          "python": "3.11"} for p in params), params

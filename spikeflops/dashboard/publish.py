@@ -50,11 +50,20 @@ def read_config(config: Path) -> dict:
     return conf
 
 
+# asv's facts of a machine that a run records in its params: a host's kernel update or memory size must not
+# split one machine's history into two series on the dashboard
+MACHINE_FACTS = ("os", "ram", "cpu", "arch", "num_cpu")
+
+
 def normalised_copy(results: Path, into: Path) -> list[str]:
-    """Copy asv's results folder to ``into`` with every result's interpreter as major.minor; returns the
-    warnings (files whose interpreter has no version in its name keep it as recorded)."""
+    """Copy asv's results folder to ``into`` with every result's interpreter as major.minor and its machine
+    facts as its machine's first ``machine.json`` says (the committed one, copied first: one machine, one
+    series); returns the warnings (files whose interpreter has no version in its name keep it as recorded)."""
     warnings = []
+    kept = {path.relative_to(into): path.read_bytes() for path in into.glob("*/machine.json")}
     shutil.copytree(results, into, dirs_exist_ok=True)
+    for rel, original in kept.items():              # a later folder's machine file never replaces the first
+        (into / rel).write_bytes(original)
     for path in sorted(into.rglob("*.json")):
         if path.name in ("benchmarks.json", "machine.json"):
             continue
@@ -65,6 +74,10 @@ def normalised_copy(results: Path, into: Path) -> list[str]:
         params = data.get("params") if isinstance(data, dict) else None
         if not isinstance(params, dict) or not isinstance(params.get("python"), str):
             continue
+        facts = _machine_facts(path.parent / "machine.json")
+        if any(k in params and params[k] != facts[k] for k in facts):
+            params.update({k: facts[k] for k in facts if k in params})
+            path.write_text(json.dumps(data))
         version = python_version(params["python"])
         if version is None:
             warnings.append(f"{path.relative_to(into)}: interpreter {params['python']!r} has no version in "
@@ -74,6 +87,14 @@ def normalised_copy(results: Path, into: Path) -> list[str]:
             params["python"] = data["python"] = version
             path.write_text(json.dumps(data))
     return warnings
+
+
+def _machine_facts(machine_file: Path) -> dict:
+    try:
+        data = json.loads(machine_file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    return {k: str(data[k]) for k in MACHINE_FACTS if isinstance(data, dict) and k in data}
 
 
 def benchmarks_without_values(html: Path) -> list[str]:
