@@ -403,3 +403,21 @@ def test_a_terminal_table_wraps_its_last_column_to_120_columns_and_a_pipe_keeps_
     assert " ".join(" ".join(wrapped[2:]).split()) .endswith(" ".join(note.split()))        # nothing lost
     whole = format_table(["", "metric", "note"], rows, columns=None).splitlines()
     assert len(whole) == 3 and whole[2].endswith(note.strip())
+
+
+def test_the_profilers_own_log_lines_stay_out_of_the_output_and_other_lines_pass(capfd):
+    """kineto writes `USDT:... profiler_start` to file descriptor 2 around every profiled block: filtered
+    there, while every other line written in the block still reaches stderr, in order."""
+    import os
+
+    import torch
+
+    from workloads.gpt.breakdown import profile_kinds
+    from workloads.quietlogs import without_native_logs
+
+    profile_kinds(lambda: torch.ones(64, 64) @ torch.ones(64, 64), torch.device("cpu"), 2)
+    with without_native_logs():
+        os.write(2, b"USDT:2026-12-06 SyncActivityProfilerHandler.cpp:52] profiler_start\n")
+        os.write(2, b"a warning the user must see\n")
+    err = capfd.readouterr().err
+    assert "USDT:" not in err and "profiler_start" not in err and "a warning the user must see" in err

@@ -36,9 +36,13 @@ def profile_kinds(step, device, steps: int = 3) -> dict[str, float]:
     import torch
     from torch.profiler import ProfilerActivity, profile, schedule
 
+    from ..quietlogs import without_native_logs
+
     on_gpu = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
-    with profile(activities=activities, schedule=schedule(wait=1, warmup=1, active=steps, repeat=1)) as prof:
+    # kineto prints its own start and stop lines to stderr: kept out of the command's output
+    with without_native_logs(), profile(activities=activities,
+                                        schedule=schedule(wait=1, warmup=1, active=steps, repeat=1)) as prof:
         for _ in range(2 + steps):
             step()
             if on_gpu:

@@ -287,10 +287,14 @@ def _profile_collectives(step, device, steps: int) -> tuple[float, float]:
     after one warm-up step of the profiler (its start-up must not count)."""
     from torch.profiler import ProfilerActivity, profile, schedule
 
+    from ..quietlogs import without_native_logs
+
     on_gpu = device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     wall = 0.0
-    with profile(activities=activities, schedule=schedule(wait=0, warmup=1, active=steps, repeat=1)) as prof:
+    # kineto prints its own start and stop lines to stderr: kept out of the command's output
+    with without_native_logs(), profile(activities=activities,
+                                        schedule=schedule(wait=0, warmup=1, active=steps, repeat=1)) as prof:
         for i in range(1 + steps):
             start = time.perf_counter()
             step()
