@@ -74,15 +74,27 @@ def busy_runs(tmp_path_factory) -> dict[str, Path]:
     return outs
 
 
+def _samples(runs: dict[str, Path]) -> str:
+    """Each run's per-step samples and CPU share, for an assertion's message."""
+    lines = []
+    for name, path in runs.items():
+        data = json.loads(path.read_text())
+        for entry in data["results"]:
+            for metric, values in entry.get("samples", {}).items():
+                lines.append(f"{name} {metric}: {[round(1e3 * v, 2) for v in values]} ms")
+        lines.append(f"{name} load: {data.get('load')}")
+    return "\n" + "\n".join(lines)
+
+
 def _verdicts(base: Path, cand: Path, tmp_path: Path):
-    proc = cli("gate", base, cand, "--noise", "oncpu,blocked", "--out", tmp_path / "gate.json")
+    proc = cli("gate", base, cand, "--noise", "oncpu,blocked", "--all", "--out", tmp_path / "gate.json")
     return proc, {v["metric"]: v for v in json.loads((tmp_path / "gate.json").read_text())["verdicts"]}
 
 
 def test_a_sleep_in_every_step_is_flagged_by_blocked_time_beside_two_busy_processes(busy_runs, tmp_path):
     proc, verdicts = _verdicts(busy_runs["plain"], busy_runs["sleep"], tmp_path)
     blocked = verdicts["GPTStep.time_step_blocked"]
-    assert proc.returncode == 1 and blocked["status"] == "regressed", proc.stdout
+    assert proc.returncode == 1 and blocked["status"] == "regressed", proc.stdout + _samples(busy_runs)
     assert blocked["candidate"] > 0.0025 > blocked["baseline"], blocked       # the 3 ms, seen as a wait
     assert "blocked time (wall - on-CPU - run-queue wait) cannot see added work" in proc.stdout
 

@@ -132,7 +132,8 @@ def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
             # the same samples on both sides (a run gated against itself): no difference for a busy machine to
             # have made, so contention cannot hide anything and the verdict is "unchanged"
             identical = b.value == c.value and b.samples == c.samples
-            contended = None if identical else _contention(base, cand, b, rule, config, shares)
+            contended = None if identical else _contention(base, cand, b, rule, config, shares,
+                                                           (baseline.cpu_share, candidate.cpu_share))
             verdicts.append(_verdict(m, rule, "not judged", b, c, _relative(b.value, c.value), contended)
                             if contended else _judge(b, c, rule, config, q_values))
     return judged_by_companions(verdicts)
@@ -193,19 +194,27 @@ def _shares(measurements: dict) -> list[Measurement]:
     return [m for (metric, _), m in measurements.items() if metric.endswith(".cpu_share")]
 
 
+# on-CPU time of two separate runs: judged only where both ran nearly alone (measured: 17-35 % apart beside a
+# busy test suite, 1-3 % beside spinning processes)
+ONCPU_QUIET_SHARE = 0.9
+
+
 def _contention(base: dict, cand: dict, m: Measurement, rule: Rule, config: GateConfig,
-                shares: tuple[list, list] = ([], [])) -> str | None:
+                shares: tuple[list, list] = ([], []), run_shares: tuple = (None, None)) -> str | None:
     """Why a noisy figure cannot be judged: per the family's ``cpu_share`` record, either side's process got
     less than the absolute floor of CPU (both may starve alike: a ratio then hides it), or the candidate got
     far less than the baseline while measuring it (a co-tenant was busy). None: judge it."""
     if rule.noise not in CONTENDABLE:
         return None
     b, c = _cpu_share(base, m, shares[0]), _cpu_share(cand, m, shares[1])
-    if b is None or c is None:
-        return None
+    b = run_shares[0] if b is None else b          # no family recorded one for this case: the run's own
+    c = run_shares[1] if c is None else c
     if b is None or c is None or not (math.isfinite(b) and math.isfinite(c)):
         return None
     state = f"CPU share {b:.2f} baseline, {c:.2f} candidate"
+    if rule.noise == "oncpu" and min(b, c) < ONCPU_QUIET_SHARE:
+        return (f"machine contended: not judged ({state}; on-CPU time of two runs is judged only where both got "
+                f"{ONCPU_QUIET_SHARE:g} of their CPU: a co-tenant's cache pressure moves it; compare pairs it)")
     if min(b, c) < config.contended_floor:
         return (f"machine contended: not judged ({state}; below the floor {config.contended_floor:g}); "
                 "rerun on a quiet machine")
