@@ -290,3 +290,56 @@ def test_one_canvas_draws_each_plot_pixel_equal_to_a_fresh_figure(tmp_path):
         MetricCanvas().draw(fresh, metric, series, direction)
         a, b = imread(reused), imread(fresh)
         assert a.shape == b.shape and np.array_equal(a, b), f"plot {i} ({metric}) differs from a fresh figure's"
+
+
+def _drawn(metric, series, direction="lower"):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from spikeflops.regress.report import MetricCanvas, _draw_metric
+
+    fig = Figure(figsize=MetricCanvas.SIZE_IN)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    _draw_metric(ax, metric, series, direction)
+    fig.canvas.draw()
+    return ax
+
+
+def test_plots_tell_the_truth_at_a_glance():
+    """Every series its own colour past ten; a contended run ringed and named in the legend; no offset text;
+    a 0.2 % change drawn on an axis that spans 5 % of the values, not as a cliff; series whose parameters
+    changed shape are told apart in the legend."""
+    import dataclasses
+
+    from matplotlib.colors import to_hex
+
+    many = _drawn("X.crowded", _series([f"X.crowded({i})" for i in range(14)], 3))
+    colours = [to_hex(line.get_color()) for line in many.lines]
+    assert len(colours) == 14 and len(set(colours)) == 14, colours
+
+    flat = _series(["GPTFlops.forward_exact(gpt-nano, 4)"], 4, 3.96e6, "FLOP")
+    for pts in flat["GPTFlops.forward_exact(gpt-nano, 4)"].values():
+        pts[-1] = dataclasses.replace(pts[-1], value=pts[0].value * 1.002, contended=True)
+    ax = _drawn("GPTFlops.forward_exact", flat)
+    low, high = ax.get_ylim()
+    assert (high - low) >= 0.045 * high, (low, high)            # 5 % of the values, not 0.2 %
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "contended run (CPU share < 0.5)" in labels
+
+    changed = {**_series(["SuperSpikeTrial.time_trial(torch, cpu, ci, False)"], 3),
+               **_series(["SuperSpikeTrial.time_trial(torch, cpu, ci, False, False)"], 3)}
+    names = [t.get_text() for t in _drawn("SuperSpikeTrial.time_trial", changed).get_legend().get_texts()]
+    assert len(names) == len(set(names)) == 2, names
+
+
+def test_step_lines_carry_their_unit():
+    from spikeflops.regress.history import Point
+    from spikeflops.regress.report import steps_lines
+    from spikeflops.regress.steps import Step
+
+    step = Step(index=3, before=0.0301, after=0.0452, spread=0.01)
+    (line,) = steps_lines([("GPTStep.time_step(gpt-nano)", "vm", step, Point("vm", "abc", 0.0, 0.0452, "asv",
+                                                                             "seconds"), True)])
+    assert "30.1 ms -> 45.2 ms" in line, line

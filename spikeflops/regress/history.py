@@ -19,9 +19,11 @@ class Point:
     harness: str
     unit: str = ""
     run_date: float = 0.0          # when this run happened: runs of one commit are separate points
+    contended: bool = False        # the run's process got less than the gate's contention floor of its CPU
 
 
 NOT_RESULTS = {"html", "calibration", "error-rates"}
+CONTENDED_FLOOR = 0.5              # gate.toml's contended_floor: a run below it is marked in the plots
 
 
 def find_results_files(paths: list[str]) -> list[Path]:
@@ -66,6 +68,9 @@ def _add(history, rs: ResultSet, path: os.PathLike) -> None:
     if rs.harness != "asv":
         machine = f"{machine} ({rs.harness})"
     date = rs.commit_date or rs.date or Path(path).stat().st_mtime      # ordered by commit, then by run
+    shares = [m.value for m in rs.measurements if m.metric.endswith(".cpu_share") and m.value == m.value]
+    shares += [rs.cpu_share] if rs.cpu_share is not None else []
+    contended = bool(shares) and min(shares) < CONTENDED_FLOOR
     for m in rs.measurements:
         history.setdefault(m.label, {}).setdefault(machine, []).append(
-            Point(machine, (rs.commit or "?")[:8], date, m.value, rs.harness, m.unit, rs.date or date))
+            Point(machine, (rs.commit or "?")[:8], date, m.value, rs.harness, m.unit, rs.date or date, contended))

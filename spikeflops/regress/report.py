@@ -27,7 +27,7 @@ def find_steps(tracked: dict, thresholds: dict) -> list[tuple]:
 
 def steps_lines(steps: list[tuple]) -> list[str]:
     return [f"step {'WORSE' if worse else 'better'}: {label} on {machine} at commit {point.commit}: "
-            f"{_fmt(step.before)} -> {_fmt(step.after)} ({100 * step.change:+.1f}%, runs moved "
+            f"{_fmt(step.before, point.unit)} -> {_fmt(step.after, point.unit)} ({100 * step.change:+.1f}%, runs moved "
             f"{100 * step.spread:.1f}% within a level)" for label, machine, step, point, worse in steps]
 
 
@@ -57,7 +57,8 @@ def markdown(tracked: dict, by_metric: dict[str, list[str]], steps: list[tuple] 
     if steps:
         lines.append(format_table(
             ["", "metric", "machine", "from commit", "before (median)", "after (median)", "change"],
-            [["worse" if worse else "better", label, machine, point.commit, _fmt(step.before), _fmt(step.after),
+            [["worse" if worse else "better", label, machine, point.commit, _fmt(step.before, point.unit),
+              _fmt(step.after, point.unit),
               f"{100 * step.change:+.1f}%"] for label, machine, step, point, worse in steps], markdown=True))
     else:
         lines.append("No series moved to a new level and stayed there (a step needs two runs on each side).")
@@ -120,17 +121,30 @@ def _draw_metric(ax, metric: str, series: dict[str, dict[str, list[Point]]], dir
     order, labels = run_ticks([p for per_m in series.values() for pts in per_m.values() for p in pts])
     never: list[int] = []                     # NaN: never reached (trials to target): the worst value, not a gap
     shared, varying = legend_labels(metric, sorted(series), sorted({m for pm in series.values() for m in pm}))
+    n_series = sum(1 for per_m in series.values() for pts in per_m.values() if any(not math.isnan(p.value) for p in pts))
+    ax.set_prop_cycle(color=distinct_colours(n_series))
+    contended_x, contended_y, names = [], [], set()
     for label, per_machine in sorted(series.items()):
         params = varying[label]
         for machine, pts in sorted(per_machine.items()):
             xs = [order[p.commit, p.run_date] for p in pts if not math.isnan(p.value)]
             ys = [p.value for p in pts if not math.isnan(p.value)]
             never += [order[p.commit, p.run_date] for p in pts if math.isnan(p.value)]
+            contended_x += [order[p.commit, p.run_date] for p in pts if p.contended and not math.isnan(p.value)]
+            contended_y += [p.value for p in pts if p.contended and not math.isnan(p.value)]
             if ys:                            # dots, not discs, where hundreds of runs share the axis
                 name = ", ".join(x for x in (params, machine if len(per_machine) > 1 or not shared.get("machine")
                                               else "") if x) or metric
+                if name in names:             # a series whose parameters changed shape: told apart in full
+                    name = f"{name} {label[len(metric):]}"
+                names.add(name)
                 ax.plot(xs, ys, marker="o" if len(ys) <= 60 else ".", markersize=5 if len(ys) <= 60 else 3,
                         label=name)
+    if contended_x:                           # a busy machine's run: ringed, so it is not read as the code's doing
+        ax.plot(contended_x, contended_y, linestyle="none", marker="o", markersize=11, markerfacecolor="none",
+                markeredgecolor="black", label="contended run (CPU share < 0.5)")
+    if not never:                             # "never reached" sits at the edge of the data's own range
+        _honest_y_range(ax)
     if never:
         low, high = ax.get_ylim() if ax.lines else (0.0, 1.0)
         worst = high if direction != "higher" else low
@@ -158,6 +172,38 @@ def _draw_metric(ax, metric: str, series: dict[str, dict[str, list[Point]]], dir
     ax.set_title(f"{metric}{better}\n{common}", fontsize=9)
     if len(ax.lines) <= 24:                   # beside the plot, never over the data
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+
+
+def distinct_colours(n: int) -> list:
+    """``n`` colours no two alike: matplotlib's tab10, then tab20, then as many hues as asked for."""
+    from matplotlib import colormaps
+
+    if n <= 10:
+        return list(colormaps["tab10"].colors)
+    if n <= 20:
+        return list(colormaps["tab20"].colors)
+    return [colormaps["hsv"](i / n) for i in range(n)]
+
+
+MIN_RELATIVE_SPAN = 0.05      # a y axis spans at least 5 % of its values: a 0.2 % change is not drawn as a cliff
+
+
+def _honest_y_range(ax) -> None:
+    """No offset ("1e6" above the axis, ticks that all read alike) and a y range of at least
+    MIN_RELATIVE_SPAN of the values, so the eye reads a change at its relative size."""
+    import numpy as np
+
+    ys = np.concatenate([np.asarray(line.get_ydata(), float) for line in ax.lines]) if ax.lines else np.array([])
+    ys = ys[np.isfinite(ys)]
+    from matplotlib.ticker import ScalarFormatter
+
+    if isinstance(ax.yaxis.get_major_formatter(), ScalarFormatter):
+        ax.yaxis.get_major_formatter().set_useOffset(False)
+    if ys.size:
+        low, high = float(ys.min()), float(ys.max())
+        middle, least = (low + high) / 2, MIN_RELATIVE_SPAN * max(abs(low), abs(high))
+        if high - low < least:
+            ax.set_ylim(middle - least / 2, middle + least / 2)
 
 
 def legend_labels(metric: str, labels: list[str], machines: list[str]) -> tuple[dict, dict]:
@@ -210,8 +256,12 @@ def run_ticks(points: list[Point]) -> tuple[dict, list[str]]:
     return {(c, r): i for i, (_, c, r) in enumerate(runs)}, labels
 
 
-def _fmt(value: float) -> str:
-    return "never" if math.isnan(value) else f"{value:.4g}"
+def _fmt(value: float, unit: str = "") -> str:
+    if math.isnan(value):
+        return "never"
+    if unit == "seconds":
+        return f"{value * 1e3:.4g} ms" if abs(value) < 1 else f"{value:.4g} s"
+    return f"{value:.4g}" + (f" {unit}" if unit else "")
 
 
 def _slug(text: str) -> str:
