@@ -11,21 +11,19 @@ def pytest_terminal_summary(terminalreporter, config):
         info = getattr(bench, "extra_info", None) or {}
         units = info.get("units") or {}
         for name, value in (info.get("metrics") or {}).items():
-            rows.append([f"{info.get('family', '')} {bench.param or ''}".strip(), name, _fmt(value, units.get(name, ""))])
+            rows.append([f"{info.get('family', '')} {bench.param or ''}".strip(), name, *_fmt(value, units.get(name, ""))])
     if rows:
         from spikeflops.tables import format_table
 
         terminalreporter.section("spikeflops metrics (extra_info of each benchmark)")
-        terminalreporter.write_line(format_table(["case", "metric", "value"], rows))
+        terminalreporter.write_line(format_table(["case", "metric", "value", "unit"], rows))
 
 
-def _fmt(value, unit: str) -> str:
-    from spikeflops.tables import si
+def _fmt(value, unit: str) -> tuple[str, str]:
+    """(the value as `spikeflops run` prints it, the unit in its own column: once, in its own words)."""
+    from spikeflops.run import format_value
 
     if not isinstance(value, (int, float)) or value != value:
-        return "never reached" if isinstance(value, float) else str(value)
-    if unit in ("percent",):
-        return f"{value:.2f} %"
-    if unit in ("seconds",):
-        return si(value, "s")
-    return si(value, "B" if unit == "bytes" else "" if unit in ("operators", "sequences", "trials", "parameters") else unit)
+        return ("never reached" if isinstance(value, float) else str(value)), unit
+    shown = format_value(value, unit)
+    return shown, "" if unit in ("seconds", "percent") else unit

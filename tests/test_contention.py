@@ -134,3 +134,17 @@ def test_a_run_gated_against_itself_is_unchanged_however_busy_the_machine_was():
     assert same.status == "unchanged" and same.change == 0, same
     moved = _status(starved, _rs(30.5, 0.3))
     assert moved.status == "not judged" and "contended" in moved.detail
+
+
+def test_the_summary_counts_add_up_and_say_why_each_was_not_judged():
+    from spikeflops.regress.judge import CONTENDED, TOO_NOISY, Verdict
+    from spikeflops.regress.render import summary_line
+
+    def v(status, detail=""):
+        return Verdict("m", "m", "k", "lower", "s", status, 1.0, 1.0, 0.0, 0.05, detail)
+
+    verdicts = [v("unchanged"), v("not judged", f"{CONTENDED}: x"), v("not judged", f"{TOO_NOISY} (detectable: 9%)"),
+                v("not judged", "depends on the machine: not judged across hardware"), v("undecided")]
+    line = summary_line(verdicts)
+    assert line.startswith("UNDECIDED: no regression found, but 3 metrics stayed undecided"), line
+    assert "3 not judged (1 contended, 1 too noisy here, 1 by design)" in line and "1 undecided" in line

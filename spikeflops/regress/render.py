@@ -6,7 +6,7 @@ import math
 from collections import Counter
 
 from ..tables import format_table, markdown_cell
-from .judge import CONTENDED, JUDGED_BY_CPU_TIME, STATUSES, Verdict, unjudged
+from .judge import CONTENDED, JUDGED_BY_CPU_TIME, STATUSES, TOO_NOISY, Verdict, unjudged
 
 MARKS = {"regressed": "FAIL", "failed": "FAIL", "missing": "miss", "undecided": "undecided", "new": "new",
          "improved": "better", "unchanged": "ok", "not judged": "-"}
@@ -56,21 +56,31 @@ def _worth_showing(v: Verdict) -> bool:
 
 
 def summary_line(verdicts: list[Verdict]) -> str:
+    """The verdict and its counts, which add up: "not judged" is split into what a rerun could judge
+    (contended, too noisy here) and what is not judged by design (not selected, across hardware, no rule)."""
     counts = Counter(v.status for v in verdicts)
-    parts = [f"{counts[s]} {s}" for s in STATUSES if counts[s]]
-    contended = sum(v.detail.startswith(CONTENDED) for v in verdicts)
-    if contended:
-        parts.append(f"{contended} of them because the machine was contended")
-    instead = sum(v.detail.startswith(JUDGED_BY_CPU_TIME) for v in verdicts)
-    if instead:
-        parts.append(f"{instead} wall timing{'s' if instead != 1 else ''} of a contended machine judged by on-CPU "
-                     "and blocked time instead")
+    parts = []
+    for status in STATUSES:
+        if not counts[status]:
+            continue
+        if status != "not judged":
+            parts.append(f"{counts[status]} {status}")
+            continue
+        unjudged_here = [v for v in verdicts if v.status == status]
+        contended = sum(v.detail.startswith(CONTENDED) for v in unjudged_here)
+        noisy = sum(v.detail.startswith(TOO_NOISY) for v in unjudged_here)
+        instead = sum(v.detail.startswith(JUDGED_BY_CPU_TIME) for v in unjudged_here)
+        design = len(unjudged_here) - contended - noisy - instead
+        why = [f"{n} {what}" for n, what in ((contended, "contended"), (noisy, "too noisy here"),
+                                              (instead, "judged by on-CPU and blocked time instead"),
+                                              (design, "by design")) if n]
+        parts.append(f"{counts[status]} not judged ({', '.join(why)})")
     left = unjudged(verdicts)
     if counts["regressed"] or counts["failed"]:
         verdict = "REGRESSION"
     elif left:                  # exit 3: never read as a pass
         verdict = (f"UNDECIDED: no regression found, but {len(left)} metric{'s' if len(left) != 1 else ''} "
-                   "could not be judged (contended, too noisy or undecided; exit 3)")
+                   "stayed undecided or could not be judged here (contended or too noisy; exit 3)")
     else:
         verdict = "no regression"
     return f"{verdict}: " + ", ".join(parts)
