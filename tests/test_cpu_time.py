@@ -27,7 +27,7 @@ def _work(n: int = 20_000) -> int:
 
 @needs_schedstat
 def test_a_sleep_shows_as_blocked_time_and_work_as_on_cpu_time():
-    calls = lambda walls: len(walls) < 15     # noqa: E731
+    calls = lambda times: len(times.wall) < 15     # noqa: E731
     busy = time_calls(_work, calls)
     sleepy = time_calls(lambda: (_work(), time.sleep(0.003)), calls)
     assert len(busy.wall) == len(busy.on_cpu) == len(busy.blocked) == 15

@@ -134,15 +134,15 @@ class StepTimes:
 
 
 def time_calls(fn, more) -> StepTimes:
-    """Call ``fn`` while ``more(walls)`` says so, timing each call three ways. On-CPU time is the calling
-    thread's (``time.thread_time``: exact to the running slice) when torch runs one intra-op thread, else
-    the process's (every thread's work, and any spinning of idle pool threads)."""
+    """Call ``fn`` while ``more(times)`` (the StepTimes so far) says so, timing each call three ways. On-CPU
+    time is the calling thread's (``time.thread_time``: exact to the running slice) when torch runs one
+    intra-op thread, else the process's (every thread's work, and any spinning of idle pool threads)."""
     import torch
 
     on_cpu_clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
     out = StepTimes([], [], [])
     waits = run_queue_wait_s() is not None
-    while more(out.wall):
+    while more(out):
         q0 = run_queue_wait_s() if waits else 0.0
         c0, t0 = on_cpu_clock(), time.perf_counter()
         fn()

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from workloads.metrics import NOISE_MODELS
 from ..argtypes import output_file, positive_int
 
 
@@ -19,8 +20,9 @@ def add_parser(subparsers) -> None:
     g.add_argument("candidate", help="results file or folder, as baseline")
     g.add_argument("--config", default=None, help="thresholds file (default: the gate.toml shipped with spikeflops)")
     g.add_argument("--noise", default=None,
-                   help="judge only metrics of these noise models, comma-separated: timing, exact, seeds, median "
-                        "(e.g. 'exact,seeds' for the deterministic metrics of a shared CPU runner)")
+                   help=f"judge only metrics of these noise models, comma-separated: {', '.join(NOISE_MODELS)} "
+                        "(e.g. 'exact,seeds' for the deterministic metrics of a shared CPU runner; 'counted' for "
+                        "instructions; 'oncpu,blocked' for a busy runner's timings)")
     g.add_argument("--cross-hardware", action="store_true",
                    help="compare results from different machines (refused otherwise)")
     g.add_argument("--fail-on-missing", action="store_true", help="a metric the candidate lacks is a failure too")
@@ -49,7 +51,7 @@ def cmd_gate(args) -> int:
     from ..regress.attribution import attribute
     from ..regress.calibration import apply as calibration_apply
     from ..regress.render import markdown_report, terminal_report
-    from ..regress.rules import NOISE_MODELS, load_config
+    from ..regress.rules import load_config
 
     config = load_config(args.config)
     noise = None
