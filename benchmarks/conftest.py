@@ -17,6 +17,22 @@ def pytest_terminal_summary(terminalreporter, config):
 
         terminalreporter.section("spikeflops metrics (extra_info of each benchmark)")
         terminalreporter.write_line(format_table(["case", "metric", "value", "unit"], rows))
+        shares = [value for _, name, value, _ in rows if name == "cpu_share" and _number(value) is not None]
+        low = [float(v) for v in shares if float(v) < CONTENDED_SHARE]
+        if low:
+            terminalreporter.write_line(
+                f"MACHINE CONTENDED: a benchmark's process got {min(low):.2f}-{max(low):.2f} of its CPU (a co-tenant "
+                "was busy): these timings are not what this machine does, and the gate will not judge them")
+
+
+CONTENDED_SHARE = 0.5       # gate.toml's contended_floor
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def _fmt(value, unit: str) -> tuple[str, str]:

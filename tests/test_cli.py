@@ -421,3 +421,23 @@ def test_the_profilers_own_log_lines_stay_out_of_the_output_and_other_lines_pass
         os.write(2, b"a warning the user must see\n")
     err = capfd.readouterr().err
     assert "USDT:" not in err and "profiler_start" not in err and "a warning the user must see" in err
+
+
+def test_the_pytest_benchmark_summary_flags_a_contended_run_and_prints_units_once():
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    spec = importlib.util.spec_from_file_location("bench_conftest", Path(__file__).parents[1] / "benchmarks" / "conftest.py")
+    plugin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plugin)
+    lines = []
+    reporter = SimpleNamespace(section=lambda t: lines.append(t), write_line=lambda t: lines.append(t))
+    bench = SimpleNamespace(param="gpt-nano", extra_info={
+        "family": "GPTThroughput", "metrics": {"cpu_share": 0.25, "final_error": 3.96e6},
+        "units": {"cpu_share": "", "final_error": "van Rossum error"}})
+    config = SimpleNamespace(_benchmarksession=SimpleNamespace(benchmarks=[bench]))
+    plugin.pytest_terminal_summary(reporter, config)
+    text = "\n".join(lines)
+    assert "MACHINE CONTENDED" in text and "0.25-0.25" in text
+    assert "3.96e+06  van Rossum error" in text and "Mvan" not in text
