@@ -41,12 +41,41 @@ class KeepPlan:
     notes: list[str]                # what was left as it is, and why
 
 
-def kept_name(name: str) -> str:
-    """The committed name of an asv result file: no interpreter path in it."""
-    match = _EXISTING_ENV.match(name)
-    if not match:
+def kept_name(name: str, version: str | None = None, env_vars: dict | None = None) -> str:
+    """The committed name of an asv result file: no interpreter path in it ("existing-py3.11", or
+    "existing-py" where neither the path nor ``version`` says which Python it was), then the run's matrix
+    variables as asv writes them (``-VIRTUALENV_SYSTEM_SITE_PACKAGEStrue``)."""
+    commit, sep, env = name.removesuffix(".json").partition("-")
+    if not sep or not env.startswith("existing-py_"):
         return name
-    return f"{match['commit']}-existing-py{match['version']}{match['rest'] or ''}.json"
+    match = _EXISTING_ENV.match(name)
+    version = match["version"] if match else version
+    if env_vars is not None:
+        rest = "".join(f"-{key}{value}" for key, value in sorted(env_vars.items()))
+    else:
+        rest = match["rest"] or "" if match else ""
+    return f"{commit}-existing-py{version or ''}{rest}.json"
+
+
+def interpreter_version(data: dict) -> str | None:
+    """major.minor of the interpreter a --python=same run recorded by its path: from the path, else by asking
+    it where it still exists here (a venv's `bin/python` names no version)."""
+    import subprocess
+
+    from .dashboard.publish import python_version
+
+    recorded = (data.get("params") or {}).get("python") or data.get("python")
+    if not isinstance(recorded, str):
+        return None
+    version = python_version(recorded)
+    if version is None and Path(recorded).is_file():
+        try:
+            proc = subprocess.run([recorded, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                  capture_output=True, text=True, timeout=30)
+            version = proc.stdout.strip() if proc.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            version = None
+    return version
 
 
 def _refuse_links(path: Path, root: Path) -> None:
@@ -117,8 +146,10 @@ def _asv(plan: KeepPlan, root: Path, local: Path, committed: Path, machine: str 
         for src in sorted(folder.glob("*.json")):
             _refuse_links(src, root)
             kind = "asv machine" if src.name == "machine.json" else "asv result"
-            _read(src, kind)
-            dst = committed / folder.name / (src.name if kind == "asv machine" else kept_name(src.name))
+            data = _read(src, kind)
+            dst = committed / folder.name / (src.name if kind == "asv machine" else kept_name(
+                src.name, interpreter_version(data), data.get("env_vars") if isinstance(data.get("env_vars"), dict)
+                else None))
             _refuse_links(dst, root)
             if kind == "asv result":
                 plan.found["asv results"] += 1

@@ -69,7 +69,7 @@ def _asv_result(commit: str, share: float | None = None) -> str:
     results = {} if share is None else {"bench_gpt.GPTThroughput.track_cpu_share": [[share], [["'gpt-nano'"]], "v1"]}
     return json.dumps({"commit_hash": commit, "env_name": "existing-py_root_venv_bin_python3.11", "date": 1,
                        "params": {"machine": "m1", "python": "/root/venv/bin/python3.11"}, "python": "3.11",
-                       "requirements": {}, "env_vars": {}, "result_columns": ASV_COLUMNS, "results": results,
+                       "requirements": {}, "env_vars": {"X": ""}, "result_columns": ASV_COLUMNS, "results": results,
                        "durations": {}, "version": 2})
 
 
@@ -218,3 +218,18 @@ def test_every_spikeflops_command_of_the_quick_start_exists_as_written():
         except SystemExit as exc:
             pytest.fail(f"the README's `{command}` does not parse (exit {exc.code})")
         assert callable(args.func), command
+
+
+def test_a_kept_run_of_a_venv_without_a_version_in_its_path_names_no_path():
+    """A venv's `bin/python` names no version: the kept name asks no path of it ("existing-py3.11" when the
+    interpreter can still be asked here, "existing-py" when not), and keeps asv's matrix suffix."""
+    import sys
+
+    from spikeflops.keep import interpreter_version, kept_name
+
+    env = {"VIRTUALENV_SYSTEM_SITE_PACKAGES": "true"}
+    name = "c5e6dbfc-existing-py_tmp_my-venv_bin_python-VIRTUALENV_SYSTEM_SITE_PACKAGEStrue.json"
+    here = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    assert interpreter_version({"params": {"python": sys.executable}}) == here
+    assert kept_name(name, here, env) == f"c5e6dbfc-existing-py{here}-VIRTUALENV_SYSTEM_SITE_PACKAGEStrue.json"
+    assert kept_name(name, None, env) == "c5e6dbfc-existing-py-VIRTUALENV_SYSTEM_SITE_PACKAGEStrue.json"

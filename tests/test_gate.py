@@ -460,7 +460,11 @@ def test_history_median_neither_raises_nor_hides_on_one_wild_run():
 
 @needs_asv_pair
 def test_gate_history_on_the_committed_runs(tmp_path):
-    folder = ASV_RUNS[-1].parent
+    # the committed runs alone, copied: the folder they live in may also hold a run the user kept there
+    folder = tmp_path / "history" / ASV_RUNS[-1].parent.name
+    for run in ASV_RUNS + [ASV_RUNS[-1].parent / "machine.json"]:
+        copy_json(run, folder / run.name)
+    copy_json(ASV_RUNS[-1].parent.parent / "benchmarks.json", folder.parent / "benchmarks.json")
     cand = scale_asv(ASV_RUNS[-1], tmp_path / "asv" / folder.name / "cand.json",
                      "bench_superspike.SuperSpikeConvergence.track_final_error", 1.25)
     proc = gate(folder, cand, "--history", "5", "--noise", "exact,seeds")
