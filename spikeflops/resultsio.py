@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
-from workloads.isolate import FINISHED_FILE, OWNER_FILE, owner_id, prune_abandoned  # noqa: F401 - OWNER_FILE: tests
+from workloads.isolate import FINISHED_FILE, OWNER_FILE, owner_id, prune_abandoned
 
 
 def write_json(path: str | os.PathLike, data) -> Path:

@@ -74,7 +74,7 @@ def _probe_counting_machine() -> dict | None:
 def counted_environment(root: str, folder: str) -> dict:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "PYTHONHASHSEED": "0",
             "PYTHONPATH": root, "PYTHONDONTWRITEBYTECODE": "1", "HOME": folder, "TMPDIR": folder,
-            "SPIKEFLOPS_CACHE": str(Path(_cache_dir()))}
+            "SPIKEFLOPS_CACHE": _cache_dir()}
 
 
 def _cache_dir() -> str:

@@ -183,7 +183,8 @@ def _instructions(row, profile):
     from ..counting import as_value, measure_rows
 
     siblings = [r for r in rows() if r.family == row.family]
-    step, update = measure_rows(row, profile, _instruction_specs, siblings, relative_cost=10.0)
+    step, update = measure_rows(row, profile, _instruction_specs, siblings,
+                                relative_cost=FAMILIES_BY_NAME[row.family].relative_cost)
     return {"instructions_per_step": as_value(step), "instructions_per_update": as_value(update)}
 
 
@@ -208,6 +209,7 @@ GENN_INSTRUCTIONS = Family(
     measure=_instructions, relative_cost=10.0)
 
 FAMILIES = (TRIAL, CONVERGENCE, PHASE_TIMES, OP_COUNT, SETUP, KERNEL_TIMES, INSTRUCTIONS, GENN_INSTRUCTIONS)
+FAMILIES_BY_NAME = {family.name: family for family in FAMILIES}
 
 
 # ---------------------------------------------------------------- rows
