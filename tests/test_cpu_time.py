@@ -77,3 +77,40 @@ def test_compare_stops_when_no_round_left_can_decide_a_contended_timing():
     assert more == [contended] and futile == []
     undecided = _verdict("GPTStep.time_step_on_cpu", "undecided", "the interval reaches past the threshold")
     assert _worth_more_rounds([undecided], starved, 0.5, left=1) == ([undecided], [])
+
+
+def _forked_burner(seconds: float) -> int:
+    """A forked child that burns ``seconds`` of CPU and exits: its pid, for the caller to reap."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:
+        end = time.process_time() + seconds
+        while time.process_time() < end:
+            pass
+        os._exit(0)
+    return pid
+
+
+@pytest.mark.parametrize("set_aside", [True, False])
+def test_a_child_that_is_no_measurements_work_stays_out_of_its_cpu_share(set_aside):
+    """A test suite's background command reaped while a measurement runs (CI: a CPU share of 64 on a
+    2-core runner) adds nothing once reaped with reap_set_aside; reaped plainly, it is counted (the probe
+    counts a measurement's own children)."""
+    import os
+
+    from workloads.load import LoadProbe, reap_set_aside
+
+    pid = _forked_burner(0.6)
+    with LoadProbe(threads=1) as probe:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (reap_set_aside(pid) is not None) if set_aside else os.waitpid(pid, os.WNOHANG)[0]:
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("the child did not end")
+    if set_aside:
+        assert probe.record.cpu_share < 0.5, probe.record        # the probe itself mostly slept
+    else:
+        assert probe.record.cpu_s >= 0.5, probe.record

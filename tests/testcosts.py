@@ -18,12 +18,11 @@ the suite's own slowest stages like any other metric. Imports nothing heavy.
 from __future__ import annotations
 
 import os
-import threading
 import time
 
 import pytest
 
-from workloads.load import cpu_seconds, loadavg
+from workloads.load import SET_ASIDE_LOCK, cpu_seconds, loadavg, reap_set_aside
 
 from benchmarks.suite_costs import COSTS_ENV_VAR, TESTS, SuiteCase
 
@@ -73,35 +72,29 @@ class ModuleCosts:
 
 _COSTS = ModuleCosts()
 
-# CPU seconds of background commands: reaped (they are in RUSAGE_CHILDREN from then on, whichever test
-# runs) and taken (charged to the test that took the result). One lock, so that a reap never falls
-# between a test's reading of its CPU clock and of these counters.
-_BACKGROUND_LOCK = threading.Lock()
-_background = {"reaped": 0.0, "taken": 0.0}
+# CPU seconds of background commands taken (charged to the test that took the result). Reaped with
+# workloads.load.reap_set_aside, which keeps them out of cpu_seconds() (of every test, and of a measurement
+# running when one ends); the lock is that module's, so no reap falls between the two readings.
+_background = {"taken": 0.0}
 
 
 def reap_background(pid: int) -> tuple[int, float] | None:
     """``os.wait4(pid, WNOHANG)`` for a background command: (wait status, its CPU seconds with its own
-    children's) once it has ended, else None. Its CPU is kept out of the test running now."""
-    with _BACKGROUND_LOCK:
-        got, status, usage = os.wait4(pid, os.WNOHANG)
-        if not got:
-            return None
-        cpu = usage.ru_utime + usage.ru_stime
-        _background["reaped"] += cpu
-    return status, cpu
+    children's) once it has ended, else None. Its CPU is kept out of the test running now, and out of any
+    measurement's CPU share."""
+    return reap_set_aside(pid)
 
 
 def charge_background(cpu_s: float) -> None:
     """Charges a background command's CPU seconds to the test running now (the one taking its result)."""
-    with _BACKGROUND_LOCK:
+    with SET_ASIDE_LOCK:
         _background["taken"] += cpu_s
 
 
 def _test_cpu_clock() -> float:
     """CPU seconds of this process and its reaped children, background commands counted where they are taken."""
-    with _BACKGROUND_LOCK:
-        return cpu_seconds() - _background["reaped"] + _background["taken"]
+    with SET_ASIDE_LOCK:
+        return cpu_seconds() + _background["taken"]
 
 
 def pytest_configure(config):
