@@ -47,8 +47,18 @@ def time_row(row, profile):
     spent = (lambda t: sum(t.on_cpu)) if row.device == "cpu" else (lambda t: sum(t.wall))   # a GPU step: wall
     with timed(row) as fn:
         rounds = timed_rounds(row, profile)
-        return time_calls(fn, lambda t: len(t.wall) < rounds or (spent(t) < profile.timing_budget_s
-                                                                 and len(t.wall) < 50 * rounds))
+        times = time_calls(fn, lambda t: len(t.wall) < rounds or (spent(t) < profile.timing_budget_s
+                                                                  and len(t.wall) < 50 * rounds))
+        times.python_lines = python_lines_of(fn)
+        return times
+
+
+def python_lines_of(fn):
+    """One more call of the timed step, traced (workloads.pywork): (its Python line events, per function),
+    or None where a tracer is already set (a debugger, coverage), which the results then lack."""
+    from workloads.pywork import count_lines, traceable
+
+    return None if traceable() is not None else count_lines(fn, 1)
 
 
 def measure_rows(rows, profile, progress=say, on_entry=None) -> list[dict]:
@@ -56,6 +66,7 @@ def measure_rows(rows, profile, progress=say, on_entry=None) -> list[dict]:
     ``on_entry`` sees each entry as soon as it is measured (the GPU kit writes it out at once)."""
     from workloads.isolate import in_child
     from workloads.measure import ResultEntry, track
+    from workloads.metrics import Value
     from workloads.timing import TimingStats
 
     entries = []
@@ -70,8 +81,12 @@ def measure_rows(rows, profile, progress=say, on_entry=None) -> list[dict]:
                 times = (in_child(time_row, row, profile) if getattr(row.case, "backend", None) == "genn"
                          else time_row(row, profile))
                 entry.add(family.timed_metric.name, TimingStats.from_samples(times.wall).median, times.wall)
+                on_cpu, blocked, python_lines = family.companions
+                if times.python_lines:
+                    total, functions = times.python_lines
+                    entry.add_values({python_lines.name: Value(total, parts=tuple(functions.items()))})
+                    entry.units[python_lines.name] = python_lines.unit
                 if row.device == "cpu":         # a GPU step's host times say little of the step
-                    on_cpu, blocked = family.companions
                     entry.add(on_cpu.name, TimingStats.from_samples(times.on_cpu).median, times.on_cpu)
                     entry.units[on_cpu.name] = on_cpu.unit
                     if times.blocked:

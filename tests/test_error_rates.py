@@ -36,6 +36,26 @@ def test_a_large_injected_slowdown_is_flagged_and_every_comparison_is_counted():
     assert table["rule"]["threshold"] == rule.threshold and table["step_seconds"] > 0
 
 
+@pytest.mark.skipif(__import__("workloads.load", fromlist=["x"]).blocked_time_unavailable() is not None,
+                    reason="no run-queue wait reported here")
+def test_a_wait_is_injected_as_a_sleep_and_judged_by_blocked_time():
+    """--measure blocked: the injected slowdown is a sleep (a wait, no work), judged by the blocked-time rule;
+    the A/A spread is reported."""
+    config = load_config(None)
+    rule = config.rule_for("GPTStep.time_step_blocked")
+
+    def work():
+        return sum(i * i for i in range(20000))          # a few ms of work, no wait
+
+    table = measure_error_rates(work, (0.0, 5.0), trials=2, rounds=3, budget=0.02, rule=rule,
+                                alpha=config.alpha, floor=config.contended_floor, measure="blocked")
+    aa, slept = table["rows"]
+    assert table["measure"] == "blocked" and table["injected_as"] == "sleep"
+    assert table["rule"]["metric"] == "GPTStep.time_step_blocked"
+    assert slept["regressed"] == 2, slept                # 5x the step asleep: well above the 1 ms floor
+    assert aa["regressed"] == 0 and table["aa_spread"] is not None
+
+
 def test_the_command_writes_its_table(tmp_path, capsys):
     out = tmp_path / "rates.json"
     assert main(["error-rates", "--trials", "1", "--rounds", "3", "--budget", "0.01", "--sizes", "0,2",

@@ -25,12 +25,14 @@ GPT_TRAIN = {"step": "workloads.gpt.counted:step", "steps": 1,
                       "batch": 2, "context_length": 64}}
 
 
-def _run_file(path, family, params, metric, result):
+def _run_file(path, family, params, metric, result, python_metric):
     from workloads.measure import ResultEntry
 
-    entry = ResultEntry(family, params, {metric: "instructions"}, {})
+    entry = ResultEntry(family, params, {metric: "instructions", python_metric: "line events"}, {})
     entry.metrics[metric] = result["instructions"]
     entry.parts[metric] = result["functions"]
+    entry.metrics[python_metric] = result["python_lines"]
+    entry.parts[python_metric] = result["python_functions"]
     path.write_text(json.dumps({"format": "spikeflops-run/1", "machine_name": "m",
                                 "machine": {"cpu": "c", "cpu_count": 2}, "commit": "a" * 40,
                                 "date": "2026-12-01T00:00:00+00:00", "results": [entry.to_dict()]}))
@@ -39,6 +41,7 @@ def _run_file(path, family, params, metric, result):
 
 # ~386 instructions an iteration (the loop adds big ints): about +1.1 % of each step
 SUPERSPIKE_LOOP, GPT_LOOP = 30, 3000
+LOOP_FUNCTION = "workloads/counting.py:_with_extra_work.<locals>.step"      # where the loop is written
 
 COUNTING_JOB = """
 import json, sys
@@ -82,14 +85,18 @@ def test_one_percent_more_work_in_a_superspike_step_fails_the_gate_and_names_wha
     growth = more["instructions"] / plain["instructions"] - 1
     assert 0.005 < growth < 0.03, growth            # the injection is about +1 % of the step
     params = {"backend": "torch", "device": "cpu", "size": "ci"}
-    base = _run_file(tmp_path / "base.json", "SuperSpikeInstructions", params, "instructions_per_step", plain)
-    cand = _run_file(tmp_path / "cand.json", "SuperSpikeInstructions", params, "instructions_per_step", more)
+    base = _run_file(tmp_path / "base.json", "SuperSpikeInstructions", params, "instructions_per_step", plain,
+                     "python_lines_per_step")
+    cand = _run_file(tmp_path / "cand.json", "SuperSpikeInstructions", params, "instructions_per_step", more,
+                     "python_lines_per_step")
     proc = cli("gate", base, cand, "--out", tmp_path / "gate.json")
     assert proc.returncode == 1 and "SuperSpikeInstructions.instructions_per_step" in proc.stdout, proc.stdout
     record = json.loads((tmp_path / "gate.json").read_text())
     (grew,) = [a for a in record["attributions"] if a["family"] == "functions"]
     top = max(grew["parts"], key=lambda p: p["candidate"] - p["baseline"])
     assert top["candidate"] > top["baseline"] and "grew most in" in proc.stdout
+    # and in the user's code: the function the loop was written into, named first
+    assert f"grew most in Python functions in {LOOP_FUNCTION}" in proc.stdout, proc.stdout
     assert cli("gate", base, base).returncode == 0
 
 
@@ -99,10 +106,14 @@ def test_one_percent_more_work_in_a_gpt_training_step_fails_the_gate(counting_ru
     growth = more["instructions"] / plain["instructions"] - 1
     assert 0.005 < growth < 0.03, growth
     params = {"size": "gpt-nano", "variant": "fast", "mode": "train", "batch": "2"}
-    base = _run_file(tmp_path / "base.json", "GPTInstructions", params, "instructions", plain)
-    cand = _run_file(tmp_path / "cand.json", "GPTInstructions", params, "instructions", more)
+    base = _run_file(tmp_path / "base.json", "GPTInstructions", params, "instructions", plain, "python_lines")
+    cand = _run_file(tmp_path / "cand.json", "GPTInstructions", params, "instructions", more, "python_lines")
     proc = cli("gate", base, cand)
     assert proc.returncode == 1 and "GPTInstructions.instructions" in proc.stdout and "grew most in" in proc.stdout
+    assert f"grew most in Python functions in {LOOP_FUNCTION}" in proc.stdout, proc.stdout
+    # the Python work of the step itself repeats exactly: only the loop's function grew
+    grown = {k for k in more["python_functions"] if more["python_functions"][k] != plain["python_functions"].get(k)}
+    assert grown == {LOOP_FUNCTION}, grown
 
 
 @pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="the CPUID probe is x86-64 only")

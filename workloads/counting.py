@@ -5,7 +5,8 @@ callgrind with instrumentation off (importing torch and preparing a model run at
 speed), and for each case the step is prepared and warmed up, then instrumentation is switched on, the
 measured steps run with collection on (``torch._C._valgrind_toggle``), the counts are dumped, and
 instrumentation goes off again before the next case is prepared. Each case's dump gives the total and the
-functions that executed the most instructions (for "where it grew").
+functions that executed the most instructions; the same steps are then run once more under a line tracer
+(workloads.pywork) for the Python functions whose own work it was (both for "where it grew").
 
 What counts cannot see: memory stalls and cache misses, other threads' work, GPU kernels, and the CPU's own
 speed; and valgrind presents one virtual CPU, so libraries pick their code paths for it. oneDNN is switched
@@ -188,7 +189,8 @@ def _result(spec: dict, entry: dict, out: Path, index: int) -> dict:
     except ValueError as exc:
         return {"error": f"the counts of case {index} cannot be read: {exc}"}
     steps = max(1, int(spec.get("steps", 1)))
-    return {"instructions": total / steps, "functions": {name: n / steps for name, n in functions.items()}}
+    return {"instructions": total / steps, "functions": {name: n / steps for name, n in functions.items()},
+            "python_lines": entry["python_lines"], "python_functions": entry["python_functions"]}
 
 
 def read_dump(path: Path) -> tuple[int, dict[str, int]]:
@@ -289,9 +291,17 @@ def measured_here() -> bool:
 
 
 def as_value(result: dict):
+    """A counted case's instructions per step, with the native functions that executed them."""
     from .metrics import Value
 
     return Value(float(result["instructions"]), parts=tuple(result["functions"].items()))
+
+
+def python_value(result: dict):
+    """The same case's Python line events per step, with the functions whose own lines they are."""
+    from .metrics import Value
+
+    return Value(float(result["python_lines"]), parts=tuple(result["python_functions"].items()))
 
 
 # ---------------------------------------------------------------- the counted process
@@ -323,6 +333,8 @@ def _with_extra_work(fn, iterations: int):
 def _main(specs_path: str, done_path: str) -> int:
     import torch
 
+    from .pywork import count_lines
+
     # one thread (counts of other threads are not collected), and no oneDNN: its JIT kernels cost valgrind
     # minutes to translate; the matmuls run MKL's
     torch.backends.mkldnn.enabled = False
@@ -341,9 +353,11 @@ def _main(specs_path: str, done_path: str) -> int:
                 fn()
             torch._C._valgrind_toggle_and_dump_stats()
             _instrumentation("off")
+            # the same steps' Python work, traced outside the counted span: where it grew, in Python functions
+            lines, functions = count_lines(fn, max(1, int(spec.get("steps", 1))))
             close()
             dumps += 1
-            done.append({"dump": dumps})
+            done.append({"dump": dumps, "python_lines": lines, "python_functions": functions})
         except Exception as exc:  # noqa: BLE001 - recorded for this case; the next case still runs
             done.append({"error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"})
         Path(done_path).write_text(json.dumps(done))

@@ -154,6 +154,7 @@ class StepTimes:
     wall: list[float]
     on_cpu: list[float]
     blocked: list[float]
+    python_lines: tuple | None = None        # one traced call's line events: (total, per function)
 
 
 def time_calls(fn, more) -> StepTimes:

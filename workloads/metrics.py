@@ -51,6 +51,12 @@ class Metric:
             raise ValueError(f"metric {self.name}: noise {self.noise!r} is not one of {NOISE_MODELS}")
 
 
+def python_lines_metric(name: str = "python_lines") -> "Metric":
+    """Python line events of one step, per function in its parts (workloads.pywork): where Python work grew,
+    named in the user's code. Deterministic, and shown only: a refactor may add lines that cost nothing."""
+    return Metric(name, "line events", "python work", "none", "exact")
+
+
 @dataclass(frozen=True)
 class Value:
     value: float                             # the summary a harness stores (NaN: ran, never reached)
@@ -118,12 +124,15 @@ class Family:
     def companions(self) -> tuple[Metric, ...]:
         """What a timed CPU step records beside its wall time (``spikeflops run``, ``compare``): the time the
         step's thread ran (``<timed>_on_cpu``: misses waits) and the time it waited for something other than
-        a CPU (``<timed>_blocked``, wall minus on-CPU minus run-queue wait: misses work)."""
+        a CPU (``<timed>_blocked``, wall minus on-CPU minus run-queue wait: misses work); and, on any device,
+        the Python line events of one step per function (``<timed>_python_lines``, workloads.pywork: shown
+        and diffed for "where it grew", never judged)."""
         timed = self.timed_metric
         if timed is None:
             return ()
         return (Metric(f"{timed.name}_on_cpu", "seconds", "on-CPU time", "lower", "oncpu"),
-                Metric(f"{timed.name}_blocked", "seconds", "blocked time", "lower", "blocked"))
+                Metric(f"{timed.name}_blocked", "seconds", "blocked time", "lower", "blocked"),
+                python_lines_metric(f"{timed.name}_python_lines"))
 
     def declared(self, name: str) -> Metric | None:
         """The metric ``name`` of this family, its companions included."""

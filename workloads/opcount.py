@@ -10,6 +10,9 @@ what a shared CPU runner can judge.
 from __future__ import annotations
 
 import collections
+import linecache
+import os
+import sys
 import weakref
 
 import torch
@@ -17,17 +20,39 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 
+_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
+
+
+def dispatching_source() -> str:
+    """The Python function outside torch whose line dispatched the op being counted, and that line's text:
+    ``path:qualified name: source``. Backward ops are dispatched from the line that called ``backward()``.
+    No line number (a comment above must not move it)."""
+    from .pywork import function_key
+
+    frame = sys._getframe(2)
+    while frame is not None and (frame.f_code.co_filename.startswith(_TORCH_DIR)
+                                 or frame.f_code.co_filename == __file__):
+        frame = frame.f_back
+    if frame is None:
+        return "(no Python caller)"
+    text = linecache.getline(frame.f_code.co_filename, frame.f_lineno).split("  #")[0].strip()   # no comment
+    return f"{function_key(frame.f_code)}: {text}" if text else function_key(frame.f_code)
+
+
 class OpCounter(TorchDispatchMode):
-    """Counts aten operator calls and the bytes of their freshly allocated outputs."""
+    """Counts aten operator calls and the bytes of their freshly allocated outputs, and which Python line
+    dispatched each (``by_source``: "op from path:function: line" -> calls)."""
 
     def __init__(self):
         super().__init__()
         self.calls: collections.Counter = collections.Counter()
+        self.by_source: collections.Counter = collections.Counter()
         self.bytes_allocated = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         self.calls[str(func.overloadpacket)] += 1
+        self.by_source[f"{func.overloadpacket} from {dispatching_source()}"] += 1
         inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
                   if isinstance(t, torch.Tensor) and t.device.type != "meta"}
         for t in tree_flatten(out)[0]:

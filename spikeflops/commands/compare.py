@@ -33,6 +33,7 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_compare(args) -> int:
+    from ..regress.attribution import attribute
     from ..regress.gitrepo import git, prune_own_worktrees
     from ..regress.interleave import compare_interleaved
     from ..regress.judge import exit_code
@@ -47,14 +48,16 @@ def cmd_compare(args) -> int:
               "commits, so the edits are left out (commit them to compare them)", file=sys.stderr)
     with scratch_folder("spikeflops-compare-") as work:     # removed if refused or interrupted
         prune_own_worktrees(repo, "spikeflops-compare-")     # a killed run's, whose scratch folder was pruned: ours only
+        last: dict = {}
         verdicts = compare_interleaved(repo, args.base, args.cand, args.rounds, config, work, args.families,
                                        args.profile, say=lambda t: print(t, file=sys.stderr, flush=True),
-                                       max_rounds=args.max_rounds)
+                                       max_rounds=args.max_rounds, last_runs=last)
+    attributions = attribute(verdicts, last[0], last[1]) if 0 in last and 1 in last else []
     header = (f"interleaved: {args.rounds}-{max(args.rounds, args.max_rounds or args.rounds)} rounds of "
               f"{args.base} and {args.cand} on this machine, timings judged on paired rounds' log ratios "
               f"(Student-t interval, alpha {config.alpha} per side, spent over the rounds added)")
-    print(terminal_report(verdicts, show_all=args.all, header=header))
+    print(terminal_report(verdicts, show_all=args.all, header=header, attributions=attributions))
     if args.markdown:
-        write_text(args.markdown, markdown_report(verdicts, header=header))
+        write_text(args.markdown, markdown_report(verdicts, header=header, attributions=attributions))
     print(f"(each round's results: {work})", file=sys.stderr)
     return exit_code(verdicts)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 
 from workloads.errors import SpikeflopsError
 from ..argtypes import output_file, positive_int, positive_number
-from ..regress.error_rates import DEFAULT_SIZES
+from ..regress.error_rates import DEFAULT_SIZES, MEASURES
 
 
 def add_parser(subparsers) -> None:
@@ -29,6 +31,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--variant", default="fast", choices=("book", "fast"))
     p.add_argument("--mode", default="forward", choices=("forward", "train"))
     p.add_argument("--batch", type=positive_int, default=4)
+    p.add_argument("--measure", choices=tuple(MEASURES), default="wall",
+                   help="what each step is judged by: wall time (default), the thread's on-CPU time (slowdowns "
+                        "injected as busy work), or blocked time (wall - on-CPU - run-queue wait; injected as "
+                        "sleeps), each with its own rule from the thresholds file")
+    p.add_argument("--busy", type=int, default=0, metavar="N",
+                   help="run N spinning processes beside the study (the error rates of a busy runner; default 0)")
     p.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
     p.add_argument("--counted", type=positive_int, default=None, metavar="AA",
                    help="the counted verdict instead (valgrind instructions of the SuperSpike step): AA A/A pairs, "
@@ -102,6 +110,31 @@ def _sizes(text: str) -> tuple[float, ...]:
     return sizes
 
 
+@contextlib.contextmanager
+def spinning(processes: int):
+    """``processes`` busy co-tenants (spinning processes that end with this one) for the block's duration."""
+    import multiprocessing
+
+    from workloads.isolate import die_with_parent
+
+    ctx = multiprocessing.get_context("spawn")
+    spinners = [ctx.Process(target=_spin, args=(die_with_parent, os.getpid()), daemon=True) for _ in range(processes)]
+    for proc in spinners:
+        proc.start()
+    try:
+        yield
+    finally:
+        for proc in spinners:
+            proc.terminate()
+            proc.join()
+
+
+def _spin(die_with_parent, parent: int) -> None:
+    die_with_parent(parent)
+    while True:
+        pass
+
+
 def cmd_error_rates(args) -> int:
     if args.resume and not (args.counted and args.out):
         raise SpikeflopsError("--resume continues a counted table: it needs --counted and --out")
@@ -118,8 +151,10 @@ def cmd_error_rates(args) -> int:
     from ..tables import format_table
 
     sizes = _sizes(args.sizes)
+    if args.busy < 0:
+        raise SpikeflopsError(f"--busy {args.busy}: a number of spinning processes, 0 or more")
     config = load_config(args.config)
-    rule = config.rule_for("GPTStep.time_step")
+    rule = config.rule_for(MEASURES[args.measure][0])
     budget = args.budget or get_profile("ci").timing_budget_s
     max_rounds = max(args.rounds, args.max_rounds or args.rounds)
     case = GPTCase(args.model_size, args.variant, "float32", "cpu", args.mode, batch=args.batch)
@@ -131,10 +166,11 @@ def cmd_error_rates(args) -> int:
         f"{args.rounds}-{max_rounds} rounds x 2 x {budget:g} s: "
         f"{len(sizes) * args.trials * args.rounds * 2 * budget / 60:.0f}"
         f"-{len(sizes) * args.trials * max_rounds * 2 * budget / 60:.0f} min")
-    with intra_op_threads(CPU_THREADS), prepare(case, warmup=2) as step:
+    with intra_op_threads(CPU_THREADS), prepare(case, warmup=2) as step, spinning(args.busy):
         table = measure_error_rates(step.run_synced, sizes, args.trials, args.rounds, budget, rule,
-                                    config.alpha, config.contended_floor, progress=say, max_rounds=max_rounds)
-    table.update(case=case.to_dict(), machine=machine_facts(), threads=CPU_THREADS,
+                                    config.alpha, config.contended_floor, progress=say, max_rounds=max_rounds,
+                                    measure=args.measure)
+    table.update(case=case.to_dict(), machine=machine_facts(), threads=CPU_THREADS, busy_processes=args.busy,
                  date=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     if args.out:
         write_json(args.out, table)
@@ -145,9 +181,12 @@ def cmd_error_rates(args) -> int:
              f"({100 * r['flagged_rate_ci95'][0]:.0f}-{100 * r['flagged_rate_ci95'][1]:.0f}%)",
              "-" if r["cpu_share_median"] is None else f"{r['cpu_share_median']:.2f}",
              f"{r['rounds_mean']:.1f}"] for r in table["rows"]]
-    print(f"timing verdict of `spikeflops compare` ({args.rounds}-{max_rounds} rounds of {budget:g} s a side, "
-          f"threshold {100 * rule.threshold:g}%, "
-          f"alpha {config.alpha}) on {case.label()}, step {1e3 * table['step_seconds']:.1f} ms")
+    spread = table["aa_spread"]
+    print(f"{args.measure} verdict of `spikeflops compare` ({args.rounds}-{max_rounds} rounds of {budget:g} s a "
+          f"side, threshold {100 * rule.threshold:g}%, alpha {config.alpha}"
+          + (f", {args.busy} spinning processes beside it" if args.busy else "")
+          + f") on {case.label()}, step {1e3 * table['step_seconds']:.1f} ms; A/A spread "
+          + ("-" if spread is None else f"{100 * spread:.1f}%"))
     print(format_table(["injected", "comparisons", "regressed", "undecided", "unchanged", "not judged",
                         "flagged (Wilson 95%)", "CPU share", "rounds"], rows))
     smallest = table["smallest_detected_at_95"]

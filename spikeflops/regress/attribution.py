@@ -5,6 +5,10 @@ A GPT training step's time (and the tokens/s and MFU derived from it) is split b
 a SuperSpike trial by ``SuperSpikeKernelTimes`` (GeNN's kernel timers) or ``SuperSpikePhaseTimes``
 (the torch backend's steps and weight updates). Both sides' parts are
 read from the same results files the verdict came from, for the same case.
+
+Beside them, in the user's own code: the Python functions whose own line events grew (the family's
+``python_lines`` measurement of the same case, workloads.pywork), named first; and for a count, the native
+functions that executed the instructions (callgrind's self counts).
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ class Part:
 @dataclass(frozen=True)
 class Attribution:
     verdict: Verdict
-    family: str                             # the family of the parts, or "functions" for an instruction count
+    family: str                             # the family of the parts, FUNCTIONS (native) or PYTHON (line events)
     parts: tuple[Part, ...]                 # largest growth first
 
     def sentence(self) -> str:
@@ -53,15 +57,19 @@ class Attribution:
         total = sum(p.growth for p in grown)
         if not grown or total <= 0:
             return f"{self.verdict.label}: no part of {self.family} grew (the whole grew outside the profiled ops)"
-        fmt = _instructions if self.family == FUNCTIONS else _seconds
+        fmt = {FUNCTIONS: _instructions, PYTHON: _lines, OPERATORS: _calls}.get(self.family, _seconds)
         shown = ", ".join(f"{_short(p.name)} {fmt(p.baseline)} -> {fmt(p.candidate)} "
-                          f"({100 * p.change:+.0f}%, {100 * p.growth / total:.0f}% of the growth)"
+                          f"({_change(p)}, {100 * p.growth / total:.0f}% of the growth)"
                           for p in grown[:3])
-        return f"{self.verdict.label}: grew most in {shown}"
+        where = " in Python functions" if self.family == PYTHON else ""
+        return f"{self.verdict.label}: grew most{where} in {shown}"
 
 
 FUNCTIONS = "functions"
-SHOWN_NAME = 60             # characters of a (templated C++) function name in a sentence
+PYTHON = "Python functions"
+OPERATORS = "operators"                 # an operator count's parts: each aten op with the Python line that dispatched it
+PYTHON_LINES = "python_lines"           # the name (or the ending of a companion's name) of a Python-work metric
+SHOWN_NAME = 110            # characters of a part's name in a sentence (a templated C++ function, an op's source line)
 
 
 def _seconds(value: float) -> str:
@@ -72,8 +80,24 @@ def _instructions(value: float) -> str:
     return f"{value:,.0f} instr"
 
 
+def _calls(value: float) -> str:
+    return f"{value:,.4g}"
+
+
+def _lines(value: float) -> str:
+    return f"{value:,.4g} lines"
+
+
+def _change(part: Part) -> str:
+    return "new" if part.baseline == 0 else f"{100 * part.change:+.0f}%"
+
+
 def _short(name: str) -> str:
-    return name if len(name) <= SHOWN_NAME else name[:SHOWN_NAME - 3] + "..."
+    """``name`` within SHOWN_NAME characters, its middle cut: the end names the function and line."""
+    if len(name) <= SHOWN_NAME:
+        return name
+    head = SHOWN_NAME // 3
+    return name[:head] + "..." + name[-(SHOWN_NAME - head - 3):]
 
 
 def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet) -> list[Attribution]:
@@ -81,8 +105,8 @@ def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet
     out = []
     table = splits()
     base, cand = _parts_by_case(baseline, table), _parts_by_case(candidate, table)
-    counted = _counted_parts(verdicts, baseline, candidate)
-    out.extend(counted)
+    out.extend(_python_parts(verdicts, baseline, candidate))
+    out.extend(_counted_parts(verdicts, baseline, candidate))
     for v in verdicts:
         if v.status != "regressed" or v.metric not in table:
             continue
@@ -106,8 +130,8 @@ def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet
 
 
 def _counted_parts(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet) -> list[Attribution]:
-    """A regressed count split by the functions that executed its instructions (callgrind's self counts of
-    both sides, diffed): the functions whose counts grew most."""
+    """A regressed count split by its parts, both sides diffed: the functions that executed its instructions
+    (callgrind's self counts), or the operators with the Python line that dispatched each."""
     base, cand = baseline.by_key(), candidate.by_key()
     out = []
     for v in verdicts:
@@ -119,9 +143,43 @@ def _counted_parts(verdicts: list[Verdict], baseline: ResultSet, candidate: Resu
         before, after = dict(b.parts), dict(c.parts)
         # a function in the top list of one side only counted 0 on the other as far as the files know
         parts = [Part(name, before.get(name, 0.0), after.get(name, 0.0)) for name in set(before) | set(after)]
-        parts.sort(key=lambda p: p.growth, reverse=True)
-        out.append(Attribution(v, FUNCTIONS, tuple(parts)))
+        parts.sort(key=lambda p: (-p.growth, p.name))
+        out.append(Attribution(v, OPERATORS if c.unit == "operators" else FUNCTIONS, tuple(parts)))
     return out
+
+
+def _python_parts(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet) -> list[Attribution]:
+    """A regressed metric next to the Python functions whose own line events grew in the same case of the
+    same family (its ``python_lines`` measurement, or its timed step's ``<timed>_python_lines``): where a
+    loop, a wait or a new tensor op was written."""
+    base, cand = baseline.by_key(), candidate.by_key()
+    lines_of: dict = {}                     # (family, params) -> {python metric: (baseline, candidate)}
+    for (metric, params), m in cand.items():
+        if PYTHON_LINES in metric and (metric, params) in base and m.parts and base[(metric, params)].parts:
+            lines_of.setdefault((metric.partition(".")[0], params), {})[metric] = (base[(metric, params)], m)
+    out = []
+    for v in verdicts:
+        if v.status != "regressed" or PYTHON_LINES in v.metric:
+            continue
+        found = _same_span(v.metric, lines_of.get((v.metric.partition(".")[0], v.params), {}))
+        if found is None:
+            continue
+        before, after = dict(found[0].parts), dict(found[1].parts)
+        parts = [Part(name, before.get(name, 0.0), after.get(name, 0.0)) for name in set(before) | set(after)]
+        parts.sort(key=lambda p: (-p.growth, p.name))
+        if parts and parts[0].growth > 0:            # nothing grew in Python: the native breakdown says where
+            out.append(Attribution(v, PYTHON, tuple(parts)))
+    return out
+
+
+def _same_span(metric: str, candidates: dict):
+    """The Python-work pair that covers what ``metric`` measured: of a family that counts two spans (per
+    step, per update), the one of the same span; else the family's only one."""
+    span = metric.rpartition("_per_")[2] if "_per_" in metric else None
+    same = [pair for name, pair in candidates.items() if span is not None and name.endswith(f"_per_{span}")]
+    if same:
+        return same[0]
+    return next(iter(candidates.values())) if len(candidates) == 1 else None
 
 
 def _parts_by_case(results: ResultSet, table: dict) -> dict:

@@ -13,6 +13,7 @@ smallest size detected in at least 95 % of comparisons. Rounds run in this proce
 
 from __future__ import annotations
 
+import math
 import time
 
 from workloads.errors import SpikeflopsError
@@ -38,41 +39,57 @@ def _spin(seconds: float) -> None:
         pass
 
 
-def _side(fn, extra: float, budget: float) -> float:
-    """Median seconds per call of ``fn`` (plus ``extra`` busy seconds), calls until ``budget`` is spent (>= 3)."""
+# what a table can measure: each step's wall time, its thread's on-CPU time, or its blocked time (wall minus
+# on-CPU minus run-queue wait); the metric whose rule judges it; and how a slowdown is injected (a busy-wait
+# is work, which wall and on-CPU time see; a sleep is a wait, which only wall and blocked time see)
+MEASURES = {"wall": ("GPTStep.time_step", "spin"), "oncpu": ("GPTStep.time_step_on_cpu", "spin"),
+            "blocked": ("GPTStep.time_step_blocked", "sleep")}
+
+
+def _side(fn, extra: float, budget: float, measure: str = "wall") -> float:
+    """Median per call of ``fn`` (plus ``extra`` injected seconds: busy for wall and on-CPU time, asleep for
+    blocked time) of ``measure``; calls until ``budget`` seconds of it are spent (wall time for blocked) and at
+    least 3. The three clocks are those of `spikeflops run` (workloads.load.time_calls)."""
     import statistics
 
-    samples: list[float] = []
-    while len(samples) < 3 or sum(samples) < budget:
-        t0 = time.perf_counter()
+    from workloads.load import time_calls
+
+    inject = (lambda: time.sleep(extra)) if MEASURES[measure][1] == "sleep" else (lambda: _spin(extra))
+
+    def step():
         fn()
         if extra:
-            _spin(extra)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+            inject()
+
+    pick = {"wall": lambda t: t.wall, "oncpu": lambda t: t.on_cpu, "blocked": lambda t: t.blocked}[measure]
+    spent = (lambda t: t.wall) if measure == "blocked" else pick
+    times = time_calls(step, lambda t: len(t.wall) < 3 or sum(spent(t)) < budget)
+    if not pick(times):
+        raise SpikeflopsError(f"{measure} time cannot be measured here (no run-queue wait is reported)")
+    return statistics.median(pick(times))
 
 
 def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule, alpha: float,
-                        floor: float, progress=None, max_rounds: int | None = None) -> dict:
+                        floor: float, progress=None, max_rounds: int | None = None, measure: str = "wall") -> dict:
     """The table for a prepared callable ``fn`` (see the module's docstring)."""
     max_rounds = max(rounds, max_rounds or rounds)
     looks = max_rounds - rounds + 1
     from workloads.load import CPU_THREADS, LoadProbe
     from .interleave import judge_pairs
 
-    step = _side(fn, 0.0, budget)                       # the injected costs are shares of this median
+    step = _side(fn, 0.0, budget)                       # the injected costs are shares of the wall median
     rows = []
     for size in sizes:
         counts = {"regressed": 0, "undecided": 0, "unchanged": 0, "improved": 0, "not judged": 0}
         shares = []
-        used = []
+        used, changes = [], []
         for trial in range(trials):
             pairs, round_shares = [], []
             for r in range(max_rounds):
                 got = {}
                 for which in ((0, 1) if r % 2 == 0 else (1, 0)):            # ABBA, as compare
                     with LoadProbe(threads=CPU_THREADS) as probe:
-                        got[which] = _side(fn, size * step if which == 1 else 0.0, budget)
+                        got[which] = _side(fn, size * step if which == 1 else 0.0, budget, measure)
                     got[f"share{which}"] = probe.record.cpu_share
                 pairs.append((got[0], got[1]))
                 round_shares.append((got["share0"], got["share1"]))
@@ -83,6 +100,7 @@ def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule
                 if v.status != "undecided":                  # as compare: add rounds only while undecided
                     break
             used.append(len(pairs))
+            changes.append(v.change)
             shares += [s for pair in round_shares for s in pair]
             counts[v.status] = counts.get(v.status, 0) + 1
             if progress:
@@ -93,12 +111,15 @@ def measure_error_rates(fn, sizes, trials: int, rounds: int, budget: float, rule
         rows.append({"injected": size, "comparisons": trials, **{k.replace(" ", "_"): n for k, n in counts.items()},
                      "flagged_rate": flagged / judged if judged else None, "flagged_rate_ci95": [low, high],
                      "cpu_share_median": sorted(shares)[len(shares) // 2] if shares else None,
-                     "rounds_mean": sum(used) / len(used)})
+                     "rounds_mean": sum(used) / len(used),
+                     "changes": [None if c is None or not math.isfinite(c) else c for c in changes]})
     detected = [r["injected"] for r in rows if r["injected"] > 0 and r["flagged_rate"] is not None
                 and r["flagged_rate"] >= 0.95]
+    aa = [c for r in rows if r["injected"] == 0 for c in r["changes"] if c is not None]
     return {"format": FORMAT, "step_seconds": step, "rounds": rounds, "max_rounds": max_rounds, "budget_s": budget,
-            "trials": trials,
-            "rule": {"metric": "GPTStep.time_step", "threshold": rule.threshold, "alpha": alpha,
+            "trials": trials, "measure": measure, "injected_as": MEASURES[measure][1],
+            "aa_spread": max(map(abs, aa)) if aa else None,
+            "rule": {"metric": MEASURES[measure][0], "threshold": rule.threshold, "alpha": alpha,
                      "contended_floor": floor},
             "rows": rows, "smallest_detected_at_95": min(detected) if detected else None}
 

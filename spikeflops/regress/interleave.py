@@ -143,8 +143,9 @@ class Side:
 
 def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: GateConfig, work: Path,
                         families: list[str] | None = None, profile: str | None = None, say=print,
-                        max_rounds: int | None = None) -> list[Verdict]:
-    """Run ``rounds`` ABBA rounds, then more (up to ``max_rounds``) while a timing is undecided."""
+                        max_rounds: int | None = None, last_runs: dict | None = None) -> list[Verdict]:
+    """Run ``rounds`` ABBA rounds, then more (up to ``max_rounds``) while a timing is undecided. ``last_runs``,
+    if given, receives the last round's results, baseline at 0 and candidate at 1: where it grew."""
     max_rounds = max(rounds, max_rounds or rounds)
     if rounds < 1:
         raise SpikeflopsError("--rounds must be at least 1")
@@ -165,6 +166,8 @@ def compare_interleaved(repo: Path, base: str, cand: str, rounds: int, config: G
                     f"{'baseline' if which == 0 else 'candidate'} {side.commit[:10]} ...")
                 rs = side.run(work / f"round{i}-{'base' if which == 0 else 'cand'}.json", families, profile)
                 shares.setdefault(i, [None, None])[which] = rs.cpu_share
+                if last_runs is not None:
+                    last_runs[which] = rs
                 for m in rs.measurements:
                     entry = values.setdefault(m.key, {"m": m, "rounds": {}})
                     entry["rounds"].setdefault(i, [math.nan, math.nan])[which] = m.value

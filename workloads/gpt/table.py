@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..metrics import Family, Metric, Split, Timed, Value, Workload
+from ..metrics import Family, Metric, Split, Timed, Value, Workload, python_lines_metric
 from .breakdown import KINDS as BREAKDOWN_KINDS
 
 
@@ -116,10 +116,15 @@ def _op_count(row, profile):
     from .workload import measure_op_count
 
     rec = measure_op_count(row.case)
-    return {"operators": Value(float(rec.operators)), "distinct_operators": Value(float(rec.distinct_operators)),
+    return {"operators": Value(float(rec.operators), parts=_largest(rec.by_source)),
+            "distinct_operators": Value(float(rec.distinct_operators)),
             "bytes_allocated": Value(float(rec.bytes_allocated)),
             "peak_live_bytes": Value(float(rec.peak_live_bytes)),
             "retained_live_bytes": Value(float(rec.retained_live_bytes))}
+
+
+def _largest(counts: dict) -> tuple:
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _max_batch(row, profile):
@@ -258,21 +263,22 @@ def _instruction_specs(row) -> list[dict]:
 
 
 def _instructions(row, profile):
-    from ..counting import as_value, measure_rows
+    from ..counting import as_value, measure_rows, python_value
 
     siblings = [r for r in rows() if r.family == INSTRUCTIONS.name]
     (result,) = measure_rows(row, profile, _instruction_specs, siblings, relative_cost=INSTRUCTIONS.relative_cost)
-    return {"instructions": as_value(result)}
+    return {"instructions": as_value(result), "python_lines": python_value(result)}
 
 
 INSTRUCTIONS = Family(
     "GPTInstructions", "gpt", ("size", "variant", "mode", "batch"),
-    (Metric("instructions", "instructions", "instruction count", "lower", "counted"),),
+    (Metric("instructions", "instructions", "instruction count", "lower", "counted"), python_lines_metric()),
     "Host instructions one step executes (valgrind's callgrind, collection toggled around the step, oneDNN "
     "off, one thread, a fixed hash seed): close to one count in every process on one machine and library "
     "build (the SuperSpike step's over 401 processes: within 0.28 %), so a change of half a percent is seen "
     "where timings on a shared runner cannot see 15 %. Counts of the functions that executed them travel "
-    "with the value (where it grew). Blind to memory stalls, threads and GPU kernels.",
+    "with the value, and the step's Python line events per function beside it (where it grew, in the user's "
+    "code). Blind to waits, memory stalls, threads and GPU kernels.",
     measure=_instructions, relative_cost=60.0)
 
 FAMILIES = (STEP, THROUGHPUT, MEMORY, FLOPS, OP_COUNT, MAX_BATCH, KERNEL_BREAKDOWN, SCALING, INSTRUCTIONS)

@@ -269,6 +269,7 @@ class OpCountRecord:
     peak_live_bytes: int                     # most tensor bytes alive at once during that steady step
     retained_live_bytes: int                 # tensor bytes still alive after it: what the next step inherits
     by_operator: dict[str, int]
+    by_source: dict[str, int]                 # "op from path:function: line" -> calls (opcount.OpCounter)
 
     def to_dict(self) -> dict:
         return {"case": self.case.to_dict(), "operators": self.operators,
@@ -302,7 +303,7 @@ def measure_op_count(case: GPTCase) -> OpCountRecord:
     return OpCountRecord(case=case, operators=counter.operators, distinct_operators=len(counter.calls),
                          bytes_allocated=counter.bytes_allocated, peak_live_bytes=peak,
                          retained_live_bytes=retained,
-                         by_operator=dict(sorted(counter.calls.items())))
+                         by_operator=dict(sorted(counter.calls.items())), by_source=dict(counter.by_source))
 
 
 def measure_flops(case: GPTCase) -> FlopRecord:

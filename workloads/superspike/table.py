@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..metrics import Family, Metric, Split, Timed, Value, Workload
+from ..metrics import Family, Metric, Split, Timed, Value, Workload, python_lines_metric
 from .backend import TORCH_PHASES
 from .genn_backend import SETUP_STAGES, TRIAL_TIMERS
 
@@ -80,9 +80,12 @@ def _op_count(row, profile):
     from .workload import measure_op_count
 
     rec = measure_op_count(row.case)
-    return {"operators_per_step": Value(float(rec.operators_per_step)),
+    def largest(counts: dict) -> tuple:
+        return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    return {"operators_per_step": Value(float(rec.operators_per_step), parts=largest(rec.step_by_source)),
             "bytes_per_step": Value(float(rec.bytes_per_step)),
-            "operators_per_update": Value(float(rec.operators_per_update))}
+            "operators_per_update": Value(float(rec.operators_per_update), parts=largest(rec.update_by_source))}
 
 
 def _setup(row, profile):
@@ -180,16 +183,18 @@ def _instruction_specs(row) -> list[dict]:
 
 
 def _instructions(row, profile):
-    from ..counting import as_value, measure_rows
+    from ..counting import as_value, measure_rows, python_value
 
     siblings = [r for r in rows() if r.family == row.family]
     step, update = measure_rows(row, profile, _instruction_specs, siblings,
                                 relative_cost=FAMILIES_BY_NAME[row.family].relative_cost)
-    return {"instructions_per_step": as_value(step), "instructions_per_update": as_value(update)}
+    return {"instructions_per_step": as_value(step), "instructions_per_update": as_value(update),
+            "python_lines_per_step": python_value(step), "python_lines_per_update": python_value(update)}
 
 
 _COUNTED_METRICS = (Metric("instructions_per_step", "instructions", "instruction count", "lower", "counted"),
-                    Metric("instructions_per_update", "instructions", "instruction count", "lower", "counted"))
+                    Metric("instructions_per_update", "instructions", "instruction count", "lower", "counted"),
+                    python_lines_metric("python_lines_per_step"), python_lines_metric("python_lines_per_update"))
 _COUNTS_CANNOT_SEE = ("Counts cannot see waits (sleeps, I/O, locks), memory stalls, other threads or GPU "
                       "kernels: the trial timings judge those.")
 

@@ -148,6 +148,8 @@ class StepOpCountRecord:
     bytes_per_step: int
     operators_per_update: int
     by_operator: dict[str, int]
+    step_by_source: dict[str, int]            # "op from path:function: line" -> calls (opcount.OpCounter)
+    update_by_source: dict[str, int]
 
     def to_dict(self) -> dict:
         return {"case": self.case.to_dict(), "operators_per_step": self.operators_per_step,
@@ -174,7 +176,8 @@ def measure_op_count(case: SuperSpikeCase) -> StepOpCountRecord:
         r_max_prop(state, "ho", learning_rate(0), case.network.update_timesteps)
     return StepOpCountRecord(case=case, operators_per_step=step_ops.operators,
                              bytes_per_step=step_ops.bytes_allocated, operators_per_update=update_ops.operators,
-                             by_operator=dict(sorted(step_ops.calls.items())))
+                             by_operator=dict(sorted(step_ops.calls.items())),
+                             step_by_source=dict(step_ops.by_source), update_by_source=dict(update_ops.by_source))
 
 
 @dataclass(frozen=True)
