@@ -16,6 +16,8 @@ import pytest
 
 from spikeflops.envcheck import missing_packages
 
+pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -20,7 +20,7 @@ import pytest
 from gate_fixtures import cli
 from workloads.load import blocked_time_unavailable
 
-pytestmark = [pytest.mark.slow,
+pytestmark = [pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.skipif(blocked_time_unavailable() is not None, reason=str(blocked_time_unavailable()))]
 
 ROOT = Path(__file__).resolve().parents[1]

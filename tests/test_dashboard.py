@@ -14,6 +14,8 @@ from leftovers import digest_tree
 from spikeflops.dashboard.publish import publish, python_version
 from workloads.errors import SpikeflopsError
 
+pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -21,7 +21,8 @@ from workloads.gpt.scale import ScaleCase, ScaleRecord, world_sizes
 from workloads.gpt.scale_rank import collective_seconds
 from workloads.gpt.steps import make_optimizer, make_train_step, random_tokens
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="torchrun launches are tested on Linux")
+pytestmark = [pytest.mark.e2e,
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="torchrun launches are tested on Linux")]
 
 CASE = ScaleCase("gpt-nano", "ddp", world_size=2, local_batch=2, context_length=32)
 

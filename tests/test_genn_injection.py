@@ -19,7 +19,7 @@ import pytest
 from gate_fixtures import cli
 from workloads.counting import unavailable
 
-pytestmark = [pytest.mark.genn, pytest.mark.slow]
+pytestmark = [pytest.mark.e2e, pytest.mark.genn, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKEND = "workloads/superspike/genn_backend.py"

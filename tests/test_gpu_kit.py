@@ -19,6 +19,8 @@ from spikeflops.gpukit import plan as kit_plan
 from spikeflops.gpukit.runner import StageOutcome, _judge
 from spikeflops.regress.records import load
 
+pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+
 ROOT = Path(__file__).resolve().parents[1]
 # what a borrowed machine hands back: at most 8 files, named in letters, digits, '.', '_' and '-'
 FILES_BACK = 8

@@ -19,6 +19,8 @@ import pytest
 
 import early
 
+pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+
 ROOT = Path(__file__).resolve().parents[1]
 MACHINE = "ci-test-machine"
 

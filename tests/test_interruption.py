@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from leftovers import digest_tree, new_tag, survivors, wait_for_descendant
 
+pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+
 COMMANDS = {
     "superspike": ["superspike", "--backend", "torch", "--size", "ci", "--num-trials", "200", "--out-dir", "{out}"],
     "run": ["run", "--profile", "ci", "--families", "SuperSpikeConvergence", "--out", "{out}/run.json"],

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+
 
 def test_synthetic_history_holds_every_family_and_reads_back(tmp_path):
     from spikeflops.regress.records import load

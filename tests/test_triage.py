@@ -14,6 +14,8 @@ import pytest
 
 import early
 
+pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 EXTRA_COPY = ("        loss.backward()\n",
