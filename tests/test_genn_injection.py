@@ -105,10 +105,14 @@ def test_genn_work_added_in_a_neuron_and_in_the_learning_update_is_flagged_with_
 def test_a_comment_in_a_genn_code_string_is_quiet_and_the_counts_repeat_across_processes(counted, tmp_path):
     proc, record = _gate(counted["plain"], counted["noted"], tmp_path)
     assert proc.returncode == 0, proc.stdout
-    verdicts = [v for v in record["verdicts"] if v["metric"].startswith("SuperSpikeGeNNInstructions.")]
+    verdicts = [v for v in record["verdicts"] if v["metric"].startswith("SuperSpikeGeNNInstructions.instructions_")]
     assert len(verdicts) == 2 and all(v["status"] == "unchanged" for v in verdicts), verdicts
     # the same program from two processes and folders: far inside the 0.5 % threshold
     assert all(abs(v["change"]) < 0.002 for v in verdicts), verdicts
+    # the step's Python work is shown beside the counts, never judged, and a code string's comment leaves it alone
+    python = [v for v in record["verdicts"] if v["metric"].startswith("SuperSpikeGeNNInstructions.python_lines_")]
+    assert len(python) == 2 and all(v["status"] == "not judged" and v["baseline"] == v["candidate"] > 0
+                                    for v in python), python
 
 
 def test_a_surrogate_steepness_changed_in_genn_only_is_judged_by_the_seeded_convergence_gate(tmp_path):
