@@ -5,8 +5,8 @@ callgrind with instrumentation off (importing torch and preparing a model run at
 speed), and for each case the step is prepared and warmed up, then instrumentation is switched on, the
 measured steps run with collection on (``torch._C._valgrind_toggle``), the counts are dumped, and
 instrumentation goes off again before the next case is prepared. Each case's dump gives the total and the
-functions that executed the most instructions; the same steps are then run once more under a line tracer
-(workloads.pywork) for the Python functions whose own work it was (both for "where it grew").
+functions that executed the most instructions; one more step then runs under a line tracer (workloads.pywork)
+for the Python functions whose own work it was (both for "where it grew").
 
 What counts cannot see: memory stalls and cache misses, other threads' work, GPU kernels, and the CPU's own
 speed; and valgrind presents one virtual CPU, so libraries pick their code paths for it. oneDNN is switched
@@ -353,8 +353,9 @@ def _main(specs_path: str, done_path: str) -> int:
                 fn()
             torch._C._valgrind_toggle_and_dump_stats()
             _instrumentation("off")
-            # the same steps' Python work, traced outside the counted span: where it grew, in Python functions
-            lines, functions = count_lines(fn, max(1, int(spec.get("steps", 1))))
+            # one more step's Python work, traced outside the counted span (where it grew, in Python functions):
+            # one, not all of them, as tracing under valgrind is slow and a step's lines repeat step to step
+            lines, functions = count_lines(fn, 1)
             close()
             dumps += 1
             done.append({"dump": dumps, "python_lines": lines, "python_functions": functions})
