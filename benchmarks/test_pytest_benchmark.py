@@ -3,7 +3,7 @@ through the same functions (``workloads.measure``): one test per metric family, 
 
 `pytest benchmarks/test_pytest_benchmark.py --benchmark-only` times them; without --benchmark-only each
 runs once as a test. The project's own tests (``tests/``) drive it in a child run (tests/test_harnesses.py).
-Every number goes to ``extra_info`` as the row's typed entry (``workloads.measure.ResultEntry``), under the
+Every number goes to ``extra_info`` as the row's typed entry (``spikeflops.results.ResultEntry``), under the
 family's canonical metric names, so the gate reads both harnesses' results alike.
 """
 
@@ -15,7 +15,8 @@ import pytest
 
 from workloads.profiles import get_profile
 from workloads.registry import FAMILIES, all_rows, case_id, why_not_runnable
-from workloads.measure import ResultEntry, timed, timed_rounds, track
+from spikeflops.results import ResultEntry
+from workloads.measure import timed, timed_rounds, track
 
 PROFILE = get_profile()
 

@@ -62,3 +62,14 @@ def parse_bytes(text: str) -> int:
     if unit not in units or not value > 0:
         raise SpikeflopsError(f"cannot read memory size {text!r} (try 4GiB or 512MiB)")
     return int(value * units[unit])
+
+
+def noise_models(text: str) -> tuple[str, ...]:
+    """--noise: comma-separated noise models, each one the registry declares (workloads.metrics.NOISE_MODELS)."""
+    from workloads.metrics import NOISE_MODELS
+
+    chosen = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = [n for n in chosen if n not in NOISE_MODELS]
+    if bad or not chosen:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(NOISE_MODELS)}")
+    return chosen

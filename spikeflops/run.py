@@ -16,7 +16,6 @@ from workloads.registry import FAMILIES
 from workloads.errors import SpikeflopsError
 
 
-RUN_FORMAT = "spikeflops-run/1"
 CONTENDED_SHARE = 0.5          # the gate's default contended_floor: below it a run's timings say little
 
 
@@ -65,7 +64,9 @@ def measure_rows(rows, profile, progress=say, on_entry=None) -> list[dict]:
     """Each row through the contract (``workloads.measure``); a row that fails is recorded as failed.
     ``on_entry`` sees each entry as soon as it is measured (the GPU kit writes it out at once)."""
     from workloads.isolate import in_child
-    from workloads.measure import ResultEntry, track
+    from workloads.measure import track
+
+    from .results import ResultEntry
     from workloads.metrics import Value
     from workloads.timing import TimingStats
 
@@ -155,7 +156,7 @@ def measure_alongside(rows, profile, progress=say) -> list[dict]:
             try:
                 entries[i] = future.result()
             except Exception as exc:  # noqa: BLE001 - a worker that died: that row is recorded as failed
-                from workloads.measure import ResultEntry
+                from .results import ResultEntry
 
                 entry = ResultEntry.for_row(row)
                 entry.error = f"its worker process ended: {type(exc).__name__}: {exc}".strip()

@@ -122,7 +122,7 @@ CASES = [
     ("gate {asv} {asv} --config {d}/missing.toml", "no such gate configuration file"),
     ("gate {asv} {asv} --config {d}/folder", "gate configuration"),
     ("gate {asv} {asv} --config {d}/binary.json", "gate configuration"),
-    ("gate {asv} {asv} --noise vibes", "--noise 'vibes'"),
+    ("gate {asv} {asv} --noise vibes", "argument --noise: 'vibes': choose from"),
     ("gate {asv} {asv} --history 3", "--history needs a folder"),
     ("gate {d}/empty_results {asv} --history 3", "needs at least 2 earlier results"),
     ("gate {d}/empty_results {asv} --history 0", "--history: must be a whole number >= 1"),

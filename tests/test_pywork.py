@@ -140,7 +140,8 @@ def test_an_extra_tensor_op_fails_the_gate_named_with_the_line_that_dispatched_i
     import json
 
     from gate_fixtures import cli
-    from workloads.measure import ResultEntry, track
+    from spikeflops.results import ResultEntry
+    from workloads.measure import track
     from workloads.profiles import get_profile
     from workloads.registry import select
     from workloads.superspike import torch_backend

@@ -26,7 +26,7 @@ GPT_TRAIN = {"step": "workloads.gpt.counted:step", "steps": 1,
 
 
 def _run_file(path, family, params, metric, result, python_metric=None):
-    from workloads.measure import ResultEntry
+    from spikeflops.results import ResultEntry
 
     entry = ResultEntry(family, params, {metric: "instructions"}, {})
     entry.metrics[metric] = result["instructions"]

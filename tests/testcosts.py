@@ -49,9 +49,9 @@ class ModuleCosts:
         from datetime import datetime, timezone
 
         from workloads.hardware import machine_facts, machine_name
-        from workloads.measure import ResultEntry
 
-        from spikeflops.run import RUN_FORMAT, git_commit
+        from spikeflops.results import ResultEntry, RunFile
+        from spikeflops.run import git_commit
 
         commit, dirty = git_commit()
         entries = []
@@ -64,10 +64,9 @@ class ModuleCosts:
             entries.append(entry.to_dict())
         load = {"load_before": self.load_before, "load_after": loadavg(), "cores": os.cpu_count(), "threads": None,
                 "cpu_share": None}    # a test waits on its children: its CPU over wall time is no share
-        return {"format": RUN_FORMAT, "profile": "tests", "machine_name": machine_name(), "machine": machine_facts(),
-                "commit": commit, "dirty": dirty,
-                "date": datetime.fromtimestamp(self.started, timezone.utc).isoformat(), "wall_s": wall,
-                "load": load, "results": entries}
+        return RunFile(profile="tests", machine_name=machine_name(), machine=machine_facts(), commit=commit,
+                       dirty=dirty, date=datetime.fromtimestamp(self.started, timezone.utc).isoformat(), wall_s=wall,
+                       load=load, results=entries).to_dict()
 
 
 _COSTS = ModuleCosts()

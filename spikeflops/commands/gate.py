@@ -7,7 +7,7 @@ from pathlib import Path
 
 from workloads.errors import SpikeflopsError
 from workloads.metrics import NOISE_MODELS
-from ..argtypes import output_file, positive_int
+from ..argtypes import noise_models, output_file, positive_int
 
 
 def add_parser(subparsers) -> None:
@@ -19,7 +19,7 @@ def add_parser(subparsers) -> None:
     g.add_argument("baseline", help="results file (asv or pytest-benchmark JSON), or a folder: its newest file")
     g.add_argument("candidate", help="results file or folder, as baseline")
     g.add_argument("--config", default=None, help="thresholds file (default: the gate.toml shipped with spikeflops)")
-    g.add_argument("--noise", default=None,
+    g.add_argument("--noise", type=noise_models, default=None,
                    help=f"judge only metrics of these noise models, comma-separated: {', '.join(NOISE_MODELS)} "
                         "(e.g. 'exact,seeds' for the deterministic metrics of a shared CPU runner; 'counted' for "
                         "instructions; 'oncpu,blocked' for a busy runner's timings)")
@@ -54,12 +54,7 @@ def cmd_gate(args) -> int:
     from ..regress.rules import load_config
 
     config = load_config(args.config)
-    noise = None
-    if args.noise:
-        noise = tuple(n.strip() for n in args.noise.split(",") if n.strip())
-        bad = [n for n in noise if n not in NOISE_MODELS]
-        if bad or not noise:
-            raise SpikeflopsError(f"--noise {args.noise!r}: choose from {', '.join(NOISE_MODELS)}")
+    noise = args.noise                          # checked by its argument type (argtypes.noise_models)
     if args.history:
         from ..regress.judge import pool_history
 

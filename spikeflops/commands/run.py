@@ -14,7 +14,8 @@ from workloads.registry import FAMILIES, case_id, select, why_not_runnable
 
 from ..argtypes import output_file
 from ..resultsio import check_writable, claim_new, save_json
-from ..run import (CONTENDED_SHARE, RUN_FORMAT, format_value, format_load, say, case_label, git_commit, measure_alongside,
+from ..results import RunFile
+from ..run import (CONTENDED_SHARE, format_value, format_load, say, case_label, git_commit, measure_alongside,
                    measure_rows, reference_tables, runs_alongside)
 from ..tables import format_table
 
@@ -79,10 +80,9 @@ def cmd_run(args) -> int:
         from workloads.counting import counting_machine
 
         facts["counting_machine"] = counting_machine()   # decides whether counts of two machines compare
-    results = {"format": RUN_FORMAT, "profile": profile.name, "machine_name": machine_name(),
-               "machine": facts, "commit": commit, "dirty": dirty,
-               "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-               "wall_s": wall, "load": load, "results": entries}
+    results = RunFile(profile=profile.name, machine_name=machine_name(), machine=facts, commit=commit, dirty=dirty,
+                      date=datetime.fromtimestamp(started, timezone.utc).isoformat(), wall_s=wall, load=load,
+                      results=entries).to_dict()
     if args.json:
         import json
 

@@ -2,7 +2,7 @@
 rewrites the results after every stage: a run cut off (by a stage's budget, the whole run's, or a
 kill from outside) keeps everything it measured.
 
-The results file, ``kit.json``, is a ``spikeflops-run/1`` file (the gate and the reports read it like
+The results file, ``kit.json``, is a run file (``spikeflops.results.RunFile``: the gate and the reports read it like
 any run's) with a ``kit`` section: each stage's status, time, budget and what it could not do.
 """
 
@@ -21,11 +21,11 @@ from pathlib import Path
 
 from workloads.load import loadavg
 
+from ..results import RunFile
 from ..resultsio import write_json, write_text
 from .stage import ROOT
 from .summary import summary_markdown
 
-KIT_FORMAT = "spikeflops-run/1"
 KIT_SECTION = "spikeflops-kit/1"
 # a stage is "ok", "incomplete", "skipped", "failed", "cut off" or "not reached" (see _judge)
 MIN_STAGE_S = 5.0                    # a stage given less would only start a Python and be killed
@@ -197,14 +197,14 @@ def run_kit(plan: str, out_dir: Path, stages: list, budget_s: float, site: Path 
     started, t0 = time.time(), time.monotonic()
     deadline = t0 + budget_s
     env = child_env(site)
-    results = {"format": KIT_FORMAT, "profile": f"kit-{plan}", "machine_name": None, "machine": {},
-               "commit": commit, "dirty": dirty, "date": datetime.fromtimestamp(started, timezone.utc).isoformat(),
-               "wall_s": 0.0, "load": {"load_before": loadavg(), "load_after": None, "cores": os.cpu_count(),
-                                       "threads": None, "cpu_share": None},
-               "results": [],
-               "kit": {"format": KIT_SECTION, "plan": plan, "budget_s": budget_s, "wheels": installed,
-                       "peaks": None, "stages": [{"name": s.name, "status": "not reached", "what": s.describe(plan),
-                                                  "budget_s": planned(s)} for s in stages]}}
+    # filled in as the stages end (machine facts, entries, peaks), and saved after each
+    results = RunFile(
+        profile=f"kit-{plan}", machine_name=None, machine={}, commit=commit, dirty=dirty,
+        date=datetime.fromtimestamp(started, timezone.utc).isoformat(), wall_s=0.0,
+        load={"load_before": loadavg(), "load_after": None, "cores": os.cpu_count(), "threads": None, "cpu_share": None},
+        sections={"kit": {"format": KIT_SECTION, "plan": plan, "budget_s": budget_s, "wheels": installed, "peaks": None,
+                          "stages": [{"name": s.name, "status": "not reached", "what": s.describe(plan),
+                                      "budget_s": planned(s)} for s in stages]}}).to_dict()
     kit_json, kit_md = out_dir / "kit.json", out_dir / "kit.md"
 
     def save():

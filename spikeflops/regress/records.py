@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
-from workloads.measure import ResultEntry
+from ..results import RUN_FORMAT, ResultEntry
 from ..resultsio import read_json
 
 SEED_PARAM = "seed"
@@ -182,8 +182,8 @@ def _parse_any(path: str | os.PathLike, data=None) -> ResultSet:
         if "benchmarks" in data and "machine_info" in data:
             return _load_pytest_benchmark(Path(path), data)
         if str(data.get("format", "")).startswith("spikeflops-run/"):
-            if data["format"] != "spikeflops-run/1":
-                raise SpikeflopsError(f"{path}: results format {data['format']!r}; this version reads spikeflops-run/1")
+            if data["format"] != RUN_FORMAT:
+                raise SpikeflopsError(f"{path}: results format {data['format']!r}; this version reads {RUN_FORMAT}")
             return _load_spikeflops_run(Path(path), data)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         raise SpikeflopsError(f"{path}: malformed results file ({type(exc).__name__}: {exc})") from None
