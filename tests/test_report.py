@@ -68,16 +68,16 @@ def test_runs_of_one_commit_get_their_own_ticks_and_one_machine_counts_once():
 
 
 def test_step_detection_finds_a_lasting_move_and_ignores_one_wild_run():
-    from spikeflops.regress.steps import detect_steps, is_worse
+    from spikeflops.regress.steps import steps_beyond, is_worse
 
     calm = [1.00, 1.02, 0.99, 1.01, 1.00, 1.02]
-    assert detect_steps(calm, 0.05) == []
-    assert detect_steps([1.0, 1.01, 0.99, 3.0, 1.0, 1.01], 0.05) == []             # one wild night
-    assert detect_steps([1.0, 1.01, 0.99, 1.0, 1.3], 0.05) == []                   # one run after: not yet a step
-    (step,) = detect_steps([1.0, 1.01, 0.99, 1.0, 1.25, 1.24, 1.26], 0.05)
+    assert steps_beyond(calm, 0.05) == []
+    assert steps_beyond([1.0, 1.01, 0.99, 3.0, 1.0, 1.01], 0.05) == []             # one wild night
+    assert steps_beyond([1.0, 1.01, 0.99, 1.0, 1.3], 0.05) == []                   # one run after: not yet a step
+    (step,) = steps_beyond([1.0, 1.01, 0.99, 1.0, 1.25, 1.24, 1.26], 0.05)
     assert step.index == 4 and step.change == pytest.approx(0.25, abs=0.01)
     assert is_worse(step, "lower") and not is_worse(step, "higher")
-    assert detect_steps([1.0, 1.3, 0.8, 1.2, 1.1, 1.4, 0.9], 0.05) == []           # noisier than the move
+    assert steps_beyond([1.0, 1.3, 0.8, 1.2, 1.1, 1.4, 0.9], 0.05) == []           # noisier than the move
 
 
 def test_a_regression_and_its_fix_are_two_steps_for_the_report_and_the_gate_alike():
@@ -85,10 +85,10 @@ def test_a_regression_and_its_fix_are_two_steps_for_the_report_and_the_gate_alik
     none. One detector now serves both readers, and they agree on every series."""
     import random
 
-    from spikeflops.regress.steps import detect_steps, last_level_start
+    from spikeflops.regress.steps import steps_beyond, last_level_start
 
     regression_and_fix = [1.0, 1.01, 0.99, 1.0, 1.3, 1.31, 1.29, 1.3, 1.0, 0.99, 1.01]
-    up, down = detect_steps(regression_and_fix, 0.05)
+    up, down = steps_beyond(regression_and_fix, 0.05)
     assert (up.index, down.index) == (4, 8) and up.change > 0.25 and down.change < -0.2
     assert last_level_start(regression_and_fix, 0.05) == 8          # the gate pools the fixed level only
     rng = random.Random(3)
@@ -96,7 +96,7 @@ def test_a_regression_and_its_fix_are_two_steps_for_the_report_and_the_gate_alik
         a, b, c = (rng.randint(4, 8) for _ in range(3))
         levels = [1.0, rng.choice([0.7, 1.0, 1.4]), rng.choice([0.7, 1.0, 1.4])]
         values = [lv * (1 + rng.gauss(0, 0.01)) for lv, n in zip(levels, (a, b, c)) for _ in range(n)]
-        steps = detect_steps(values, 0.05)
+        steps = steps_beyond(values, 0.05)
         assert [s.index for s in steps] == [sum((a, b, c)[:k]) for k in (1, 2) if levels[k] != levels[k - 1]]
         assert last_level_start(values, 0.05) == (steps[-1].index if steps else 0)
 
@@ -177,10 +177,10 @@ def test_an_astronomical_parameter_grid_is_read_lazily(tmp_path):
 
 def test_a_series_that_stays_at_zero_has_no_step_and_long_histories_label_few_ticks():
     from spikeflops.regress.report import tick_positions
-    from spikeflops.regress.steps import Step, detect_steps
+    from spikeflops.regress.steps import Step, steps_beyond
 
     assert Step(3, 0.0, 0.0, 0.0).change == 0.0
-    assert detect_steps([0.0] * 6 + [0.0] * 6, 0.3) == []        # the committed "0 -> 0 (+inf%)"
+    assert steps_beyond([0.0] * 6 + [0.0] * 6, 0.3) == []        # the committed "0 -> 0 (+inf%)"
     shown = tick_positions(300)
     assert len(shown) <= 16 and shown[0] == 0 and shown[-1] == 299
     assert tick_positions(5) == [0, 1, 2, 3, 4]

@@ -262,7 +262,7 @@ TIMEOUT_S_PER_COST = 20.0
 SHORTEST_TIMEOUT_S = 300.0
 
 
-def measure_rows(row, profile, specs_of, siblings, relative_cost: float = 1.0) -> list[dict]:
+def counts_of_row(row, profile, specs_of, siblings, relative_cost: float = 1.0) -> list[dict]:
     """The counts of ``row``: it and its ``siblings`` (the family's rows of ``profile``, as its table lists
     them) are counted in one process the first time one of them is asked for (valgrind's start and torch's
     import under it are paid once). The process is stopped after a time derived from ``relative_cost``."""

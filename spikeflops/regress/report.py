@@ -10,7 +10,7 @@ from pathlib import Path
 from ..tables import format_table
 from .history import Point
 from .plotlayout import place_axes
-from .steps import detect_steps, is_worse
+from .steps import steps_beyond, is_worse
 
 
 def find_steps(tracked: dict, thresholds: dict) -> list[tuple]:
@@ -20,7 +20,7 @@ def find_steps(tracked: dict, thresholds: dict) -> list[tuple]:
         direction, per_machine = tracked[label]
         for machine, points in sorted(per_machine.items()):
             points = [p for p in points if not math.isnan(p.value)]
-            for step in detect_steps([p.value for p in points], thresholds.get(label) or 0.0):
+            for step in steps_beyond([p.value for p in points], thresholds.get(label) or 0.0):
                 found.append((label, machine, step, points[step.index], is_worse(step, direction)))
     return found
 

@@ -44,10 +44,10 @@ def levels(values: list[float], threshold: float) -> list[tuple[int, int]]:
     medians differ by no more than ``threshold`` merged into one."""
     if len(values) < 2 or max(values) == min(values):
         return [(0, len(values))] if values else []
-    from asv.step_detect import detect_steps
+    from asv.step_detect import detect_steps as asv_detect_steps
 
     merged: list[tuple[int, int]] = []
-    for left, right, *_ in detect_steps(values):
+    for left, right, *_ in asv_detect_steps(values):
         if merged and _relative(statistics.median(values[slice(*merged[-1])]),
                                 statistics.median(values[left:right])) <= threshold:
             merged[-1] = (merged[-1][0], right)
@@ -56,7 +56,7 @@ def levels(values: list[float], threshold: float) -> list[tuple[int, int]]:
     return merged
 
 
-def detect_steps(values: list[float], threshold: float, min_runs: int = 2) -> list[Step]:
+def steps_beyond(values: list[float], threshold: float, min_runs: int = 2) -> list[Step]:
     """Every step in ``values`` (time order), oldest first; none when the series held its level."""
     found = []
     segments = levels(values, threshold)
@@ -72,8 +72,8 @@ def detect_steps(values: list[float], threshold: float, min_runs: int = 2) -> li
 
 def last_level_start(values: list[float], threshold: float) -> int:
     """Index of the first run of the newest level (0: one level, or too few runs): where the newest step
-    :func:`detect_steps` finds begins, so the gate's history and the report agree on every series."""
-    steps = detect_steps(values, threshold)
+    :func:`steps_beyond` finds begins, so the gate's history and the report agree on every series."""
+    steps = steps_beyond(values, threshold)
     return steps[-1].index if steps else 0
 
 

@@ -263,10 +263,10 @@ def _instruction_specs(row) -> list[dict]:
 
 
 def _instructions(row, profile):
-    from ..counting import as_value, measure_rows, python_value
+    from ..counting import as_value, counts_of_row, python_value
 
     siblings = [r for r in rows() if r.family == INSTRUCTIONS.name]
-    (result,) = measure_rows(row, profile, _instruction_specs, siblings, relative_cost=INSTRUCTIONS.relative_cost)
+    (result,) = counts_of_row(row, profile, _instruction_specs, siblings, relative_cost=INSTRUCTIONS.relative_cost)
     return {"instructions": as_value(result), "python_lines": python_value(result)}
 
 

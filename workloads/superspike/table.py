@@ -183,10 +183,10 @@ def _instruction_specs(row) -> list[dict]:
 
 
 def _instructions(row, profile):
-    from ..counting import as_value, measure_rows, python_value
+    from ..counting import as_value, counts_of_row, python_value
 
     siblings = [r for r in rows() if r.family == row.family]
-    step, update = measure_rows(row, profile, _instruction_specs, siblings,
+    step, update = counts_of_row(row, profile, _instruction_specs, siblings,
                                 relative_cost=FAMILIES_BY_NAME[row.family].relative_cost)
     return {"instructions_per_step": as_value(step), "instructions_per_update": as_value(update),
             "python_lines_per_step": python_value(step), "python_lines_per_update": python_value(update)}
