@@ -53,7 +53,7 @@ def pytest_configure(config):
             # a timed run is always saved (into the ignored storage), so `spikeflops keep` has it to keep
             save = "run"
         if save:
-            from spikeflops.run import git_commit
+            from spikeflops.gitrepo import git_commit
 
             config.option.benchmark_save = save
             commit, dirty = git_commit()

@@ -8,7 +8,6 @@ read by `spikeflops gate` and `spikeflops report` like asv's and pytest-benchmar
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 
@@ -21,19 +20,6 @@ CONTENDED_SHARE = 0.5          # the gate's default contended_floor: below it a 
 
 def say(msg):
     print(msg, file=sys.stderr, flush=True)
-
-
-def git_commit() -> tuple[str | None, bool]:
-    """(HEAD's hash, whether the tree is dirty), or (None, False) outside a git checkout."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None, False
-    if head.returncode != 0:
-        return None, False
-    return head.stdout.strip(), bool(dirty.stdout.strip())
 
 
 def time_row(row, profile):

@@ -371,7 +371,7 @@ def test_compare_and_bisect_unregister_only_their_own_lost_worktrees(tmp_path, m
     import shutil
     import tempfile
 
-    from spikeflops.regress.gitrepo import git, prune_own_worktrees
+    from spikeflops.gitrepo import git, prune_own_worktrees
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()

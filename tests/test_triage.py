@@ -340,7 +340,7 @@ def test_a_stopped_bisect_leaves_no_worktree_process_or_temp_folder_and_keeps_ea
 def test_a_relative_worktree_path_is_this_processes_not_the_repositorys(tmp_path, monkeypatch):
     """`bisect --work work` from another folder used to put the worktree inside the repository, then fail
     with a traceback looking for it where it was asked."""
-    from spikeflops.regress.gitrepo import worktree
+    from spikeflops.gitrepo import worktree
 
     monkeypatch.chdir(tmp_path)
     with worktree(ROOT, "HEAD", Path("work") / "tree") as tree:

@@ -51,7 +51,7 @@ class ModuleCosts:
         from workloads.hardware import machine_facts, machine_name
 
         from spikeflops.results import ResultEntry, RunFile
-        from spikeflops.run import git_commit
+        from spikeflops.gitrepo import git_commit
 
         commit, dirty = git_commit()
         entries = []

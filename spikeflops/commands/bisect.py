@@ -35,7 +35,7 @@ def cmd_bisect(args) -> int:
 
     from ..asvmachine import register
     from ..regress.bisect import Bisector, plan_bisect
-    from ..regress.gitrepo import git, prune_own_worktrees
+    from ..gitrepo import git, prune_own_worktrees
     from ..regress.rules import load_config
     from ..resultsio import scratch_folder
 

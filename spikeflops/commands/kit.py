@@ -115,7 +115,7 @@ def _out_dir(arg: str | None, plan: str) -> Path:
 
 
 def _commit(arg: str | None) -> tuple[str | None, bool]:
-    from ..run import git_commit
+    from ..gitrepo import git_commit
 
     commit, dirty = git_commit()
     return (arg or commit), dirty

@@ -13,9 +13,10 @@ from workloads.profiles import PROFILE_ENV_VAR, PROFILES, get_profile
 from workloads.registry import FAMILIES, case_id, select, why_not_runnable
 
 from ..argtypes import output_file
+from ..gitrepo import git_commit
 from ..resultsio import check_writable, claim_new, save_json
 from ..results import RunFile
-from ..run import (CONTENDED_SHARE, format_value, format_load, say, case_label, git_commit, measure_alongside,
+from ..run import (CONTENDED_SHARE, format_value, format_load, say, case_label, measure_alongside,
                    measure_rows, reference_tables, runs_alongside)
 from ..tables import format_table
 

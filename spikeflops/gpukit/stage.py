@@ -134,8 +134,10 @@ def _harnesses(plan: str, out_dir: Path, out: Partial) -> None:
     except ImportError:
         out.write(skipped="asv: not installed (carry its wheel: docs/gpu-kit.md)")
         return
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    if head.returncode != 0:
+    from ..gitrepo import git_commit
+
+    head, _ = git_commit(ROOT)
+    if head is None:
         out.write(skipped="asv: this copy is not a git checkout, and asv records a commit of its history "
                           "(carry .git with the tree)")
         return
@@ -156,7 +158,7 @@ def _harnesses(plan: str, out_dir: Path, out: Partial) -> None:
         shutil.copy(tmp / "machine.json", tmp / ".asv-machine.json")
         proc = subprocess.run([sys.executable, "-m", "asv", "run", "--config", str(tmp / "asv.conf.json"),
                                "--python=same", "--record-samples", "--machine", machine,
-                               "--set-commit-hash", head.stdout.strip(), "-b", bench, "--show-stderr"],
+                               "--set-commit-hash", head, "-b", bench, "--show-stderr"],
                               env=env, cwd=ROOT, capture_output=True, text=True)
         found = sorted((tmp / "results" / machine).glob("*.json"))
         found = [f for f in found if f.name != "machine.json"]

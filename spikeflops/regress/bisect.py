@@ -21,7 +21,7 @@ from pathlib import Path
 from workloads.errors import SpikeflopsError
 from workloads.isolate import private_temp_env, run_group
 
-from .gitrepo import git, resolve, worktree
+from ..gitrepo import git, resolve, worktree
 from .judge import Verdict, compare
 from .records import ResultSet, load
 from .rules import GateConfig

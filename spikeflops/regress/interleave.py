@@ -26,7 +26,7 @@ from pathlib import Path
 from workloads.errors import SpikeflopsError
 from workloads.isolate import run_group
 
-from .gitrepo import resolve, worktree
+from ..gitrepo import resolve, worktree
 from .judge import CONTENDED, Verdict, judged_by_companions, unjudged
 from .records import ResultSet, load
 from .rules import GateConfig, Rule

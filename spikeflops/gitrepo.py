@@ -1,4 +1,5 @@
-"""The git a triage command needs: one-line errors, and a commit checked out beside the repository."""
+"""Every git call of spikeflops: the commit a run measured, one-line errors, and a commit checked out beside the
+repository (compare, bisect)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,21 @@ import subprocess
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+
+
+def git_commit(repo: Path | None = None) -> tuple[str | None, bool]:
+    """(HEAD's hash, whether tracked files have uncommitted edits) of ``repo`` (default: the working directory's
+    checkout), or (None, False) outside a git checkout."""
+    where = ["-C", str(repo)] if repo is not None else []
+    try:
+        head = subprocess.run(["git", *where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", *where, "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None, False
+    if head.returncode != 0:
+        return None, False
+    return head.stdout.strip(), bool(dirty.stdout.strip())
 
 
 def git(repo: Path, *args: str) -> str:
