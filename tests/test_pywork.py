@@ -91,6 +91,12 @@ def test_keys_name_the_checkout_relative_file_and_the_qualified_function():
     key = function_key(test_keys_name_the_checkout_relative_file_and_the_qualified_function.__code__)
     assert key == "tests/test_pywork.py:test_keys_name_the_checkout_relative_file_and_the_qualified_function"
     assert function_key(subprocess.run.__code__) == "subprocess.py:run"
+    # a virtual environment inside the checkout (python -m venv .venv) names the package, not the folder
+    from workloads.pywork import _ROOT
+
+    inside = subprocess.run.__code__.replace(
+        co_filename=f"{_ROOT}.venv/lib/python3.11/site-packages/torch/nn/modules/module.py")
+    assert function_key(inside) == "torch/nn/modules/module.py:run"
 
 
 def test_the_kept_functions_cover_all_but_a_thousandth():

@@ -25,23 +25,21 @@ KEEP_SHARE, KEEP_MOST = 0.999, 2000
 
 _ROOT = str(Path(__file__).resolve().parent.parent) + os.sep
 _SITE_MARKERS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
+_STDLIB = os.path.dirname(os.__file__) + os.sep
 
 
 def function_key(code) -> str:
     """``path:qualified name`` of a code object: the path relative to this checkout, to the package folder
     it was installed in, or to the standard library; never a line number (a comment above must not move it)."""
     path = code.co_filename
-    if path.startswith(_ROOT):
+    # an installed package first: a virtual environment may sit inside the checkout (.venv/lib/.../torch)
+    marker = next((m for m in _SITE_MARKERS if m in path), None)
+    if marker is not None:
+        path = path.rsplit(marker, 1)[1]
+    elif path.startswith(_ROOT):
         path = path[len(_ROOT):]
-    else:
-        for marker in _SITE_MARKERS:
-            if marker in path:
-                path = path.rsplit(marker, 1)[1]
-                break
-        else:
-            stdlib = os.path.dirname(os.__file__) + os.sep
-            if path.startswith(stdlib):
-                path = path[len(stdlib):]
+    elif path.startswith(_STDLIB):
+        path = path[len(_STDLIB):]
     return f"{path}:{getattr(code, 'co_qualname', code.co_name)}"
 
 
