@@ -19,6 +19,8 @@ from pathlib import Path
 
 from workloads.errors import SpikeflopsError
 
+from .dashboard.publish import interpreter_version
+
 COMMITTED = Path("results")
 LOCAL_PYTEST_BENCHMARK = Path("spikeflops-out") / "pytest-benchmark"
 _NUMBERED = re.compile(r"^(\d{4})_(.+\.json)$")
@@ -55,27 +57,6 @@ def kept_name(name: str, version: str | None = None, env_vars: dict | None = Non
     else:
         rest = match["rest"] or "" if match else ""
     return f"{commit}-existing-py{version or ''}{rest}.json"
-
-
-def interpreter_version(data: dict) -> str | None:
-    """major.minor of the interpreter a --python=same run recorded by its path: from the path, else by asking
-    it where it still exists here (a venv's `bin/python` names no version)."""
-    import subprocess
-
-    from .dashboard.publish import python_version
-
-    recorded = (data.get("params") or {}).get("python") or data.get("python")
-    if not isinstance(recorded, str):
-        return None
-    version = python_version(recorded)
-    if version is None and Path(recorded).is_file():
-        try:
-            proc = subprocess.run([recorded, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                  capture_output=True, text=True, timeout=30)
-            version = proc.stdout.strip() if proc.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError):
-            version = None
-    return version
 
 
 def _refuse_links(path: Path, root: Path) -> None:

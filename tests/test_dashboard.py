@@ -178,3 +178,52 @@ def test_a_local_run_of_a_committed_machine_is_one_series_with_its_history(tmp_p
     params = [json.loads(p.read_text())["params"] for p in (into / "m").glob("*-run.json")]
     assert len(params) == 2 and all(p == {"machine": "m", "os": "Linux 6.1", "ram": "25276063744",
                                           "python": "3.11"} for p in params), params
+
+
+def test_a_run_of_a_venv_whose_interpreter_names_no_version_joins_its_series(tmp_path):
+    """README order: a fresh `.venv` records `.venv/bin/python`; published before `keep`, its series is the
+    interpreter's major.minor (asked of it), not a third series named after a path."""
+    import sys
+
+    from spikeflops.dashboard.publish import normalised_copy
+
+    here = "%d.%d" % sys.version_info[:2]
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.symlink_to(sys.executable)                    # a path with no version in it
+    local, into = tmp_path / "local", tmp_path / "into"
+    (local / "m").mkdir(parents=True)
+    (local / "m" / "machine.json").write_text(json.dumps({"machine": "m"}))
+    (local / "m" / "run.json").write_text(json.dumps({"params": {"machine": "m", "python": str(venv_python)},
+                                                      "python": str(venv_python)}))
+    assert normalised_copy(local, into) == []
+    assert json.loads((into / "m" / "run.json").read_text())["params"]["python"] == here
+    venv_python.unlink()                                      # gone: said, and left apart
+    (warning,) = normalised_copy(local, tmp_path / "again")
+    assert "not here to ask" in warning
+
+
+def test_the_graph_page_leaves_empty_series_out_of_the_legend_and_gives_ticks_enough_digits(tmp_path):
+    """asv's graphdisplay.js, as a publish copies it: both fixes taken exactly once, a second pass changes
+    nothing, the page still parses (node, where installed), and a page without asv's code says so."""
+    import shutil
+    import subprocess
+
+    import asv
+
+    from spikeflops.dashboard.graphs import FIXES, PAGE, fix_graph_page
+
+    page = tmp_path / PAGE
+    shutil.copy(Path(asv.__file__).parent / "www" / PAGE, page)
+    assert fix_graph_page(tmp_path) == []
+    fixed = page.read_text()
+    assert all(fixed.count(new) == 1 for _, new in FIXES.values())
+    assert "toPrecision(3)" not in fixed
+    assert fix_graph_page(tmp_path) == [] and page.read_text() == fixed          # idempotent
+    if shutil.which("node"):
+        check = subprocess.run(["node", "--check", str(page)], capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stderr
+    page.write_text("/* another asv */")
+    missed = fix_graph_page(tmp_path)
+    assert len(missed) == 2 and all("not fixed" in m for m in missed), missed
+    assert fix_graph_page(tmp_path / "nowhere")[0].startswith(f"{PAGE}: not in")

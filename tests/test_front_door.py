@@ -225,7 +225,8 @@ def test_a_kept_run_of_a_venv_without_a_version_in_its_path_names_no_path():
     interpreter can still be asked here, "existing-py" when not), and keeps asv's matrix suffix."""
     import sys
 
-    from spikeflops.keep import interpreter_version, kept_name
+    from spikeflops.dashboard.publish import interpreter_version
+    from spikeflops.keep import kept_name
 
     env = {"VIRTUALENV_SYSTEM_SITE_PACKAGES": "true"}
     name = "c5e6dbfc-existing-py_tmp_my-venv_bin_python-VIRTUALENV_SYSTEM_SITE_PACKAGEStrue.json"

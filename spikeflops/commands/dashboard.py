@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..dashboard.graphs import fix_graph_page
 from ..dashboard.offline import VENDOR, make_offline
 
 
@@ -77,6 +78,8 @@ def cmd_dashboard(args) -> int:
         pages, unknown = make_offline(Path(args.html_dir))
         for url in sorted(unknown):
             print(f"spikeflops dashboard: left as is (no local copy): {url}", file=sys.stderr)
+        for missed in fix_graph_page(Path(args.html_dir)):
+            print(f"spikeflops dashboard: {missed}", file=sys.stderr)
         print(f"{args.html_dir}: {pages} page(s) now load their libraries from {VENDOR}/")
     if args.serve:
         serve(Path(args.html_dir), args.port)

@@ -38,6 +38,23 @@ def python_version(recorded: str) -> str | None:
     return found[-1] if found else None
 
 
+def interpreter_version(data: dict) -> str | None:
+    """major.minor of the interpreter a --python=same run recorded by its path: from the path, else by asking
+    it where it still exists here (a venv's `bin/python` names no version)."""
+    recorded = (data.get("params") or {}).get("python") or data.get("python")
+    if not isinstance(recorded, str):
+        return None
+    version = python_version(recorded)
+    if version is None and Path(recorded).is_file():
+        try:
+            proc = subprocess.run([recorded, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                                  capture_output=True, text=True, timeout=30)
+            version = proc.stdout.strip() if proc.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            version = None
+    return version
+
+
 def read_config(config: Path) -> dict:
     try:
         conf = json.loads(config.read_text())
@@ -78,10 +95,10 @@ def normalised_copy(results: Path, into: Path) -> list[str]:
         if any(k in params and params[k] != facts[k] for k in facts):
             params.update({k: facts[k] for k in facts if k in params})
             path.write_text(json.dumps(data))
-        version = python_version(params["python"])
+        version = interpreter_version(data)          # a venv's bin/python is asked, where it still exists
         if version is None:
             warnings.append(f"{path.relative_to(into)}: interpreter {params['python']!r} has no version in "
-                            "its name; its series stays apart")
+                            "its name and is not here to ask; its series stays apart")
             continue
         if version != params["python"] or data.get("python") != version:
             params["python"] = data["python"] = version
@@ -116,6 +133,7 @@ def publish(config: Path, html: Path) -> list[str]:
     from workloads.isolate import run_group
 
     from ..resultsio import claim_output_folder, mark_output_folder, staged_folder, swap_in
+    from .graphs import fix_graph_page
     from .offline import make_offline
 
     html = claim_output_folder(html, "dashboard").resolve()   # before anything
@@ -148,6 +166,7 @@ def publish(config: Path, html: Path) -> list[str]:
         for name in benchmarks_without_values(stage / html.name):
             warnings.append(f"{name}: no value on any machine; left out of the dashboard")
         _, unknown = make_offline(stage / html.name)
+        warnings += fix_graph_page(stage / html.name)
         mark_output_folder(stage / html.name)
         warnings += [f"left as is (no local copy): {url}" for url in sorted(unknown)]
         swap_in(stage, html.parent, (html.name,))
