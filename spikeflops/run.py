@@ -51,10 +51,10 @@ def measure_rows(rows, profile, progress=say, on_entry=None) -> list[dict]:
     ``on_entry`` sees each entry as soon as it is measured (the GPU kit writes it out at once)."""
     from workloads.isolate import in_child
     from workloads.measure import track
-
-    from .results import ResultEntry
     from workloads.metrics import Value
     from workloads.timing import TimingStats
+
+    from .results import ResultEntry
 
     entries = []
     for i, row in enumerate(rows, 1):

@@ -33,8 +33,8 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_compare(args) -> int:
-    from ..regress.attribution import attribute
     from ..gitrepo import git, prune_own_worktrees
+    from ..regress.attribution import attribute
     from ..regress.interleave import compare_interleaved
     from ..regress.judge import exit_code
     from ..regress.render import markdown_report, terminal_report

@@ -49,7 +49,7 @@ class Part:
 @dataclass(frozen=True)
 class Attribution:
     verdict: Verdict
-    family: str                             # the family of the parts, FUNCTIONS (native) or PYTHON (line events)
+    family: str                             # the parts' family, or FUNCTIONS, PYTHON or OPERATORS (below)
     parts: tuple[Part, ...]                 # largest growth first
 
     def sentence(self) -> str:
