@@ -34,8 +34,8 @@ def time_row(row, profile):
         rounds = timed_rounds(row, profile)
         times = time_calls(fn, lambda t: len(t.wall) < rounds or (spent(t) < profile.timing_budget_s
                                                                   and len(t.wall) < 50 * rounds))
-        # not a compiled step: its traced call runs the compiler's own Python (the compiled SuperSpike trial:
-        # 1.66 million line events against 0.32 million eager), not the user's
+        # not a compiled step: its traced call runs the compiler's own Python, not the user's
+        # (docs/measurements.md: Python work of a traced step)
         times.python_lines = None if getattr(row.case, "compile", False) else python_lines_of(fn)
         return times
 
