@@ -23,7 +23,7 @@ from workloads.metrics import Family, Metric, Value, Workload
 REPEATS = 3                 # each figure is the median of three measurements, kept as its samples
 TEST_REPEATS = 2            # a test module takes minutes: two runs, both kept (one sample decides nothing)
 ROOT = Path(__file__).resolve().parent.parent
-# the five modules that cost .ci/run the most (453 of its 585 CPU seconds on a quiet 2-core AMD VM, from
+# five of the modules that cost .ci/run the most when they were chosen (docs/measurements.md, from
 # SPIKEFLOPS_TEST_COSTS): rows of the full profile only (the test suite is minutes, and twice per row)
 COSTLY_TEST_MODULES = ("tests/test_harnesses.py", "tests/test_triage.py", "tests/test_interruption.py",
                        "tests/test_gpu_kit.py", "tests/test_cli.py")

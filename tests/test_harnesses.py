@@ -9,6 +9,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,19 +151,30 @@ def test_asv_publish_dashboard_renders_in_headless_chromium(asv_quick_run):
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
+
+    def dom_of(page: str) -> str:
         proc = subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={asv_quick_run['tmp'] / 'chromium-profile'}", "--virtual-time-budget=20000",
-             "--dump-dom", url], capture_output=True, text=True, timeout=180)
+             "--dump-dom", f"http://127.0.0.1:{server.server_address[1]}/{page}"],
+            capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return proc.stdout
+
+    try:
+        dom = dom_of("index.html")
+        # a graph of a parameter grid (backend x device x size x machines, most never run): asv gave all 24
+        # combinations a legend entry and printed five y ticks of ~3.96e6 all as "3.96e+6"
+        graph = dom_of("index.html#bench_superspike.SuperSpikeConvergence.track_final_error")
     finally:
         server.shutdown()
-    dom = proc.stdout
-    assert proc.returncode == 0, proc.stderr[-2000:]
     # the benchmark list is built by asv's JavaScript from index.json: present only if the page ran
     assert "GPTStep" in dom and "SuperSpikeTrial" in dom, dom[:2000]
+    legend = re.findall(r'class="legendLabel"[^>]*>(.*?)</td>', graph)
+    ticks = [t for t in re.findall(r'class="flot-tick-label tickLabel"[^>]*>(.*?)</div>', graph) if t]
+    assert 0 < len(legend) < 24, legend                  # only the series with a value
+    assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ticks
 
 
 @pytest.fixture(scope="module")

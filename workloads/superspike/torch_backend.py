@@ -85,7 +85,7 @@ CPU_TENSORS = PYTHON_FLOATS.as_cpu_tensors()
 
 # State is a dict of named float32 tensors so one plain function can advance it (and torch.compile can fuse
 # that function). Populations that run the same equations share one tensor per variable, so each equation is
-# one operator for both (a step of tiny tensors is launch-bound: 91 operators instead of 126):
+# one operator for both (a step of tiny tensors is launch-bound; docs/measurements.md has the count):
 #   "v", "refrac", "in_syn", "sigma_prime": the LIF neurons, hidden first, then output;
 #   "z", "z_tilda": the presynaptic traces, input first, then hidden.
 # Elementwise operators round each element alike whatever tensor holds it, so the shared tensors give the
@@ -227,7 +227,7 @@ class TorchSuperSpike:
         dev = torch.device(device)
         steps = size.trial_timesteps
         # The learning rule is written out by hand: nothing here needs autograd, and with it off every one of
-        # a trial's ~250,000 tiny ops skips autograd's dispatch (13 % of an eager CPU trial, the same bits).
+        # a trial's tiny ops skips autograd's dispatch (docs/measurements.md: its share of a trial; the same bits).
         # The state is made in the same mode it is stepped in, so a compiled step sees one kind of tensor.
         with torch.inference_mode():
             self.input_raster = torch.as_tensor(spike_source_raster(conditions.input_spikes, steps), dtype=F32,
