@@ -29,6 +29,7 @@ def test_bad_input_gives_one_line_and_exit_2(args, needle):
     assert_one_line_error(spikeflops(*args), needle)
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 def test_gpt_flops_table_and_json():
     proc = spikeflops("gpt", "flops", "--sizes", "gpt-small", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -40,6 +41,7 @@ def test_gpt_flops_table_and_json():
     assert "counting FLOPs of gpt-xl (2/2)" in table.stderr        # long counts show progress
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 def test_max_batch_writes_json_and_never_a_failed_batch(tmp_path):
     out = tmp_path / "mb.json"
     proc = spikeflops("gpt", "max-batch", "--sizes", "gpt-nano", "--device", "cpu", "--dtype", "float32",
@@ -64,6 +66,7 @@ def test_asv_configuration_and_benchmarks_are_valid():
     assert proc.returncode == 0 and "No problems found" in proc.stdout, proc.stdout + proc.stderr
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 def test_superspike_runs_as_the_seed_types_it_and_never_overwrites(tmp_path):
     # a target made for the ci network, given without --size: the network is chosen from the file
     target = tmp_path / "small-target.ras"
@@ -92,6 +95,7 @@ def _umask() -> int:
     return mask
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
     from spikeflops.regress.records import load
 
@@ -179,6 +183,7 @@ def test_run_prints_the_reference_tables_from_its_entries():
                        ["SuperSpike torch, CUDA graph: no slower than GeNN CUDA", "350.00 ms vs 210.00 ms", "missed"]]
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 @pytest.mark.genn
 def test_genn_build_output_stays_off_stdout_so_json_parses(tmp_path):
     # GeNN runs make and a compiler whose lines went to stdout, before the --json record

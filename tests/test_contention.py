@@ -8,6 +8,8 @@ import multiprocessing
 import os
 import time
 
+import pytest
+
 from spikeflops.regress.judge import compare
 from spikeflops.regress.records import Measurement, ResultSet
 from spikeflops.regress.rules import load_config
@@ -99,6 +101,7 @@ def _spin(stop_at: float, parent: int | None = None) -> None:
         x += 1
 
 
+@pytest.mark.e2e                     # end-to-end: spinning processes beside a real run (the e2e tier)
 def test_a_busy_co_process_is_either_harmless_or_flagged():
     # the bound: tokens/s within 20 % of the quiet run's, or the run says its CPU share fell (then not judged)
     (row,) = [r for r in select("GPTThroughput", "ci") if r.case.variant == "fast"]

@@ -24,6 +24,7 @@ def _pytest(*args, env=None):
                           capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 def test_bare_benchmark_only_collects_the_benchmarks_and_plain_pytest_the_tests():
     bench = _pytest("--benchmark-only", "--collect-only", "-q", env={"SPIKEFLOPS_PROFILE": "ci"})
     ids = [ln for ln in bench.stdout.splitlines() if "::" in ln]
@@ -33,6 +34,7 @@ def test_bare_benchmark_only_collects_the_benchmarks_and_plain_pytest_the_tests(
     assert tests.returncode == 0 and "tests/test_stats.py::" in tests.stdout
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 def test_a_timed_pytest_benchmark_run_is_saved_without_being_asked_so_keep_has_it(tmp_path):
     """`pytest --benchmark-only` as the README types it (no --benchmark-save) saves the run, named after its
     commit, into the storage that `spikeflops keep` reads."""

@@ -75,6 +75,7 @@ def test_a_sleep_is_one_line_of_the_function_that_waits(tmp_path):
            [v + 1 for k, v in plain.items() if k.endswith(":Model.step")]
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 def test_the_count_is_the_same_in_another_process():
     code = ("import json; from workloads.gpt.counted import step; from workloads.pywork import count_lines\n"
             "fn, close = step({'size': 'gpt-nano', 'variant': 'fast', 'dtype': 'float32', 'device': 'cpu', "

@@ -167,6 +167,7 @@ def _run(cmd, env, cwd=ROOT, timeout=600):
     return proc
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 @pytest.mark.slow
 def test_a_third_workload_defined_here_is_measured_by_run_pytest_benchmark_and_asv(tiny):
     tmp, env = tiny

@@ -163,6 +163,7 @@ def _subnormal_traces(backend) -> int:
     return found
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 @pytest.mark.genn
 def test_genn_cpu_trials_run_with_denormals_flushed_and_would_not_without(monkeypatch):
     """Unflushed, denormals made each full-size GeNN CPU trial slower than the last (docs/genn.md). Counted, not
@@ -200,6 +201,7 @@ def test_the_genn_build_lock_keeps_a_second_process_out_until_it_is_released(tmp
     assert other_process() == "got it"
 
 
+@pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 @pytest.mark.genn
 def test_two_processes_building_one_genn_model_into_one_empty_cache_both_run_it(tmp_path):
     """Started together on an empty code cache: one builds, the other waits for the lock and then reuses
