@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import SpikeflopsError
+from .pywork import keep_largest
 
 def unavailable() -> str | None:
     """Why instructions cannot be counted here, or None."""
@@ -83,9 +84,6 @@ def _cache_dir() -> str:
     return os.environ.get("SPIKEFLOPS_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "spikeflops")
 
 
-# how much of a step's instructions the kept functions must cover (every function until then): enough that no
-# "grew from 0" is made by a cut, with a cap so that a pathological dump stays a small file
-KEEP_SHARE, KEEP_MOST = 0.999, 2000
 COUNT_PREFIX = "spikeflops-count-"
 SMALLEST_COUNT = 1000               # instructions: a real step executes far more; fewer means nothing was counted
 
@@ -194,7 +192,7 @@ def _result(spec: dict, entry: dict, out: Path, index: int) -> dict:
 
 
 def read_dump(path: Path) -> tuple[int, dict[str, int]]:
-    """(total instructions, self instructions of every function down to KEEP_SHARE of the total) of one
+    """(total instructions, self instructions of every function down to pywork.KEEP_SHARE of the total) of one
     callgrind dump, read from the file itself: valgrind 3.19's "summary:" (and so callgrind_annotate's total)
     wraps below zero in a dump after instrumentation was switched off and on; "totals:" and the cost lines
     are right. A dump with no positive count (empty, zero, negative) is a ValueError: nothing was counted."""
@@ -230,13 +228,8 @@ def read_dump(path: Path) -> tuple[int, dict[str, int]]:
         total = counted
     if total < SMALLEST_COUNT or counted <= 0:
         raise ValueError(f"{path.name}: {total} instructions in all, {counted} in its cost lines: nothing was counted")
-    kept, covered = {}, 0
-    for name, n in sorted(self_cost.items(), key=lambda kv: -kv[1]):
-        if covered >= KEEP_SHARE * counted or len(kept) >= KEEP_MOST:
-            break
-        kept[name] = n
-        covered += n
-    return total, kept
+    # every function down to 99.9 % of the instructions: no "grew from 0" made by a cut (pywork.keep_largest)
+    return total, keep_largest(self_cost)
 
 
 def _name(names: dict[str, str], value: str) -> str:

@@ -19,8 +19,9 @@ import sys
 import threading
 from pathlib import Path
 
-# named functions kept per step: every function down to this share of the line events, at most KEEP_MOST,
-# so that a function of either side is not made to "grow from 0" by a cut
+# named parts kept of a count (a step's Python functions here, its native functions in workloads.counting):
+# every one down to this share of the total, at most KEEP_MOST, so that a part of either side is not made to
+# "grow from 0" by a cut, and a pathological count stays a small file
 KEEP_SHARE, KEEP_MOST = 0.999, 2000
 
 _ROOT = str(Path(__file__).resolve().parent.parent) + os.sep
@@ -75,7 +76,8 @@ def count_lines(step, steps: int = 1) -> tuple[float, dict[str, float]]:
     return sum(by_function.values()) / steps, keep_largest({k: n / steps for k, n in by_function.items()})
 
 
-def keep_largest(counts: dict[str, float]) -> dict[str, float]:
+def keep_largest(counts: dict) -> dict:
+    """The largest of ``counts`` (name -> count), largest first, until they cover KEEP_SHARE of the total."""
     total = sum(counts.values())
     kept: dict[str, float] = {}
     covered = 0.0
