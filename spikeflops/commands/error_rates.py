@@ -8,7 +8,7 @@ import sys
 import time
 
 from workloads.errors import SpikeflopsError
-from ..argtypes import output_file, positive_int, positive_number
+from ..argtypes import non_negative_int, output_file, positive_int, positive_number
 from ..regress.error_rates import DEFAULT_SIZES, MEASURES
 
 
@@ -35,7 +35,7 @@ def add_parser(subparsers) -> None:
                    help="what each step is judged by: wall time (default), the thread's on-CPU time (slowdowns "
                         "injected as busy work), or blocked time (wall - on-CPU - run-queue wait; injected as "
                         "sleeps), each with its own rule from the thresholds file")
-    p.add_argument("--busy", type=int, default=0, metavar="N",
+    p.add_argument("--busy", type=non_negative_int, default=0, metavar="N",
                    help="run N spinning processes beside the study (the error rates of a busy runner; default 0)")
     p.add_argument("--config", default=None, help="thresholds file (default: the shipped gate.toml)")
     p.add_argument("--counted", type=positive_int, default=None, metavar="AA",
@@ -151,8 +151,6 @@ def cmd_error_rates(args) -> int:
     from ..tables import format_table
 
     sizes = _sizes(args.sizes)
-    if args.busy < 0:
-        raise SpikeflopsError(f"--busy {args.busy}: a number of spinning processes, 0 or more")
     config = load_config(args.config)
     rule = config.rule_for(MEASURES[args.measure][0])
     budget = args.budget or get_profile("ci").timing_budget_s
