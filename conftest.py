@@ -3,16 +3,8 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-import benchmarks  # noqa: F401 - adds the suite's own costs (benchmarks.suite_costs) to the registry
-
-# the test suite's plugin lives with the tests; one module name for the plugin and the tests that import it
-sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
-pytest_plugins = ("testcosts",)   # what each test module costs (SPIKEFLOPS_TEST_COSTS)
 
 
 def pytest_addoption(parser):

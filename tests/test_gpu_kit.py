@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-import early
+from jobs import run_job
 from leftovers import new_tag, survivors
 from spikeflops.gpukit import plan as kit_plan
 from spikeflops.gpukit.runner import StageOutcome, _judge
 from spikeflops.regress.records import load
 
 pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+READS_ONE_RUN = pytest.mark.xdist_group("kit-rehearsal")     # one worker runs its readers: it runs once
 
 ROOT = Path(__file__).resolve().parents[1]
 # what a borrowed machine hands back: at most 8 files, named in letters, digits, '.', '_' and '-'
@@ -96,19 +97,16 @@ def test_a_stage_that_measured_nothing_is_never_ok():
 
 # ---------------------------------------------------------------- the rehearsal, end to end
 
-@early.command("rehearsal")
-def _rehearsal_command(folder: Path) -> early.Command:
-    return early.Command([sys.executable, "-m", "spikeflops.cli", "kit", "--plan", "rehearsal",
-                          "--out-dir", str(folder / "out"), "--time-scale", "4"], timeout_s=900)
-
-
 @pytest.fixture(scope="module")
-def rehearsal():
-    """The whole rehearsal, run in the background from the session's start (tests/early.py)."""
-    run = early.take("rehearsal")
-    return {"proc": run, "out": run.folder / "out"}
+def rehearsal(tmp_path_factory):
+    """The whole rehearsal, once for the tests that read it (one xdist group: one worker runs them)."""
+    folder = tmp_path_factory.mktemp("rehearsal")
+    run = run_job([sys.executable, "-m", "spikeflops.cli", "kit", "--plan", "rehearsal",
+                   "--out-dir", folder / "out", "--time-scale", "4"], folder, timeout_s=900)
+    return {"proc": run, "out": folder / "out"}
 
 
+@READS_ONE_RUN
 def test_rehearsal_runs_every_stage_and_says_what_it_could_not_do(rehearsal):
     proc, out = rehearsal["proc"], rehearsal["out"]
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -127,6 +125,7 @@ def test_rehearsal_runs_every_stage_and_says_what_it_could_not_do(rehearsal):
         assert f"] {name}: " in proc.stderr
 
 
+@READS_ONE_RUN
 def test_rehearsal_results_are_right_and_readable_by_the_gate(rehearsal):
     out = rehearsal["out"]
     results = json.loads((out / "kit.json").read_text())
@@ -151,6 +150,7 @@ def test_rehearsal_results_are_right_and_readable_by_the_gate(rehearsal):
         assert any(m.metric.startswith("GPTStep.") for m in pb.measurements)
 
 
+@READS_ONE_RUN
 def test_rehearsal_output_fits_what_a_borrowed_machine_hands_back(rehearsal):
     files = [p for p in rehearsal["out"].rglob("*") if p.is_file()]
     assert len(files) <= FILES_BACK, files

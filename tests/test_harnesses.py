@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-import early
+from jobs import run_job
 
-pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+# the end-to-end tier (pyproject.toml markers); one worker runs the module, so each harness runs once
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("harnesses")]
 
 ROOT = Path(__file__).resolve().parents[1]
 MACHINE = "ci-test-machine"
@@ -55,18 +56,17 @@ def _run(cmd, env=None, timeout=1500, cwd=ROOT):
     return proc
 
 
-@early.command("pytest_benchmark_table_run")
-def _twin_table_command(folder: Path) -> early.Command:
+def _twin_table_run(folder: Path):
     """The twins of the small table under --benchmark-only, into a scratch storage and a JSON file."""
-    return early.Command(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
+    return run_job(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         str(ROOT / "benchmarks/test_pytest_benchmark.py"),
          "--benchmark-only", f"--benchmark-storage=file://{folder / 'storage'}", "--benchmark-save=table",
-         f"--benchmark-json={folder / 'run.json'}"],
+         f"--benchmark-json={folder / 'run.json'}"], folder,
         env={"SPIKEFLOPS_PROFILE": "ci", "SPIKEFLOPS_CASES": SMALL_CASES})
 
 
-@early.command("asv_quick_run")
-def _asv_quick_command(folder: Path) -> early.Command:
+def _asv_quick_run(folder: Path):
     """One `asv run --quick` of the small table into a scratch results folder (the committed ones are
     untouched), on a machine registered in a scratch HOME (asv's machine file)."""
     conf = json.loads((ROOT / "asv.conf.json").read_text())
@@ -78,8 +78,8 @@ def _asv_quick_command(folder: Path) -> early.Command:
               'bench=$("$PYTHON" -m spikeflops.cli info --asv-bench)\n'
               'asv run --config "$CONF" --python=same --quick --machine "$MACHINE" '
               '--set-commit-hash "$(git rev-parse HEAD)" -b "$bench" --show-stderr\n')
-    return early.Command(["bash", "-c", script], env={**_asv_env(folder), "PYTHON": sys.executable,
-                                                      "MACHINE": MACHINE, "CONF": str(folder / "asv.conf.json")})
+    return run_job(["bash", "-c", script], folder, env={**_asv_env(folder), "PYTHON": sys.executable,
+                                                        "MACHINE": MACHINE, "CONF": str(folder / "asv.conf.json")})
 
 
 def _asv_env(folder: Path) -> dict:
@@ -89,10 +89,10 @@ def _asv_env(folder: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def asv_quick_run():
-    """The asv run, run in the background from the session's start (tests/early.py)."""
+def asv_quick_run(tmp_path_factory):
+    """One asv --quick run of the small table."""
     assert shutil.which("asv"), "asv is a test dependency"
-    run = early.take("asv_quick_run")
+    run = _asv_quick_run(tmp_path_factory.mktemp("asv-quick"))
     assert run.returncode == 0, run.tail()
     tmp = run.folder
     results = [p for p in (tmp / "results" / MACHINE).glob("*.json") if p.name != "machine.json"]
@@ -178,9 +178,9 @@ def test_asv_publish_dashboard_renders_in_headless_chromium(asv_quick_run):
 
 
 @pytest.fixture(scope="module")
-def pytest_benchmark_table_run():
-    """The pytest-benchmark run of the small table, run in the background from the session's start."""
-    run = early.take("pytest_benchmark_table_run")
+def pytest_benchmark_table_run(tmp_path_factory):
+    """One pytest-benchmark run of the small table."""
+    run = _twin_table_run(tmp_path_factory.mktemp("pytest-benchmark"))
     assert run.returncode == 0, run.tail(6000)
     return run.folder / "run.json"
 
@@ -221,7 +221,8 @@ def pytest_benchmark_storage(pytest_benchmark_table_run, tmp_path_factory):
     """A scratch storage of two saved runs: the small table's, and a later one of the GPT FLOP benchmark."""
     storage = tmp_path_factory.mktemp("pb")
     shutil.copytree(pytest_benchmark_table_run.parent / "storage", storage, dirs_exist_ok=True)
-    _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "benchmarks/test_pytest_benchmark.py"),
+    _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+          str(ROOT / "benchmarks/test_pytest_benchmark.py"),
           "-k", "test_GPTFlops", "--benchmark-only", f"--benchmark-storage=file://{storage}",
           "--benchmark-save=flops"], env={"SPIKEFLOPS_PROFILE": "ci"}, timeout=600)
     return storage

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from leftovers import digest_tree, new_tag, survivors, wait_for_descendant
+from synthetic_history import synthetic_asv_results
 
 pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
 
@@ -135,8 +136,6 @@ def _stopped_cleanly(proc, sig, tag, scratch):
 def test_a_stopped_report_keeps_the_earlier_report_whole_and_leaves_nothing(tmp_path, sig):
     """A report stopped while drawing leaves the earlier report (its markdown and its plots) as it was:
     never an old report.md beside new plots, nor a report.md missing, nor a half-made folder."""
-    from benchmarks.suite_costs import synthetic_asv_results
-
     results = tmp_path / "results"
     synthetic_asv_results(results, 300)
     out = tmp_path / "report"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import early
+from jobs import run_job, run_step
 
 pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
 
@@ -28,15 +28,11 @@ WASTED_FORWARD = ("        flat = logits.flatten(0, 1)\n",
                   "        flat = logits.flatten(0, 1)\n")
 
 
-def _run_plain(argv) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+def _git(repo, *args):
+    return run_step(["git", "-C", str(repo), *args])
 
 
-def _git(repo, *args, run=_run_plain):
-    return run(["git", "-C", str(repo), *args])
-
-
-def _commit(repo, message, path=None, old=None, new=None, run=_run_plain):
+def _commit(repo, message, path=None, old=None, new=None):
     if path is None:
         with open(repo / "README.md", "a") as f:
             f.write(f"\n{message}\n")
@@ -44,22 +40,22 @@ def _commit(repo, message, path=None, old=None, new=None, run=_run_plain):
         text = (repo / path).read_text()
         assert text.count(old) == 1, f"{path}: the injection point moved"
         (repo / path).write_text(text.replace(old, new))
-    _git(repo, "commit", "-qam", message, run=run)
-    return _git(repo, "rev-parse", "HEAD", run=run)
+    _git(repo, "commit", "-qam", message)
+    return _git(repo, "rev-parse", "HEAD")
 
 
-def _make_scratch_repo(tmp: Path, run=_run_plain) -> dict:
+def _make_scratch_repo(tmp: Path) -> dict:
     """A clone of this repository with four commits on top: neutral, a wasted forward pass (the culprit),
     a copy of the logits held through backward, neutral."""
     repo = tmp / "repo"
-    run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)])
-    _git(repo, "config", "user.email", "triage@test", run=run)
-    _git(repo, "config", "user.name", "triage test", run=run)
-    good = _git(repo, "rev-parse", "HEAD", run=run)
-    commits = [_commit(repo, "docs: a neutral change", run=run),
-               _commit(repo, "steps: a wasted forward pass", "workloads/gpt/steps.py", *WASTED_FORWARD, run=run),
-               _commit(repo, "steps: hold a copy of the logits", "workloads/gpt/steps.py", *EXTRA_COPY, run=run),
-               _commit(repo, "docs: another neutral change", run=run)]
+    run_step(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)])
+    _git(repo, "config", "user.email", "triage@test")
+    _git(repo, "config", "user.name", "triage test")
+    good = _git(repo, "rev-parse", "HEAD")
+    commits = [_commit(repo, "docs: a neutral change"),
+               _commit(repo, "steps: a wasted forward pass", "workloads/gpt/steps.py", *WASTED_FORWARD),
+               _commit(repo, "steps: hold a copy of the logits", "workloads/gpt/steps.py", *EXTRA_COPY),
+               _commit(repo, "docs: another neutral change")]
     return {"tmp": tmp, "repo": repo, "good": good, "commits": commits}
 
 
@@ -68,34 +64,25 @@ def scratch_repo(tmp_path_factory):
     return _make_scratch_repo(tmp_path_factory.mktemp("triage"))
 
 
-# The two end-to-end runs, each on a scratch clone of its own, in the background from the session's start
-# (tests/early.py): about 40 s each, which the other modules overlap.
-@early.command("bisect_run")
-def _bisect_command(folder: Path) -> early.Command:
-    scratch = _make_scratch_repo(folder, run=early.prepare)
-    return early.Command([sys.executable, "-m", "spikeflops.cli", "bisect", scratch["good"], scratch["commits"][-1],
-                          "--metric", "GPTOpCount.operators", "--match", "fast, train", "--quick",
-                          "--repo", str(scratch["repo"]), "--work", str(folder / "work"), "--machine", "triage-test"],
-                         env={"HOME": str(folder), "SPIKEFLOPS_PROFILE": "ci"}, meta=scratch)
-
-
-@early.command("compare_run")
-def _compare_command(folder: Path) -> early.Command:
-    scratch = _make_scratch_repo(folder, run=early.prepare)
-    return early.Command([sys.executable, "-m", "spikeflops.cli", "compare", scratch["commits"][1],
-                          scratch["commits"][2], "--rounds", "2", "--families", "GPTOpCount",
-                          "--repo", str(scratch["repo"])], env={"SPIKEFLOPS_PROFILE": "ci"}, timeout_s=900,
-                         meta=scratch)
+# The two end-to-end runs, each on a scratch clone of its own (about 40 s each), each read by one test.
+@pytest.fixture(scope="module")
+def bisect_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("bisect")
+    scratch = _make_scratch_repo(folder)
+    return run_job([sys.executable, "-m", "spikeflops.cli", "bisect", scratch["good"], scratch["commits"][-1],
+                    "--metric", "GPTOpCount.operators", "--match", "fast, train", "--quick",
+                    "--repo", scratch["repo"], "--work", folder / "work", "--machine", "triage-test"], folder,
+                   env={"HOME": str(folder), "SPIKEFLOPS_PROFILE": "ci"}, meta=scratch)
 
 
 @pytest.fixture(scope="module")
-def bisect_run():
-    return early.take("bisect_run")
-
-
-@pytest.fixture(scope="module")
-def compare_run():
-    return early.take("compare_run")
+def compare_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("compare")
+    scratch = _make_scratch_repo(folder)
+    return run_job([sys.executable, "-m", "spikeflops.cli", "compare", scratch["commits"][1],
+                    scratch["commits"][2], "--rounds", "2", "--families", "GPTOpCount",
+                    "--repo", scratch["repo"]], folder, env={"SPIKEFLOPS_PROFILE": "ci"}, timeout_s=900,
+                   meta=scratch)
 
 
 @pytest.mark.slow

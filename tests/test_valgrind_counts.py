@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-import early
+from jobs import run_job
 from gate_fixtures import cli
 from workloads.counting import unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
+READS_ONE_RUN = pytest.mark.xdist_group("valgrind-counting")     # one worker runs its readers: it runs once
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPERSPIKE = {"step": "workloads.superspike.counted:torch_step", "steps": 10,
@@ -58,21 +59,19 @@ json.dump(dict(first=first, again=again, ss_plain=first, ss_more=ss_more, gpt_pl
 """
 
 
-@early.command("counting_run")
-def _counting_command(folder: Path) -> early.Command:
-    """Four processes under valgrind (about 3 minutes of one core), in the background lane."""
-    return early.Command([sys.executable, "-c", COUNTING_JOB, str(folder / "counts.json"),
-                          json.dumps([SUPERSPIKE, GPT_TRAIN, SUPERSPIKE_LOOP, GPT_LOOP])],
-                         env={"PYTHONPATH": str(ROOT)}, timeout_s=900)
-
-
 @pytest.fixture(scope="module")
-def counting_run() -> dict:
-    run = early.take("counting_run")
+def counting_run(tmp_path_factory) -> dict:
+    """Four processes under valgrind (about 3 minutes of one core), once for the tests that read them (one
+    xdist group: one worker runs them)."""
+    folder = tmp_path_factory.mktemp("counting")
+    run = run_job([sys.executable, "-c", COUNTING_JOB, folder / "counts.json",
+                   json.dumps([SUPERSPIKE, GPT_TRAIN, SUPERSPIKE_LOOP, GPT_LOOP])], folder,
+                  env={"PYTHONPATH": str(ROOT)}, timeout_s=900)
     assert run.returncode == 0, run.tail()
     return json.loads((run.folder / "counts.json").read_text())
 
 
+@READS_ONE_RUN
 def test_an_unchanged_step_counts_the_same_in_two_processes(counting_run):
     first, again = counting_run["first"], counting_run["again"]
     assert "error" not in first and "error" not in again, (first.get("error"), again.get("error"))
@@ -82,6 +81,7 @@ def test_an_unchanged_step_counts_the_same_in_two_processes(counting_run):
                                                                             again["instructions"])
 
 
+@READS_ONE_RUN
 def test_one_percent_more_work_in_a_superspike_step_fails_the_gate_and_names_what_grew(counting_run, tmp_path):
     plain, more = counting_run["ss_plain"], counting_run["ss_more"]
     growth = more["instructions"] / plain["instructions"] - 1
@@ -102,6 +102,7 @@ def test_one_percent_more_work_in_a_superspike_step_fails_the_gate_and_names_wha
     assert cli("gate", base, base).returncode == 0
 
 
+@READS_ONE_RUN
 def test_one_percent_more_work_in_a_gpt_training_step_fails_the_gate(counting_run, tmp_path):
     plain, more = counting_run["gpt_plain"], counting_run["gpt_more"]
     assert "error" not in plain and "error" not in more, (plain.get("error"), more.get("error"))
