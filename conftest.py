@@ -14,10 +14,16 @@ def pytest_addoption(parser):
                                                     "(default: SPIKEFLOPS_PROFILE, else ci)")
 
 
+# What pytest-xdist sets in a worker's environment: a pytest that a test starts (a pytest-benchmark run, the
+# GPU kit's stages) would inherit it and take itself for a worker (pytest-benchmark then refuses to time).
+XDIST_WORKER_VARIABLES = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
-    import os
-
+    if hasattr(config, "workerinput"):             # an xdist worker: the processes it starts are sessions of their own
+        for name in XDIST_WORKER_VARIABLES:
+            os.environ.pop(name, None)
     if config.getoption("profile"):
         os.environ["SPIKEFLOPS_PROFILE"] = config.getoption("profile")
     if config.pluginmanager.hasplugin("benchmark") and config.getoption("benchmark_only"):

@@ -10,6 +10,14 @@ import re
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
+def middle_cut(text: str, most: int) -> str:
+    """``text`` within ``most`` characters, its middle cut: a name's start and end tell it apart."""
+    if len(text) <= most:
+        return text
+    head = most // 3
+    return text[:head] + "..." + text[-(most - head - 3):]
+
+
 def printable(text: str) -> str:
     """``text`` with every control character shown as its escape (``\\x1b``, ``\\u202e``)."""
     return _UNSAFE.sub(_escape, text)

@@ -102,8 +102,9 @@ def _spin(stop_at: float, parent: int | None = None) -> None:
 
 
 @pytest.mark.e2e                     # end-to-end: spinning processes beside a real run (the e2e tier)
-def test_a_busy_co_process_is_either_harmless_or_flagged():
-    # the bound: tokens/s within 20 % of the quiet run's, or the run says its CPU share fell (then not judged)
+def test_a_run_beside_twice_as_many_spinning_processes_as_cores_is_flagged_and_not_judged():
+    # two spinners a core leave the run at most a third of a core a thread: below the gate's floor of 0.5,
+    # whatever the quiet run got (a quiet run on a busy runner is contended too: still not judged)
     (row,) = [r for r in select("GPTThroughput", "ci") if r.case.variant == "fast"]
     profile = dataclasses.replace(get_profile("ci"), gpt_repeats=3)     # short: the busy run is the slow one
     quiet = track(row, profile)
@@ -120,13 +121,11 @@ def test_a_busy_co_process_is_either_harmless_or_flagged():
         for p in spinners:
             p.terminate()
             p.join()
-    assert 0 < quiet["cpu_share"].value <= 1.05 and 0 < busy["cpu_share"].value <= 1.05
-    within = busy["tokens_per_s"].value >= 0.8 * quiet["tokens_per_s"].value
+    assert 0 < quiet["cpu_share"].value <= 1.05 and 0 < busy["cpu_share"].value < 0.5, (quiet, busy)
     base = _rs(quiet["mfu"].value, quiet["cpu_share"].value)
     cand = _rs(busy["mfu"].value, busy["cpu_share"].value)
     verdict = _status(base, cand)
-    flagged = verdict.status == "not judged" and "contended" in verdict.detail
-    assert within or flagged, (quiet, busy, verdict)
+    assert verdict.status == "not judged" and "machine contended" in verdict.detail, (quiet, busy, verdict)
 
 
 def test_a_run_gated_against_itself_is_unchanged_however_busy_the_machine_was():

@@ -59,7 +59,7 @@ def _run(cmd, env=None, timeout=1500, cwd=ROOT):
 def _twin_table_run(folder: Path):
     """The twins of the small table under --benchmark-only, into a scratch storage and a JSON file."""
     return run_job(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          str(ROOT / "benchmarks/test_pytest_benchmark.py"),
          "--benchmark-only", f"--benchmark-storage=file://{folder / 'storage'}", "--benchmark-save=table",
          f"--benchmark-json={folder / 'run.json'}"], folder,
@@ -221,7 +221,7 @@ def pytest_benchmark_storage(pytest_benchmark_table_run, tmp_path_factory):
     """A scratch storage of two saved runs: the small table's, and a later one of the GPT FLOP benchmark."""
     storage = tmp_path_factory.mktemp("pb")
     shutil.copytree(pytest_benchmark_table_run.parent / "storage", storage, dirs_exist_ok=True)
-    _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+    _run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
           str(ROOT / "benchmarks/test_pytest_benchmark.py"),
           "-k", "test_GPTFlops", "--benchmark-only", f"--benchmark-storage=file://{storage}",
           "--benchmark-save=flops"], env={"SPIKEFLOPS_PROFILE": "ci"}, timeout=600)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..textsafe import middle_cut
 from .judge import Verdict
 from .records import ResultSet
 
@@ -94,10 +95,7 @@ def _change(part: Part) -> str:
 
 def _short(name: str) -> str:
     """``name`` within SHOWN_NAME characters, its middle cut: the end names the function and line."""
-    if len(name) <= SHOWN_NAME:
-        return name
-    head = SHOWN_NAME // 3
-    return name[:head] + "..." + name[-(SHOWN_NAME - head - 3):]
+    return middle_cut(name, SHOWN_NAME)
 
 
 def attribute(verdicts: list[Verdict], baseline: ResultSet, candidate: ResultSet) -> list[Attribution]:

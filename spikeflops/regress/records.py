@@ -192,48 +192,55 @@ def _parse_any(path: str | os.PathLike, data=None) -> ResultSet:
 
 # ---------------------------------------------------------------- asv
 
-_ASV_OLD_COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
-                    "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]
-
-
 def _load_asv(path: Path, data: dict) -> ResultSet:
+    """asv's results, read by asv itself (``asv.results.Results``); ``data`` (read once to tell the harness
+    apart) gives the header, so a history's header-only read (:func:`peek`) parses no result."""
     if data.get("version") != 2:
         raise SpikeflopsError(f"{path}: asv results format version {data.get('version')!r}; this reads version 2")
-    columns = data.get("result_columns", _ASV_OLD_COLUMNS)
-    meta, index_source = _asv_benchmark_meta(path)
     params = data.get("params", {})
     machine = {"harness": "asv", "machine": params.get("machine"), "cpu": params.get("cpu"),
                "num_cpu": _int(params.get("num_cpu")), "arch": params.get("arch"), "gpu": params.get("gpu")}
     commit_date = (data["date"] / 1000.0) if data.get("date") else None
+    meta, index_source = _asv_benchmark_meta(path)
     out = ResultSet(str(path), "asv", machine, data.get("commit_hash"), commit_date, commit_date=commit_date,
                     index_source=index_source)
-    ran = _asv_combinations_that_ran(data["results"], columns)
-    for name, row in data["results"].items():
-        cols = dict(zip(columns, row))
-        metric = canonical_asv_name(name)
-        n_params = len(cols.get("params") or [])
-        info = meta.get(name)
-        if not info or len(info.get("param_names") or []) != n_params:
-            info = _table_meta(metric, n_params) or {"unit": (info or {}).get("unit")}  # an index of another version
-        unit = info.get("unit") or _default_unit(name)
-        values = cols.get("result")
-        samples = cols.get("samples")
-        names = info.get("param_names") or [f"param{i + 1}" for i in range(n_params)]
-        if values is None:                      # the whole benchmark failed (setup error, import error...)
+    if not data.get("results"):
+        return out
+    _refuse_a_grid_longer_than_its_values(path, data)
+    from asv.results import Results
+    from asv.util import UserError
+
+    try:
+        results = Results.load(str(path))
+    except UserError as exc:
+        raise SpikeflopsError(f"{path}: malformed asv results file ({str(exc).strip().splitlines()[-1]})") from None
+    keys = sorted(results.get_all_result_keys())
+    values = {key: _as_list(results.get_result_value(key, results.get_result_params(key))) for key in keys}
+    # asv writes NaN both for a skipped case and for a benchmark that returned NaN (trials to target never
+    # reached): a skipped case skips every metric of its class, so a NaN beside a number of the same class
+    # and case is a result and must not vanish as "skipped"
+    ran = {(_asv_class(key), case) for key in keys if values[key] is not None
+           for case, value in zip(itertools.product(*(results.get_result_params(key) or [])), values[key])
+           if isinstance(value, (int, float)) and not math.isnan(value)}
+    for key in keys:
+        metric = canonical_asv_name(key)
+        grid = results.get_result_params(key) or []
+        info = meta.get(key)
+        if not info or len(info.get("param_names") or []) != len(grid):
+            info = _table_meta(metric, len(grid)) or {"unit": (info or {}).get("unit")}  # an index of another version
+        unit = info.get("unit") or _default_unit(key)
+        names = info.get("param_names") or [f"param{i + 1}" for i in range(len(grid))]
+        if values[key] is None:                 # the whole benchmark failed (setup error, import error...)
             out.failed.append(metric)
             continue
-        if not isinstance(values, list):
-            values, samples = [values], [samples]
-        samples = samples if isinstance(samples, list) else [None] * len(values)
-        grid = cols.get("params") or []
+        samples = _as_list(results.get_result_samples(key, grid)) or [None] * len(values[key])
         shown = [[_unrepr(v) for v in axis] for axis in grid]      # each value unquoted once, not per case
         # lazily, and only as far as there are values: a grid's product can be astronomically long
         combos = zip(itertools.product(*grid), itertools.product(*shown))
-        cls = _asv_class(name)
         seeded = SEED_PARAM in names
         folded: dict[tuple, list[float]] = {}
-        for (combo, labels), value, raw in zip(combos, values, samples):
-            if isinstance(value, float) and math.isnan(value) and (cls, combo) not in ran:
+        for (combo, labels), value, raw in zip(combos, values[key], samples):
+            if isinstance(value, float) and math.isnan(value) and (_asv_class(key), combo) not in ran:
                 continue                        # skipped; a NaN beside numbers of the same run is a result
             pairs = tuple(zip(names, labels))
             if value is None:                   # asv: None = failed, NaN = skipped (NotImplementedError)
@@ -249,30 +256,29 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
     return out
 
 
+def _refuse_a_grid_longer_than_its_values(path: Path, data: dict) -> None:
+    """asv writes a value for every case of a benchmark's grid; a file whose grid has more cases than values
+    is cut or forged, and asv's reader would build its whole grid (a 58 kB file: 6.5e12 cases, gigabytes)."""
+    columns = data.get("result_columns") or []
+    if "result" not in columns or "params" not in columns:
+        return                                  # asv's reader says what is missing
+    at_result, at_params = columns.index("result"), columns.index("params")
+    for name, row in data["results"].items():
+        values, grid = (row[at_result], row[at_params]) if len(row) > max(at_result, at_params) else (None, None)
+        if isinstance(values, list) and isinstance(grid, list) and all(isinstance(a, list) for a in grid):
+            cases = math.prod(len(axis) for axis in grid)
+            if cases != len(values):
+                raise SpikeflopsError(f"{path}: malformed asv results file ({name}: a grid of {cases:.3g} cases "
+                                      f"for {len(values)} values)")
+
+
+def _as_list(value):
+    """asv gives an unparameterized benchmark's value (or samples) bare and a grid's as a list."""
+    return value if value is None or isinstance(value, list) else [value]
+
+
 def _asv_class(name: str) -> str:
     return name.rsplit(".", 1)[0]
-
-
-def _asv_combinations_that_ran(results: dict, columns: list) -> set:
-    """(benchmark class, parameter combination) pairs where some metric produced a number.
-
-    asv writes NaN both for a skipped case and for a benchmark that returned NaN (trials to
-    target never reached). A skipped case skips every metric of its class; a NaN beside a
-    number of the same class and case is a real result and must not vanish as "skipped".
-    """
-    ran = set()
-    for name, row in results.items():
-        cols = dict(zip(columns, row))
-        values = cols.get("result")
-        if values is None:
-            continue
-        if not isinstance(values, list):
-            values = [values]
-        combos = itertools.product(*cols["params"]) if cols.get("params") else iter([()])
-        for combo, value in zip(combos, values):
-            if isinstance(value, (int, float)) and not math.isnan(value):
-                ran.add((_asv_class(name), combo))
-    return ran
 
 
 def canonical_asv_name(name: str) -> str:

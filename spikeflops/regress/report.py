@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 from ..tables import format_table
+from ..textsafe import middle_cut
 from .history import Point
-from .plotlayout import place_axes
 from .steps import steps_beyond, is_worse
 
 
@@ -78,9 +78,11 @@ class MetricCanvas:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        self.fig = Figure(figsize=self.SIZE_IN)
+        # matplotlib's constrained layout sets the margins (ticks, labels, title, the legend beside the axes)
+        self.fig = Figure(figsize=self.SIZE_IN, layout="constrained")
         FigureCanvasAgg(self.fig)
         self.ax = self.fig.add_subplot()
+        self._first_position = self.ax.get_position()     # the layout starts from here, as on a fresh figure
         self._used = False
 
     def draw(self, path: Path, metric: str, series: dict[str, dict[str, list[Point]]], direction: str) -> None:
@@ -88,7 +90,6 @@ class MetricCanvas:
             self._clear()
         self._used = True
         _draw_metric(self.ax, metric, series, direction)
-        place_axes(self.fig, self.ax)             # margins from text widths: no second layout of every text
         self._save_png(path)
 
     def _save_png(self, path: Path) -> None:
@@ -114,7 +115,8 @@ class MetricCanvas:
         ax.set_ylabel("")
         ax.relim()                                # limits from no lines: the next plot's data alone
         ax.autoscale(True)
-        self.fig.set_size_inches(*self.SIZE_IN)   # a wide legend's figure stays with its plot
+        ax.set_position(self._first_position)
+        ax.set_in_layout(True)                    # set_position takes an axes out of the layout: back in
 
 
 def _draw_metric(ax, metric: str, series: dict[str, dict[str, list[Point]]], direction: str) -> None:
@@ -139,7 +141,7 @@ def _draw_metric(ax, metric: str, series: dict[str, dict[str, list[Point]]], dir
                     name = f"{name} {label[len(metric):]}"
                 names.add(name)
                 ax.plot(xs, ys, marker="o" if len(ys) <= 60 else ".", markersize=5 if len(ys) <= 60 else 3,
-                        label=name)
+                        label=middle_cut(name, LEGEND_CHARS))
     if contended_x:                           # a busy machine's run: ringed, so it is not read as the code's doing
         ax.plot(contended_x, contended_y, linestyle="none", marker="o", markersize=11, markerfacecolor="none",
                 markeredgecolor="black", label="contended run (CPU share < 0.5)")
@@ -229,6 +231,7 @@ def legend_labels(metric: str, labels: list[str], machines: list[str]) -> tuple[
 
 
 MAX_TICK_LABELS = 16
+LEGEND_CHARS = 48           # a legend label's most characters: the data keeps most of the figure's width
 INTEGER_UNITS = {"operators", "sequences", "trials", "parameters", "threads"}
 
 
