@@ -21,6 +21,7 @@ XDIST_WORKER_VARIABLES = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "P
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
+    _refuse_a_loadgroup_that_cannot_group(config)
     if hasattr(config, "workerinput"):             # an xdist worker: the processes it starts are sessions of their own
         for name in XDIST_WORKER_VARIABLES:
             os.environ.pop(name, None)
@@ -85,6 +86,23 @@ def pytest_collection_modifyitems(config, items):
                 raise pytest.UsageError("SPIKEFLOPS_REQUIRE_GENN=1 but pygenn cannot be imported: the GeNN tests "
                                         "would skip (install pygenn: docs/genn.md)")
             item.add_marker(no_genn)
+
+
+def _refuse_a_loadgroup_that_cannot_group(config) -> None:
+    """pytest 9.2 keeps a test's node id where pytest-xdist 3.8 cannot add its group to it: `--dist loadgroup` then
+    spreads a group over the workers and each end-to-end command runs once per worker, twice the work. Said at
+    the start, never silently paid (pyproject.toml pins pytest below 9.2)."""
+    from importlib.metadata import version
+
+    if hasattr(config, "workerinput") or config.getoption("dist", "no") != "loadgroup":
+        return
+
+    def release(name: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in version(name).split(".")[:2] if part.isdigit())
+
+    if release("pytest") >= (9, 2) and release("pytest-xdist") <= (3, 8):
+        raise pytest.UsageError(f"--dist loadgroup does not group under pytest {version('pytest')} with pytest-xdist "
+                                f"{version('pytest-xdist')}: install the test extras (pytest<9.2)")
 
 
 @pytest.fixture(scope="session")

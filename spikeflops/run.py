@@ -8,18 +8,14 @@ read by `spikeflops gate` and `spikeflops report` like asv's and pytest-benchmar
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 from workloads.registry import FAMILIES
 from workloads.errors import SpikeflopsError
+from .progress import say
 
 
 CONTENDED_SHARE = 0.5          # the gate's default contended_floor: below it a run's timings say little
-
-
-def say(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def time_row(row, profile):

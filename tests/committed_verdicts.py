@@ -28,7 +28,7 @@ def comparisons() -> dict[str, list[dict]]:
     """name -> verdicts of every gate this test pins: consecutive asv runs (all noise models and the
     deterministic ones), the two pytest-benchmark runs, and the asv history against its newest run."""
     from gate_fixtures import committed_asv_runs, committed_pytest_benchmark_runs
-    from spikeflops.regress.judge import compare, pool_history
+    from spikeflops.regress.judge import judge_pair, pool_history
     from spikeflops.regress.records import load
     from spikeflops.regress.rules import load_config
 
@@ -40,9 +40,9 @@ def comparisons() -> dict[str, list[dict]]:
     out = {}
     for name, (base, cand) in pairs.items():
         for noise in (None, ("exact", "seeds")):
-            out[f"{name} [{','.join(noise) if noise else 'all'}]"] = _rows(compare(base, cand, config, noise))
+            out[f"{name} [{','.join(noise) if noise else 'all'}]"] = _rows(judge_pair(base, cand, config, noise))
     pooled, spreads = pool_history(asv[:-1])
-    out[f"asv history of {len(asv) - 1} -> {asv[-1].commit[:8]}"] = _rows(compare(pooled, asv[-1], config,
+    out[f"asv history of {len(asv) - 1} -> {asv[-1].commit[:8]}"] = _rows(judge_pair(pooled, asv[-1], config,
                                                                                     spreads=spreads))
     return out
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from spikeflops.regress.judge import compare
+from spikeflops.regress.judge import judge_pair
 from spikeflops.regress.records import Measurement, ResultSet
 from spikeflops.regress.rules import load_config
 from workloads.profiles import get_profile
@@ -28,7 +28,7 @@ def _rs(mfu: float, share: float) -> ResultSet:
 
 
 def _status(base, cand):
-    (verdict,) = [v for v in compare(base, cand, load_config()) if v.metric == "GPTThroughput.mfu"]
+    (verdict,) = [v for v in judge_pair(base, cand, load_config()) if v.metric == "GPTThroughput.mfu"]
     return verdict
 
 
@@ -44,10 +44,10 @@ def test_a_contended_verdict_is_never_a_silent_pass():
     from spikeflops.regress.judge import EXIT_OK, EXIT_UNDECIDED, exit_code
     from spikeflops.regress.render import markdown_report, summary_line
 
-    contended = [v for v in compare(_rs(40.0, 0.95), _rs(30.0, 0.45), load_config())]
+    contended = [v for v in judge_pair(_rs(40.0, 0.95), _rs(30.0, 0.45), load_config())]
     assert exit_code(contended) == EXIT_UNDECIDED
     assert summary_line(contended).startswith("UNDECIDED") and "UNDECIDED" in markdown_report(contended)
-    assert exit_code([v for v in compare(_rs(40.0, 0.95), _rs(40.2, 0.93), load_config())]) == EXIT_OK
+    assert exit_code([v for v in judge_pair(_rs(40.0, 0.95), _rs(40.2, 0.93), load_config())]) == EXIT_OK
 
 
 def test_compare_adds_rounds_for_a_contended_timing_and_exits_3(tmp_path, monkeypatch):

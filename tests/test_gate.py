@@ -14,7 +14,7 @@ import pytest
 from gate_fixtures import (committed_asv_runs, committed_pytest_benchmark_runs, copy_json, gate, scale_asv,
                            scale_pytest_benchmark)
 from workloads.errors import SpikeflopsError
-from spikeflops.regress.judge import compare, exit_code
+from spikeflops.regress.judge import judge_pair, exit_code
 from spikeflops.regress.records import Measurement, ResultSet, load
 from spikeflops.regress.rules import load_config
 from spikeflops.regress.stats import mann_whitney_u
@@ -59,7 +59,7 @@ def _rs(values: dict[str, tuple[float, tuple[float, ...]]]) -> ResultSet:
 
 
 def _statuses(base, cand):
-    return {v.metric: v.status for v in compare(_rs(base), _rs(cand), load_config())}
+    return {v.metric: v.status for v in judge_pair(_rs(base), _rs(cand), load_config())}
 
 
 def test_each_direction_and_noise_model():
@@ -113,14 +113,14 @@ def test_a_slowdown_within_noise_is_not_significant():
     cand = tuple(1.0 + 0.5 * rng.random() for _ in range(8))
     b = {"GPTStep.time_step": (sorted(base)[4], base)}
     c = {"GPTStep.time_step": (sorted(base)[4] * 1.08, cand)}
-    (verdict,) = compare(_rs(b), _rs(c), load_config())
+    (verdict,) = judge_pair(_rs(b), _rs(c), load_config())
     assert verdict.status == "unchanged" and "not significant" in verdict.detail
 
 
 def test_missing_and_new_metrics_are_named_and_missing_can_fail():
     base = {"GPTStep.time_step": (1.0, ()), "GPTThroughput.mfu": (2.0, ())}
     cand = {"GPTStep.time_step": (1.0, ()), "GPTMemory.peak_memory": (3.0, ())}
-    verdicts = compare(_rs(base), _rs(cand), load_config())
+    verdicts = judge_pair(_rs(base), _rs(cand), load_config())
     statuses = {v.metric: v.status for v in verdicts}
     assert statuses == {"GPTStep.time_step": "unchanged", "GPTThroughput.mfu": "missing",
                         "GPTMemory.peak_memory": "new"}
@@ -423,8 +423,8 @@ def test_many_timings_judged_at_once_control_false_discoveries():
     alone = [b.label for b, c in zip(base[1:], cand[1:]) if c.value > 1.05 * b.value
              and mann_whitney_u(list(b.samples), list(c.samples))[1] < 0.05]
     assert alone, "the uncorrected test must raise false alarms here, or this test proves nothing"
-    verdicts = compare(ResultSet("b", "asv", machine, "0" * 40, 0.0, base),
-                       ResultSet("c", "asv", machine, "0" * 40, 0.0, cand), load_config())
+    verdicts = judge_pair(ResultSet("b", "asv", machine, "0" * 40, 0.0, base),
+                          ResultSet("c", "asv", machine, "0" * 40, 0.0, cand), load_config())
     regressed = [v.label for v in verdicts if v.status == "regressed"]
     assert regressed == ["GPTStep.time_step(0)"], (regressed, alone)
     tested = [v for v in verdicts if "Mann-Whitney" in v.detail]
@@ -449,11 +449,11 @@ def test_history_median_neither_raises_nor_hides_on_one_wild_run():
     assert spreads[("GPTThroughput.mfu", (("size", "gpt-nano"),))] < 0.04     # the wild run does not set the spread
 
     def statuses(cand):
-        return {v.metric: v.status for v in compare(base, cand, load_config(), spreads=spreads)}
+        return {v.metric: v.status for v in judge_pair(base, cand, load_config(), spreads=spreads)}
 
     assert set(statuses(run(1.0, 40.1)).values()) == {"unchanged"}
     # against the wild run alone, the same candidate would read as a big improvement
-    assert statuses(run(1.0, 40.1)) != {v.metric: v.status for v in compare(history[3], run(1.0, 40.1), load_config())}
+    assert statuses(run(1.0, 40.1)) != {v.metric: v.status for v in judge_pair(history[3], run(1.0, 40.1), load_config())}
     worse = statuses(run(1.25, 34.0))
     assert worse["GPTStep.time_step"] == "regressed" and worse["GPTThroughput.mfu"] == "regressed"
 
@@ -541,7 +541,7 @@ def test_a_slower_torch_trial_is_attributed_to_its_phase():
             Measurement("SuperSpikePhaseTimes.gradient_learn", params, "seconds", update)])
 
     base, cand = rs(2.0, 1.9, 0.1), rs(3.0, 1.95, 1.05)       # the updates grew, the steps did not
-    verdicts = compare(base, cand, load_config())
+    verdicts = judge_pair(base, cand, load_config())
     found = attribute(verdicts, base, cand)
     assert len(found) == 1 and found[0].family == "SuperSpikePhaseTimes"
     assert found[0].parts[0].name == "gradient_learn" and "grew most in gradient_learn" in found[0].sentence()
@@ -559,20 +559,20 @@ def _seeded(values, metric="SuperSpikeConvergence.final_error"):
 
 def test_a_consistent_per_seed_learning_loss_below_the_threshold_is_caught_with_ten_seeds():
     """beta 1000 -> 850 made every seed worse by 1.4-6.6 %: the median (+1.4 %) passed a 10 % threshold."""
-    from spikeflops.regress.judge import compare
+    from spikeflops.regress.judge import judge_pair
     from spikeflops.regress.rules import load_config
 
     config = load_config(None)
     base = [100.0 + 7 * i for i in range(10)]
     worse = [b * (1 + d) for b, d in zip(base, (0.066, 0.014, 0.014, 0.03, 0.045, 0.02, 0.025, 0.05, 0.018, 0.035))]
-    [v] = compare(_seeded(base), _seeded(worse), config)
+    [v] = judge_pair(_seeded(base), _seeded(worse), config)
     assert v.status == "regressed" and "consistent across seeds" in v.detail, v
     # three seeds of the same change: the interval is too wide to call it, and the verdict says how wide
-    [v3] = compare(_seeded(base[:3]), _seeded(worse[:3]), config)
+    [v3] = judge_pair(_seeded(base[:3]), _seeded(worse[:3]), config)
     assert v3.status in ("undecided", "unchanged") and "not detectable with these seeds" in v3.detail, v3
     # the same seeds, unchanged code up to rounding: no alarm
     calm = [b * (1 + (0.004 if i % 2 else -0.004)) for i, b in enumerate(base)]
-    [v0] = compare(_seeded(base), _seeded(calm), config)
+    [v0] = judge_pair(_seeded(base), _seeded(calm), config)
     assert v0.status == "unchanged", v0
 
 
@@ -599,7 +599,7 @@ def test_history_uses_the_newest_level_not_a_window_across_a_change():
     base, spreads = pool_history(history)
     key = ("GPTStep.time_step", (("size", "gpt-nano"),))
     assert abs(base.by_key()[key].value - 1.0) < 0.02 and spreads[key] < 0.02, (base.by_key()[key], spreads[key])
-    verdicts = {v.metric: v.status for v in compare(base, run(1.22), load_config(), spreads=spreads)}
+    verdicts = {v.metric: v.status for v in judge_pair(base, run(1.22), load_config(), spreads=spreads)}
     assert verdicts["GPTStep.time_step"] == "regressed"
 
 

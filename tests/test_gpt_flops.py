@@ -136,7 +136,7 @@ def _op_count_results(machine: str, records) -> "object":
 
 @pytest.mark.parametrize("how", ["alias", "clone"])
 def test_logits_kept_alive_fail_the_cross_hardware_gate_through_live_bytes(monkeypatch, how):
-    from spikeflops.regress.judge import compare
+    from spikeflops.regress.judge import judge_pair
     from spikeflops.regress.rules import load_config
     from workloads.gpt.case import GPTCase
     from workloads.gpt.workload import measure_op_count
@@ -150,8 +150,8 @@ def test_logits_kept_alive_fail_the_cross_hardware_gate_through_live_bytes(monke
         if how == "alias":                              # no operator added: only the live bytes can see it
             assert (a.operators, a.bytes_allocated) == (b.operators, b.bytes_allocated)
         assert a.retained_live_bytes - b.retained_live_bytes == logits
-    verdicts = compare(_op_count_results("intel-box", before), _op_count_results("amd-box", after),
-                       load_config(None), cross_hardware=True)
+    verdicts = judge_pair(_op_count_results("intel-box", before), _op_count_results("amd-box", after),
+                          load_config(None), cross_hardware=True)
     failed = {v.metric for v in verdicts if v.status == "regressed"}
     assert "GPTOpCount.retained_live_bytes" in failed and "GPTOpCount.peak_live_bytes" in failed, failed
     if how == "alias":

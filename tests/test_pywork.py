@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from spikeflops.regress.attribution import PYTHON, attribute
-from spikeflops.regress.judge import compare
+from spikeflops.regress.judge import judge_pair
 from spikeflops.regress.records import Measurement, ResultSet
 from spikeflops.regress.rules import load_config
 from workloads.pywork import count_lines, function_key, keep_largest
@@ -130,7 +130,7 @@ def _rs(blocked: float, run_synced: float, samples=20):
 
 def test_a_regressed_wait_names_the_python_function_that_grew_first():
     base, cand = _rs(0.0001, 3.0), _rs(0.0031, 4.0)
-    verdicts = compare(base, cand, load_config())
+    verdicts = judge_pair(base, cand, load_config())
     (blocked,) = [v for v in verdicts if v.metric == "GPTStep.time_step_blocked"]
     assert blocked.status == "regressed", blocked
     found = [a for a in attribute(verdicts, base, cand) if a.family == PYTHON]

@@ -40,7 +40,7 @@ def test_every_metric_declares_direction_noise_unit_and_a_kind_the_gate_has_a_th
 
 
 def test_a_metric_no_workload_declares_is_not_judged_and_says_why():
-    from spikeflops.regress.judge import compare
+    from spikeflops.regress.judge import judge_pair
     from spikeflops.regress.records import Measurement, ResultSet
     from spikeflops.regress.rules import load_config
 
@@ -48,7 +48,7 @@ def test_a_metric_no_workload_declares_is_not_judged_and_says_why():
 
     def rs(v):
         return ResultSet("x", "asv", machine, "0" * 40, 0.0, [Measurement("Unknown.time_step", (), "s", v)])
-    (verdict,) = compare(rs(1.0), rs(2.0), load_config())
+    (verdict,) = judge_pair(rs(1.0), rs(2.0), load_config())
     assert verdict.status == "not judged" and verdict.detail == "no rule matches"
 
 

@@ -77,8 +77,9 @@ def test_an_unchanged_step_counts_the_same_in_two_processes(counting_run):
     assert "error" not in first and "error" not in again, (first.get("error"), again.get("error"))
     assert first["instructions"] > 100_000
     # the gate's threshold for instruction counts is 0.5 %: an A/A pair of one checkout must sit well inside it
-    assert abs(again["instructions"] / first["instructions"] - 1) < 0.002, (first["instructions"],
-                                                                            again["instructions"])
+    # (400 A/A pairs of consecutive processes spread -0.203 .. +0.227 %: docs/gate.md)
+    assert abs(again["instructions"] / first["instructions"] - 1) < 0.0025, (first["instructions"],
+                                                                             again["instructions"])
 
 
 @READS_ONE_RUN

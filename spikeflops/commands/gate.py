@@ -46,7 +46,7 @@ def cmd_gate(args) -> int:
 
     from ..regress.inputs import HOW_TO_MAKE, calibration_for, describe, load_history, load_results
     from ..resultsio import write_json, write_text
-    from ..regress.judge import (ALIKE_IN_EVERY_HARNESS, compare, coverage_problem, exit_code,
+    from ..regress.judge import (ALIKE_IN_EVERY_HARNESS, judge_pair, coverage_problem, exit_code,
                                  hardware_difference, staleness)
     from ..regress.attribution import attribute
     from ..regress.calibration import apply as calibration_apply
@@ -83,7 +83,7 @@ def cmd_gate(args) -> int:
     difference = hardware_difference(baseline, candidate)
     if difference and not args.cross_hardware:
         raise SpikeflopsError(f"different hardware ({difference}); pass --cross-hardware to compare anyway")
-    verdicts = compare(baseline, candidate, config, noise, cross_hardware=bool(difference), spreads=spreads)
+    verdicts = judge_pair(baseline, candidate, config, noise, cross_hardware=bool(difference), spreads=spreads)
     if args.calibration:            # before the coverage check: a calibration that leaves nothing judged fails it
         verdicts = calibration_apply(verdicts, calibration_for(args.calibration, candidate))
     problem = coverage_problem(baseline, candidate, verdicts)

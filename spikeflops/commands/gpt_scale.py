@@ -13,6 +13,7 @@ from workloads.gpt.scale import STRATEGIES, ScaleCase, world_sizes
 from ..argtypes import output_file, positive_int, whole_number
 from ..resultsio import write_json
 from ..tables import format_table, percent, si
+from ..progress import say
 
 
 def add_parser(gpt_subparsers) -> None:
@@ -53,10 +54,6 @@ def _device(name: str) -> str:
     return "cuda" if device_available("cuda") else "cpu"
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def cmd_scale(args) -> int:
     from workloads.gpt.launch import max_local_batch, measure_scaling
     from ..argtypes import parse_bytes
@@ -80,11 +77,11 @@ def cmd_scale(args) -> int:
 
     records, max_batches, rows = [], [], []
     for case in cases:
-        _say(f"{case.size} {case.strategy}: {len(worlds)} launches ({', '.join(map(str, worlds))} ranks) ...")
+        say(f"{case.size} {case.strategy}: {len(worlds)} launches ({', '.join(map(str, worlds))} ranks) ...")
 
         def progress(done):
             r = done.record
-            _say(f"  {r.case.world_size} rank(s): {r.tokens_per_s:,.0f} tokens/s in {done.seconds:.0f} s")
+            say(f"  {r.case.world_size} rank(s): {r.tokens_per_s:,.0f} tokens/s in {done.seconds:.0f} s")
 
         for r in measure_scaling(case, args.nproc, port=args.port, warmup=args.warmup, repeats=args.repeats,
                                  progress=progress):
@@ -93,7 +90,7 @@ def cmd_scale(args) -> int:
                          si(r.tokens_per_s), si(r.tokens_per_s_per_rank), percent(r.mfu),
                          percent(r.scaling_efficiency), percent(r.collective_share)])
         if args.max_batch:
-            found = max_local_batch(case, limit, progress=lambda p, o, c=case: _say(
+            found = max_local_batch(case, limit, progress=lambda p, o, c=case: say(
                 f"  {c.strategy} x{c.world_size} local batch {p.batch}: {'fits' if p.fits else 'out of memory'} "
                 f"({p.seconds:.1f} s); {o.describe(p.seconds)}"))
             max_batches.append({"case": case.to_dict(), "max_local_batch": found.max_batch,
@@ -114,5 +111,5 @@ def cmd_scale(args) -> int:
             c = m["case"]
             print(f"max local batch, {c['size']} {c['strategy']} x{c['world_size']}: "
                   f"{m['max_local_batch']}{'+' if m['hit_cap'] else ''}")
-    _say(f"results: {out}")
+    say(f"results: {out}")
     return 0

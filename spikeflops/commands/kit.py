@@ -6,7 +6,6 @@ import argparse
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from workloads.errors import SpikeflopsError
 from ..argtypes import positive_number
 from ..gpukit import plan as kit_plan
 from ..gpukit.stage import ROOT
+from ..progress import say
 
 DEFAULT_WHEELS = ROOT / ".whl"              # ignored by git: carried to the GPU, never committed
 DEFAULT_GENN_SOURCE = ROOT / "genn-src"
@@ -49,10 +49,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--for-python", default="3.12", metavar="X.Y",
                    help="the GPU machine's Python, for --prepare-wheels (default 3.12)")
     p.set_defaults(func=cmd_kit)
-
-
-def _say(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def build_jobs() -> int:
@@ -128,9 +124,9 @@ def cmd_kit(args) -> int:
     if args.prepare_wheels:
         if not re.fullmatch(r"3\.\d{1,2}", args.for_python):
             raise SpikeflopsError(f"--for-python {args.for_python!r}: give a Python version like 3.12")
-        got = kit_wheels.prepare(Path(args.prepare_wheels), args.for_python, _say)
+        got = kit_wheels.prepare(Path(args.prepare_wheels), args.for_python, say)
         print("\n".join(w.name for w in got))
-        _say(f"{len(got)} wheels, {sum(w.stat().st_size for w in got) / 2**20:.1f} MiB, in {args.prepare_wheels}")
+        say(f"{len(got)} wheels, {sum(w.stat().st_size for w in got) / 2**20:.1f} MiB, in {args.prepare_wheels}")
         return 0
     stages = _stages(args.stages)
     stage_budgets = _stage_budgets(args.stage_budget, stages)
@@ -154,7 +150,6 @@ def cmd_kit(args) -> int:
         _out_dir_usable(Path(args.out_dir))
     commit, dirty = _commit(args.commit)
 
-    say = _say
     site = Path(tempfile.mkdtemp(prefix="spikeflops-kit-site-"))
     genn_build = None
     try:

@@ -16,7 +16,8 @@ from ..argtypes import output_file
 from ..gitrepo import git_commit
 from ..resultsio import check_writable, claim_new, save_json
 from ..results import RunFile
-from ..run import (CONTENDED_SHARE, format_value, format_load, say, case_label, measure_alongside,
+from ..progress import say
+from ..run import (CONTENDED_SHARE, format_value, format_load, case_label, measure_alongside,
                    measure_rows, reference_tables, runs_alongside)
 from ..tables import format_table
 

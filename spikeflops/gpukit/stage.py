@@ -19,6 +19,7 @@ from pathlib import Path
 from workloads.errors import SpikeflopsError
 
 from . import plan as kit_plan
+from ..progress import say
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,10 +37,6 @@ class Partial:
 
     def close(self) -> None:
         self._f.close()
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _facts(plan: str, out: Partial) -> None:
@@ -60,7 +57,7 @@ def _facts(plan: str, out: Partial) -> None:
         measured = measure_matmul_peak(device, dtype, sizes=(256, 512), repeats=3)
     peaks["measured"] = as_dict(measured)
     out.write(peaks=peaks)
-    _say(f"    measured {peaks['dtype']} matmul peak: {measured.flops_per_s / 1e12:.2f} TFLOP/s")
+    say(f"    measured {peaks['dtype']} matmul peak: {measured.flops_per_s / 1e12:.2f} TFLOP/s")
 
 
 def _rows(name: str, plan: str, earlier: list[dict], out: Partial) -> None:
@@ -82,7 +79,7 @@ def _rows(name: str, plan: str, earlier: list[dict], out: Partial) -> None:
     if not rows:
         raise SpikeflopsError(f"stage {name}: the {profile_name} profile has no row for it")
     if runnable:
-        measure_rows(runnable, profile, progress=_say, on_entry=lambda e: out.write(entry=e))
+        measure_rows(runnable, profile, progress=say, on_entry=lambda e: out.write(entry=e))
 
 
 class _Outcomes:
@@ -121,7 +118,7 @@ def _harnesses(plan: str, out_dir: Path, out: Partial) -> None:
            "SPIKEFLOPS_PROFILE": kit_plan.HARNESS_PROFILE[plan]}
     device = "cuda" if plan == "gpu" else "cpu"
     pb_json = out_dir / "pytest-benchmark.json"
-    _say("    pytest-benchmark ...")
+    say("    pytest-benchmark ...")
     proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "benchmarks" / "test_pytest_benchmark.py"),
                            "--benchmark-only", "--device", device, "-q", "-p", "no:cacheprovider",
                            f"--benchmark-json={pb_json}"], env=env, cwd=ROOT, capture_output=True, text=True)
@@ -141,7 +138,7 @@ def _harnesses(plan: str, out_dir: Path, out: Partial) -> None:
         out.write(skipped="asv: this copy is not a git checkout, and asv records a commit of its history "
                           "(carry .git with the tree)")
         return
-    _say("    asv ...")
+    say("    asv ...")
     with tempfile.TemporaryDirectory(prefix="spikeflops-kit-asv-") as tmp:
         tmp = Path(tmp)
         conf = json.loads((ROOT / "asv.conf.json").read_text())
@@ -196,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             _harnesses(args.plan, args.out_dir, out)
     except SpikeflopsError as exc:
         out.write(error=str(exc))
-        _say(f"    stage {args.name}: {exc}")
+        say(f"    stage {args.name}: {exc}")
         return 2
     finally:
         out.close()

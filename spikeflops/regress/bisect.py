@@ -22,7 +22,7 @@ from workloads.errors import SpikeflopsError
 from workloads.isolate import private_temp_env, run_group
 
 from ..gitrepo import git, resolve, worktree
-from .judge import Verdict, compare
+from .judge import Verdict, judge_pair
 from .records import ResultSet, load
 from .rules import GateConfig
 
@@ -216,9 +216,9 @@ class Bisector:
         subject = git(self.plan.repo, "log", "-1", "--format=%s", commit)
         results = self.measure(commit)
         if self.reference is None:
-            verdicts = [v for v in compare(results, results, self.config) if self._wanted(v)]
+            verdicts = [v for v in judge_pair(results, results, self.config) if self._wanted(v)]
         else:
-            verdicts = [v for v in compare(self.reference, results, self.config) if self._wanted(v)]
+            verdicts = [v for v in judge_pair(self.reference, results, self.config) if self._wanted(v)]
         if not verdicts:
             raise SpikeflopsError(f"{commit[:10]} recorded no {self.plan.metric}"
                                   + (f" matching {self.plan.match!r}" if self.plan.match else ""))

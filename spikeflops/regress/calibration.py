@@ -17,7 +17,7 @@ import statistics
 from dataclasses import replace
 
 from workloads.errors import SpikeflopsError
-from .judge import Verdict, compare
+from .judge import Verdict, judge_pair
 from .records import ResultSet
 from .rules import GateConfig
 
@@ -57,7 +57,7 @@ def calibrate(runs: list[ResultSet], config: GateConfig) -> dict:
                                            "detectable": detectable}
     if not metrics:
         raise SpikeflopsError("the calibration runs share no metric measured at least twice")
-    pairs = [compare(a, b, config) for a, b in itertools.permutations(runs, 2)]   # every flag is false
+    pairs = [judge_pair(a, b, config) for a, b in itertools.permutations(runs, 2)]   # every flag is false
     before, judged = false_alarms(pairs)
     after, judged_after = false_alarms([apply(verdicts, {"metrics": metrics}) for verdicts in pairs])
     return {"format": CALIBRATION_FORMAT, "harness": runs[0].harness, "machine": dict(runs[0].machine),

@@ -84,9 +84,9 @@ def counting_difference(baseline: ResultSet, candidate: ResultSet) -> str | None
     return None
 
 
-def compare(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
-            noise_models: tuple[str, ...] | None = None, cross_hardware: bool = False,
-            spreads: dict | None = None) -> list[Verdict]:
+def judge_pair(baseline: ResultSet, candidate: ResultSet, config: GateConfig,
+               noise_models: tuple[str, ...] | None = None, cross_hardware: bool = False,
+               spreads: dict | None = None) -> list[Verdict]:
     """One verdict per metric key found on either side (``noise_models``: judge only these;
     ``cross_hardware``: the sides ran on different machines, so only portable metrics are judged).
     Different harnesses are compared on the noise models of ALIKE_IN_EVERY_HARNESS only."""
