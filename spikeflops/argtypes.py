@@ -39,7 +39,7 @@ def output_file(text: str) -> str:
     """A file the command will write: refused up front (a folder, an unwritable place), before any measuring."""
     from workloads.errors import SpikeflopsError
 
-    from .resultsio import check_writable
+    from .results.fileio import check_writable
 
     try:
         check_writable(text)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from workloads.errors import SpikeflopsError
 from workloads.hardware import machine_facts, machine_name
-from .resultsio import write_json
+from .results.fileio import write_json
 
 
 def asv_machine_file() -> Path:

@@ -29,7 +29,7 @@ def comparisons() -> dict[str, list[dict]]:
     deterministic ones), the two pytest-benchmark runs, and the asv history against its newest run."""
     from gate_fixtures import committed_asv_runs, committed_pytest_benchmark_runs
     from spikeflops.regress.judge import judge_pair, pool_history
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
     from spikeflops.regress.rules import load_config
 
     config = load_config()

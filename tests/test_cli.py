@@ -97,7 +97,7 @@ def _umask() -> int:
 
 @pytest.mark.e2e                     # end-to-end: a real subprocess run (the e2e tier)
 def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
 
     out = tmp_path / "run.json"
     proc = spikeflops("run", "--profile", "ci", "--families", "GPTStep", "GPTFlops", "--out", str(out))
@@ -217,7 +217,7 @@ def test_run_prints_its_tables_when_a_case_fails(monkeypatch, tmp_path, capsys):
 
 
 def test_two_runs_in_the_same_second_get_two_files(tmp_path):
-    from spikeflops.resultsio import claim_new, write_json
+    from spikeflops.results.fileio import claim_new, write_json
 
     first, second = claim_new(tmp_path / "run-x.json"), claim_new(tmp_path / "run-x.json")
     assert first != second and second.name == "run-x-2.json"

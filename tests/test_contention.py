@@ -11,7 +11,7 @@ import time
 import pytest
 
 from spikeflops.regress.judge import judge_pair
-from spikeflops.regress.records import Measurement, ResultSet
+from spikeflops.results.records import Measurement, ResultSet
 from spikeflops.regress.rules import load_config
 from workloads.profiles import get_profile
 from workloads.registry import select
@@ -72,7 +72,7 @@ def test_compare_adds_rounds_for_a_contended_timing_and_exits_3(tmp_path, monkey
                              "compile": "False"}, "units": {"time_step": "seconds"}, "case": {},
                              "metrics": {"time_step": 0.03}, "samples": {"time_step": [0.03, 0.031, 0.029]}}]}
         out.write_text(json.dumps(data))
-        from spikeflops.regress.records import load
+        from spikeflops.results.records import load
         return load(out)
 
     monkeypatch.setattr(interleave.Side, "run", fake_run)

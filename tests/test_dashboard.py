@@ -11,7 +11,8 @@ import pytest
 
 from gate_fixtures import committed_copy
 from leftovers import digest_tree
-from spikeflops.dashboard.publish import publish, python_version
+from spikeflops.dashboard.publish import publish
+from spikeflops.results.interpreter import python_version
 from workloads.errors import SpikeflopsError
 
 pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)

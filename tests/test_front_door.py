@@ -171,7 +171,7 @@ def test_keep_onto_a_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_p
     retry copies it (a broken file is never taken for one already kept)."""
     import errno
 
-    import spikeflops.resultsio as resultsio
+    import spikeflops.results.fileio as resultsio
     from spikeflops.cli import main
 
     _local_runs(tmp_path)
@@ -227,8 +227,8 @@ def test_a_kept_run_of_a_venv_without_a_version_in_its_path_names_no_path():
     interpreter can still be asked here, "existing-py" when not), and keeps asv's matrix suffix."""
     import sys
 
-    from spikeflops.dashboard.publish import interpreter_version
-    from spikeflops.keep import kept_name
+    from spikeflops.results.interpreter import interpreter_version
+    from spikeflops.results.keep import kept_name
 
     env = {"VIRTUALENV_SYSTEM_SITE_PACKAGES": "true"}
     name = "c5e6dbfc-existing-py_tmp_my-venv_bin_python-VIRTUALENV_SYSTEM_SITE_PACKAGEStrue.json"

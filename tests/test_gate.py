@@ -15,7 +15,7 @@ from gate_fixtures import (committed_asv_runs, committed_pytest_benchmark_runs, 
                            scale_pytest_benchmark)
 from workloads.errors import SpikeflopsError
 from spikeflops.regress.judge import judge_pair, exit_code
-from spikeflops.regress.records import Measurement, ResultSet, load
+from spikeflops.results.records import Measurement, ResultSet, load
 from spikeflops.regress.rules import load_config
 from spikeflops.regress.stats import mann_whitney_u
 
@@ -548,7 +548,7 @@ def test_a_slower_torch_trial_is_attributed_to_its_phase():
 
 
 def _seeded(values, metric="SuperSpikeConvergence.final_error"):
-    from spikeflops.regress.records import Measurement, ResultSet
+    from spikeflops.results.records import Measurement, ResultSet
 
     rs = ResultSet("x.json", "spikeflops-run", {"machine": "m", "cpu": "c"}, "abc", 0.0)
     params = (("backend", "torch"), ("device", "cpu"), ("size", "ci"))
@@ -607,7 +607,7 @@ def test_history_leaves_out_other_machines_and_refuses_without_two_of_its_own(tm
     import json
 
     from spikeflops.regress.inputs import load_history
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
 
     def write(name, machine):
         data = {"format": "spikeflops-run/1", "machine_name": machine, "machine": {"cpu": machine, "cpu_count": 2},

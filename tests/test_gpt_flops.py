@@ -123,7 +123,7 @@ def _keep_logits(monkeypatch, how):
 
 
 def _op_count_results(machine: str, records) -> "object":
-    from spikeflops.regress.records import Measurement, ResultSet
+    from spikeflops.results.records import Measurement, ResultSet
 
     out = ResultSet(f"{machine}.json", "spikeflops-run", {"machine": machine, "cpu": machine}, "abc", 0.0)
     for rec in records:

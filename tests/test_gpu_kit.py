@@ -17,7 +17,7 @@ from jobs import run_job
 from leftovers import new_tag, survivors
 from spikeflops.gpukit import plan as kit_plan
 from spikeflops.gpukit.runner import StageOutcome, _judge
-from spikeflops.regress.records import load
+from spikeflops.results.records import load
 
 pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
 READS_ONE_RUN = pytest.mark.xdist_group("kit-rehearsal")     # one worker runs its readers: it runs once

@@ -102,7 +102,7 @@ def asv_quick_run(tmp_path_factory):
 
 @pytest.mark.slow
 def test_asv_quick_run_records_every_case_of_the_small_table_and_none_failed(asv_quick_run):
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
     from workloads.registry import FAMILIES
 
     rs = load(asv_quick_run["result"])
@@ -193,7 +193,7 @@ DETERMINISTIC = ("GPTFlops.", "GPTOpCount.", "GPTMaxBatch.", "SuperSpikeConverge
 @pytest.mark.slow
 def test_both_harnesses_give_the_same_metrics_units_and_deterministic_values(asv_quick_run,
                                                                             pytest_benchmark_table_run):
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
     from spikeflops.regress.rules import load_config
 
     asv, pb = load(asv_quick_run["result"]), load(pytest_benchmark_table_run)

@@ -7,7 +7,7 @@ from synthetic_history import synthetic_asv_results
 
 
 def test_synthetic_history_holds_every_family_and_reads_back(tmp_path):
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
     from workloads.registry import FAMILIES
 
     paths = synthetic_asv_results(tmp_path, 3)
@@ -21,7 +21,7 @@ def test_a_short_history_of_a_long_folder_reads_only_its_newest_files_in_full(tm
     """1,000 asv results files: `gate --history 3` reads every file's header once and only the newest three
     (of the candidate's machine) in full, so its cost per file stays flat however long the folder grows; a
     second history over the same folder parses nothing again. (Counted reads, not a timed test.)"""
-    from spikeflops.regress import records
+    from spikeflops.results import records
     from spikeflops.regress.inputs import load_history
 
     paths = synthetic_asv_results(tmp_path, 1000)

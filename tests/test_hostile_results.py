@@ -84,7 +84,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_file(tmp_path, monkeypat
     import errno
     import os
 
-    from spikeflops.resultsio import write_json
+    from spikeflops.results.fileio import write_json
     from workloads.errors import SpikeflopsError
 
     path = tmp_path / "gate.json"

@@ -73,7 +73,7 @@ def test_a_killed_command_keeps_earlier_results_and_leaves_no_partial_file(tmp_p
 def test_a_killed_asv_run_keeps_earlier_results_and_leaves_only_readable_files(tmp_path, sig):
     import shutil
 
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
 
     root = Path(__file__).resolve().parents[1]
     committed = sorted(p for p in (root / "results" / "asv").glob("*/*.json") if p.name != "machine.json")

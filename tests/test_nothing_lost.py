@@ -170,7 +170,7 @@ def test_a_report_folder_the_tool_made_is_replaced_on_the_next_run(tmp_path):
 def test_a_run_on_a_full_disk_prints_its_summary_and_leaves_no_empty_results_file(tmp_path, monkeypatch):
     import tempfile
 
-    from spikeflops import resultsio
+    from spikeflops.results import fileio as resultsio
     from workloads.errors import SpikeflopsError
 
     rescue = tmp_path / "tmp"
@@ -344,7 +344,7 @@ def test_a_process_group_ends_with_its_parent_even_on_sigkill(tmp_path):
 def test_scratch_folders_of_a_dead_owner_are_pruned_by_the_next_command(tmp_path, monkeypatch):
     import tempfile
 
-    from spikeflops.resultsio import OWNER_FILE, scratch_folder
+    from spikeflops.results.fileio import OWNER_FILE, scratch_folder
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -424,7 +424,7 @@ def test_a_broken_extra_workload_table_is_one_line_even_for_help(tmp_path):
 def test_a_stopped_kit_keeps_what_the_stage_measured_in_kit_json(tmp_path, monkeypatch):
     """The kit stopped mid-stage (Ctrl-C, SIGTERM): the stage's partial lines go into kit.json, none stays apart."""
     from spikeflops.gpukit import runner
-    from spikeflops.resultsio import read_json
+    from spikeflops.results.fileio import read_json
 
     class Stage:
         name, kind, what, needs = "gpt-rows", "rows", "a stage", None

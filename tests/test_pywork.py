@@ -11,7 +11,7 @@ import pytest
 
 from spikeflops.regress.attribution import PYTHON, attribute
 from spikeflops.regress.judge import judge_pair
-from spikeflops.regress.records import Measurement, ResultSet
+from spikeflops.results.records import Measurement, ResultSet
 from spikeflops.regress.rules import load_config
 from workloads.pywork import count_lines, function_key, keep_largest
 

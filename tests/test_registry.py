@@ -41,7 +41,7 @@ def test_every_metric_declares_direction_noise_unit_and_a_kind_the_gate_has_a_th
 
 def test_a_metric_no_workload_declares_is_not_judged_and_says_why():
     from spikeflops.regress.judge import judge_pair
-    from spikeflops.regress.records import Measurement, ResultSet
+    from spikeflops.results.records import Measurement, ResultSet
     from spikeflops.regress.rules import load_config
 
     machine = {"harness": "asv", "machine": "m", "cpu": "c", "num_cpu": 2, "arch": "x", "gpu": None}
@@ -206,7 +206,7 @@ def test_a_third_workload_defined_here_is_measured_by_run_pytest_benchmark_and_a
     head = _run(["git", "rev-parse", "HEAD"], env).stdout.strip()
     _run([asv, "run", "--config", str(tmp / "asv.conf.json"), "--python=same", "--quick", "--machine", "tiny-machine",
           "--set-commit-hash", head, "-b", r"\.Tiny", "--show-stderr"], env_asv)
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
 
     (result,) = [p for p in (tmp / "results" / "tiny-machine").glob("*.json") if p.name != "machine.json"]
     got = {(m.metric, m.params, m.value) for m in load(result).measurements if m.metric == "TinyCount.items"}

@@ -49,7 +49,7 @@ def test_report_without_results_is_one_line_exit_2(tmp_path):
 
 
 def test_runs_of_one_commit_get_their_own_ticks_and_one_machine_counts_once():
-    from spikeflops.regress.history import Point
+    from spikeflops.results.history import Point
     from spikeflops.regress.report import markdown, run_ticks
 
     pts = [Point("vm", "aaaa", 1.0, 5.0, "pytest-benchmark", "s", run_date=10.0),
@@ -139,7 +139,7 @@ def test_results_are_parsed_once_per_file_version(tmp_path):
     import os
     import shutil
 
-    from spikeflops.regress import records
+    from spikeflops.results import records
 
     runs = committed_asv_runs()
     if not runs:
@@ -163,7 +163,7 @@ def test_an_astronomical_parameter_grid_is_refused_without_building_it(tmp_path)
     for every case, so a grid longer than its values is a one-line error, found without building the grid."""
     import json
 
-    from spikeflops.regress.records import load
+    from spikeflops.results.records import load
     from workloads.errors import SpikeflopsError
 
     axis = [repr(f"v{i}") for i in range(60)]
@@ -207,7 +207,7 @@ def _series(labels, runs, scale=1.0, unit="seconds", never_every=0, machines=("v
     """Histories of ``runs`` commits for each label and machine; every ``never_every``-th is NaN."""
     import random
 
-    from spikeflops.regress.history import Point
+    from spikeflops.results.history import Point
 
     rng = random.Random(0)
     out = {}
@@ -326,7 +326,7 @@ def test_plots_tell_the_truth_at_a_glance():
 
 
 def test_step_lines_carry_their_unit():
-    from spikeflops.regress.history import Point
+    from spikeflops.results.history import Point
     from spikeflops.regress.report import steps_lines
     from spikeflops.regress.steps import Step
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from dataclasses import asdict, dataclass
 
@@ -45,38 +44,16 @@ def loadavg() -> float | None:
         return None
 
 
-# CPU seconds of children that were no measurement's work (a test suite's background command, reaped while
-# a measurement runs): RUSAGE_CHILDREN holds them from their reaping on, so cpu_seconds() takes them out.
-# One lock around the reaping and the reading, so that no reading falls between the two.
-SET_ASIDE_LOCK = threading.RLock()        # re-entrant: a caller may hold it around cpu_seconds()
-_set_aside_s = 0.0
-
-
-def reap_set_aside(pid: int) -> tuple[int, float] | None:
-    """``os.wait4(pid, WNOHANG)`` for a child whose CPU is no measurement's: (wait status, its CPU seconds with
-    its own children's) once it has ended, else None; from then on :func:`cpu_seconds` leaves it out."""
-    global _set_aside_s
-    with SET_ASIDE_LOCK:
-        got, status, usage = os.wait4(pid, os.WNOHANG)
-        if not got:
-            return None
-        cpu = usage.ru_utime + usage.ru_stime
-        _set_aside_s += cpu
-    return status, cpu
-
-
 def cpu_seconds() -> float:
     """This process's CPU time plus that of its finished children (a GeNN case's own process, torchrun and
-    its ranks): work done in a child is work this measurement got, not time a co-tenant took. Children
-    reaped with :func:`reap_set_aside` are left out."""
-    with SET_ASIDE_LOCK:
-        try:
-            import resource
+    its ranks): work done in a child is work this measurement got, not time a co-tenant took."""
+    try:
+        import resource
 
-            children = resource.getrusage(resource.RUSAGE_CHILDREN)
-            return time.process_time() + children.ru_utime + children.ru_stime - _set_aside_s
-        except (ImportError, OSError):
-            return time.process_time()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return time.process_time() + children.ru_utime + children.ru_stime
+    except (ImportError, OSError):
+        return time.process_time()
 
 
 class LoadProbe:

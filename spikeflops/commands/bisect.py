@@ -37,7 +37,7 @@ def cmd_bisect(args) -> int:
     from ..regress.bisect import Bisector, plan_bisect
     from ..gitrepo import git, prune_own_worktrees
     from ..regress.rules import load_config
-    from ..resultsio import scratch_folder
+    from ..results.fileio import scratch_folder
 
     config = load_config(args.config)
     repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))

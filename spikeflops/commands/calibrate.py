@@ -39,9 +39,9 @@ def cmd_calibrate(args) -> int:
     import tempfile
 
     from workloads.hardware import machine_name
-    from ..resultsio import write_json
+    from ..results.fileio import write_json
     from ..regress.calibration import calibrate
-    from ..regress.records import load
+    from ..results.records import load
     from ..regress.rules import load_config
 
     config = load_config(args.config)

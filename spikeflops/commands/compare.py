@@ -39,7 +39,7 @@ def cmd_compare(args) -> int:
     from ..regress.judge import exit_code
     from ..regress.render import markdown_report, terminal_report
     from ..regress.rules import load_config
-    from ..resultsio import scratch_folder, write_text
+    from ..results.fileio import scratch_folder, write_text
 
     config = load_config(args.config)
     repo = Path(git(Path(args.repo), "rev-parse", "--show-toplevel"))

@@ -59,7 +59,7 @@ def cmd_counted_error_rates(args) -> int:
     from workloads.hardware import machine_facts
     from ..regress.error_rates import COUNTED_STEPS, measure_counted_error_rates
     from ..regress.rules import load_config
-    from ..resultsio import read_json, write_json
+    from ..results.fileio import read_json, write_json
     from ..tables import format_table
 
     sizes = (0.0025, 0.005, 0.01, 0.02) if args.sizes == ",".join(f"{s:g}" for s in DEFAULT_SIZES) else \
@@ -147,7 +147,7 @@ def cmd_error_rates(args) -> int:
     from workloads.profiles import get_profile
     from ..regress.error_rates import measure_error_rates
     from ..regress.rules import load_config
-    from ..resultsio import write_json
+    from ..results.fileio import write_json
     from ..tables import format_table
 
     sizes = _sizes(args.sizes)

@@ -45,7 +45,7 @@ def cmd_gate(args) -> int:
     from dataclasses import asdict
 
     from ..regress.inputs import HOW_TO_MAKE, calibration_for, describe, load_history, load_results
-    from ..resultsio import write_json, write_text
+    from ..results.fileio import write_json, write_text
     from ..regress.judge import (ALIKE_IN_EVERY_HARNESS, judge_pair, coverage_problem, exit_code,
                                  hardware_difference, staleness)
     from ..regress.attribution import attribute

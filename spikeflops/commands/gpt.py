@@ -11,7 +11,7 @@ from workloads.gpt.config import BOOK_SIZES
 
 from . import gpt_scale
 from ..argtypes import non_negative_int, output_file, parse_bytes, positive_int
-from ..resultsio import write_json
+from ..results.fileio import write_json
 from ..tables import format_table, percent, si
 
 

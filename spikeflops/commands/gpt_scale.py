@@ -11,7 +11,7 @@ from workloads.errors import SpikeflopsError
 from workloads.gpt.scale import STRATEGIES, ScaleCase, world_sizes
 
 from ..argtypes import output_file, positive_int, whole_number
-from ..resultsio import write_json
+from ..results.fileio import write_json
 from ..tables import format_table, percent, si
 from ..progress import say
 

@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
 
 def cmd_keep(args) -> int:
     from ..dashboard.publish import read_config
-    from ..keep import copy_file, plan_keep
+    from ..results.keep import copy_file, plan_keep
     from ..regress.rules import load_config
 
     config = Path(args.config)

@@ -168,7 +168,7 @@ def cmd_kit(args) -> int:
 
             stop_group(genn_build)
         shutil.rmtree(site, ignore_errors=True)
-    from ..resultsio import read_json
+    from ..results.fileio import read_json
     from ..gpukit.summary import summary_text
 
     print(summary_text(read_json(out_dir / "kit.json")))

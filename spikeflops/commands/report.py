@@ -19,10 +19,10 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_report(args) -> int:
-    from ..regress.history import collect
+    from ..results.history import collect
     from ..regress.report import MetricCanvas, _slug, find_steps, markdown, steps_lines
     from ..regress.rules import load_config
-    from ..resultsio import OUTPUT_MARKER, claim_output_folder, mark_output_folder, staged_folder, swap_in, write_text
+    from ..results.fileio import OUTPUT_MARKER, claim_output_folder, mark_output_folder, staged_folder, swap_in, write_text
 
     config = load_config(args.config)
     out = claim_output_folder(args.out_dir, "--out-dir")  # before any reading

@@ -14,7 +14,7 @@ from workloads.registry import FAMILIES, case_id, select, why_not_runnable
 
 from ..argtypes import output_file
 from ..gitrepo import git_commit
-from ..resultsio import check_writable, claim_new, save_json
+from ..results.fileio import check_writable, claim_new, save_json
 from ..results import RunFile
 from ..progress import say
 from ..run import (CONTENDED_SHARE, format_value, format_load, case_label, measure_alongside,

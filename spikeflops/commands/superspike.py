@@ -14,7 +14,7 @@ from workloads.errors import SpikeflopsError
 from workloads.superspike.params import SIZES, describe_sizes, get_size, size_for_target
 from workloads.superspike.targets import ras_extent
 from ..argtypes import non_negative_int, positive_int, positive_number
-from ..resultsio import check_writable, claim_new, save_json, write_text
+from ..results.fileio import check_writable, claim_new, save_json, write_text
 from ..tables import format_table
 from workloads.superspike.case import BACKENDS, SuperSpikeCase
 

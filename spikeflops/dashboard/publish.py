@@ -14,7 +14,6 @@ copy of the results (the committed files are never rewritten):
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -22,37 +21,11 @@ import tempfile
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from ..results.interpreter import interpreter_version
 
 # the results committed to the repository; asv's own results_dir (an ignored folder) holds local runs until
 # `spikeflops keep` copies them here
 COMMITTED_ASV = Path("results") / "asv"
-_VERSION_IN_PATH = re.compile(r"python(\d+\.\d+)")
-_VERSION = re.compile(r"^\d+\.\d+$")
-
-
-def python_version(recorded: str) -> str | None:
-    """The major.minor version of an interpreter as asv recorded it ("3.11" or a path), None if unknown."""
-    if _VERSION.match(recorded):
-        return recorded
-    found = _VERSION_IN_PATH.findall(Path(recorded).name) or _VERSION_IN_PATH.findall(recorded)
-    return found[-1] if found else None
-
-
-def interpreter_version(data: dict) -> str | None:
-    """major.minor of the interpreter a --python=same run recorded by its path: from the path, else by asking
-    it where it still exists here (a venv's `bin/python` names no version)."""
-    recorded = (data.get("params") or {}).get("python") or data.get("python")
-    if not isinstance(recorded, str):
-        return None
-    version = python_version(recorded)
-    if version is None and Path(recorded).is_file():
-        try:
-            proc = subprocess.run([recorded, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                                  capture_output=True, text=True, timeout=30)
-            version = proc.stdout.strip() if proc.returncode == 0 else None
-        except (OSError, subprocess.SubprocessError):
-            version = None
-    return version
 
 
 def read_config(config: Path) -> dict:
@@ -132,7 +105,7 @@ def publish(config: Path, html: Path) -> list[str]:
     returns the warnings (also printed). The old dashboard stays until the new one is whole."""
     from workloads.isolate import run_group
 
-    from ..resultsio import claim_output_folder, mark_output_folder, staged_folder, swap_in
+    from ..results.fileio import claim_output_folder, mark_output_folder, staged_folder, swap_in
     from .graphs import fix_graph_page
     from .offline import make_offline
 

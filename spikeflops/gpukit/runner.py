@@ -22,7 +22,7 @@ from pathlib import Path
 from workloads.load import loadavg
 
 from ..results import RunFile
-from ..resultsio import write_json, write_text
+from ..results.fileio import write_json, write_text
 from .stage import ROOT
 from .summary import summary_markdown
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..textsafe import middle_cut
 from .judge import Verdict
-from .records import ResultSet
+from ..results.records import ResultSet
 
 
 

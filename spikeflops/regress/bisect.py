@@ -23,7 +23,7 @@ from workloads.isolate import private_temp_env, run_group
 
 from ..gitrepo import git, resolve, worktree
 from .judge import Verdict, judge_pair
-from .records import ResultSet, load
+from ..results.records import ResultSet, load
 from .rules import GateConfig
 
 

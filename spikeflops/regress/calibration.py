@@ -18,7 +18,7 @@ from dataclasses import replace
 
 from workloads.errors import SpikeflopsError
 from .judge import Verdict, judge_pair
-from .records import ResultSet
+from ..results.records import ResultSet
 from .rules import GateConfig
 
 CALIBRATION_FORMAT = "spikeflops-calibration/1"

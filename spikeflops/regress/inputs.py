@@ -13,7 +13,7 @@ def load_results(path: str):
     """A results file as given; a folder: its newest results file by the date recorded inside it
     (asv: the commit's date; pytest-benchmark: the run's), never by file time, which a clone resets.
     Each file's header is read, then the newest file in full."""
-    from .records import load
+    from ..results.records import load
 
     p = Path(path)
     if p.exists() and not p.is_dir():
@@ -34,7 +34,7 @@ def load_results(path: str):
 def readable_headers(files: list[Path]) -> list:
     """The headers of ``files``; one that cannot be read (permissions, not JSON, not a regular file) is
     named on stderr and left out, as a report does: one bad file must not stop every gate of a folder."""
-    from .records import peek
+    from ..results.records import peek
 
     out = []
     for f in files:
@@ -50,7 +50,7 @@ def load_history(folder: str, n: int, candidate=None) -> list:
     own file left out. Runs of other machines are left out and counted: pooled, another CPU's speed reads
     as a regression (an unchanged candidate read as +199 %)."""
     from .judge import hardware_difference
-    from .records import load
+    from ..results.records import load
 
     p = Path(folder)
     if not p.is_dir():
@@ -83,7 +83,7 @@ HOW_TO_MAKE = {
 
 
 def calibration_for(path: str, candidate) -> dict:
-    from ..resultsio import read_json
+    from ..results.fileio import read_json
     from .calibration import check
     from .judge import HARDWARE_KEYS
 

@@ -28,7 +28,7 @@ from workloads.isolate import run_group
 
 from ..gitrepo import resolve, worktree
 from .judge import CONTENDED, Verdict, judged_by_companions, unjudged
-from .records import ResultSet, load
+from ..results.records import ResultSet, load
 from .rules import GateConfig, Rule
 from .stats import benjamini_hochberg, worse_ratio
 

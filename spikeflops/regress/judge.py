@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, replace
 
 from workloads.errors import SpikeflopsError
-from .records import Measurement, ResultSet
+from ..results.records import Measurement, ResultSet
 from .rules import GateConfig, Rule
 from .stats import benjamini_hochberg, mann_whitney_u
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..tables import format_table
 from ..textsafe import middle_cut
-from .history import Point
+from ..results.history import Point
 from .steps import steps_beyond, is_worse
 
 
@@ -156,7 +156,7 @@ def _draw_metric(ax, metric: str, series: dict[str, dict[str, list[Point]]], dir
     ax.set_xticks(shown, [labels[i] for i in shown], rotation=45, ha="right", fontsize=7)
     ax.set_xlabel("commit (by date), one point per run" + ("" if len(shown) == len(labels)
                                                            else f"; {len(shown)} of {len(labels)} runs labelled"))
-    from .records import declared_metric
+    from ..results.records import declared_metric
 
     declared = declared_metric(metric)
     # the declaration's unit first: harnesses record a unit differently (or not at all) for the same metric

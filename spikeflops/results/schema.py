@@ -1,6 +1,6 @@
 """The ``spikeflops-run/1`` results file, defined once: every writer builds a :class:`RunFile` of
-:class:`ResultEntry` rows (`spikeflops run`, the GPU kit, the test suite's own costs; the pytest-benchmark
-harness writes the same entries into ``extra_info``), and the reader (``spikeflops.regress.records``) checks the
+:class:`ResultEntry` rows (`spikeflops run`, the GPU kit; the pytest-benchmark
+harness writes the same entries into ``extra_info``), and the reader (``spikeflops.results.records``) checks the
 format against :data:`RUN_FORMAT` and reads the entries back with :meth:`ResultEntry.from_dict`.
 """
 

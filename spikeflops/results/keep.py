@@ -19,7 +19,7 @@ from pathlib import Path
 
 from workloads.errors import SpikeflopsError
 
-from .dashboard.publish import interpreter_version
+from .interpreter import interpreter_version
 
 COMMITTED = Path("results")
 LOCAL_PYTEST_BENCHMARK = Path("spikeflops-out") / "pytest-benchmark"
@@ -86,7 +86,7 @@ def _read(path: Path, kind: str) -> dict:
 
 def _contended(path: Path, floor: float) -> str | None:
     """Why a run's timings are not what its machine does (a family recorded a CPU share below ``floor``)."""
-    from .regress.records import load
+    from .records import load
 
     shares = [m.value for m in load(path).measurements if m.metric.endswith(".cpu_share") and m.value == m.value]
     if shares and min(shares) < floor:
@@ -195,7 +195,7 @@ def _pytest_benchmark(plan: KeepPlan, root: Path, local: Path, committed: Path, 
 def copy_file(src: Path, dst: Path) -> None:
     """``src``'s bytes into ``dst`` through a temporary file and a rename: a full or read-only disk leaves no
     partial file (one line, the earlier state unchanged), and the copy is read back before it counts."""
-    from .resultsio import write_text
+    from .fileio import write_text
 
     text = src.read_text()
     write_text(dst, text)

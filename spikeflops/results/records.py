@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
-from ..results import RUN_FORMAT, ResultEntry
-from ..resultsio import read_json
+from .schema import RUN_FORMAT, ResultEntry
+from .fileio import read_json
 
 SEED_PARAM = "seed"
 
