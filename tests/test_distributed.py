@@ -105,8 +105,8 @@ def test_collective_time_is_a_union_of_intervals_not_a_sum():
 
 
 def test_a_failing_rank_ends_the_run_with_its_own_line_and_no_survivors(monkeypatch):
-    # this launch's processes only (tagged through the environment they inherit): a background command of
-    # the session (tests/early.py) may be running a launch of its own
+    # this launch's processes only (tagged through the environment they inherit): the other xdist worker may
+    # be running a launch of its own
     tag = new_tag()
     for name, value in tag.items():
         monkeypatch.setenv(name, value)
