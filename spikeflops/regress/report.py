@@ -231,7 +231,7 @@ def legend_labels(metric: str, labels: list[str], machines: list[str]) -> tuple[
 
 
 MAX_TICK_LABELS = 16
-LEGEND_CHARS = 48           # a legend label's most characters: the data keeps most of the figure's width
+LEGEND_CHARS = 72           # a legend label's most characters: the data keeps over half the figure's width
 INTEGER_UNITS = {"operators", "sequences", "trials", "parameters", "threads"}
 
 
