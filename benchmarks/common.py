@@ -1,10 +1,9 @@
 """The asv side of the registry: one class per metric family of every registered workload, made here.
 
-asv starts one process per benchmark and parameter combination; `spikeflops info --asv-bench`
-gives the `-b` pattern that leaves out what this profile and machine don't run. Parameters
-(from the table, every profile) are the same on every machine; a combination that is not a
-row here raises NotImplementedError (asv: skipped). No model code: only the contract, through
-``workloads.measure``.
+Each class has one parameter, ``case``: the ids of the rows this profile runs on this machine
+(``SPIKEFLOPS_PROFILE``, ``SPIKEFLOPS_CASES``), so asv starts, prints and saves only cases that
+can run here, and a family with no such row has no class. No model code: only the contract,
+through ``workloads.measure``.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import types
 
 from workloads.errors import SpikeflopsError
 from workloads.profiles import get_profile
-from workloads.registry import FAMILIES, asv_params, row_for, select, why_not_runnable
+from workloads.registry import FAMILIES, asv_params, case_id, row_for_case, select, why_not_runnable
 
 PROFILE = get_profile()            # SPIKEFLOPS_PROFILE=ci|regular|full
 
@@ -30,8 +29,8 @@ class Benchmark:
     rounds = 1
 
 
-def require_row(family: str, params: tuple):
-    row = row_for(family, params)
+def require_row(family: str, case: str):
+    row = row_for_case(family, case)
     if row is None:
         raise NotImplementedError("not a case of the table")
     why = why_not_runnable(row, PROFILE)
@@ -51,9 +50,9 @@ def cache_family(family: str) -> dict:
     out = {}
     for row in select(family, PROFILE):
         try:
-            out[row.param_values()] = {k: v.value for k, v in track(row, PROFILE).items()}
+            out[case_id(row)] = {k: v.value for k, v in track(row, PROFILE).items()}
         except SpikeflopsError as exc:
-            out[row.param_values()] = f"{row.family}{row.param_values()}: {exc}"
+            out[case_id(row)] = f"{row.family} {case_id(row)}: {exc}"
     return out
 
 
@@ -63,9 +62,9 @@ class TrackedFamily(Benchmark):
 
     family = ""
 
-    def setup(self, cache, *params):
-        require_row(self.family, params)
-        entry = cache.get(tuple(params))
+    def setup(self, cache, case):
+        require_row(self.family, case)
+        entry = cache.get(case)
         if entry is None:
             raise NotImplementedError("not measured here")
         if isinstance(entry, str):
@@ -77,12 +76,12 @@ class TimedFamily(Benchmark):
 
     family = ""
 
-    def setup(self, *params):
+    def setup(self, case):
         from workloads.measure import timed
 
-        self.timed = timed(require_row(self.family, params))
+        self.timed = timed(require_row(self.family, case))
 
-    def teardown(self, *params):
+    def teardown(self, case):
         # asv calls setup again before other samples: free this model before the next is built
         timed = getattr(self, "timed", None)
         if timed is not None:
@@ -105,17 +104,17 @@ def suite(family_name: str) -> type:
     family = FAMILIES[family_name]
     timed = family.timed_metric is not None
     attrs = {"family": family_name, "__doc__": family.doc, **ASV_SETTINGS.get(family_name, {})}
-    attrs["params"], attrs["param_names"] = asv_params(family_name)
+    attrs["params"], attrs["param_names"] = asv_params(family_name, PROFILE)
     if not timed:
         attrs["setup_cache"] = _setup_cache(family_name)
     for metric in family.metrics:
         if metric.timed:
-            def method(self, *params):
+            def method(self, case):
                 self.timed()
             name = metric.name                   # time_step, time_trial
         else:
-            def method(self, cache, *params, _metric=metric.name):
-                return cache[tuple(params)][_metric]
+            def method(self, cache, case, _metric=metric.name):
+                return cache[case][_metric]
             name = f"track_{metric.name}"
         method.__name__ = name
         method.unit = metric.unit

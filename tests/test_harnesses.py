@@ -75,9 +75,8 @@ def _asv_quick_run(folder: Path):
     (folder / "asv.conf.json").write_text(json.dumps(conf))
     script = ('set -e\n'
               '"$PYTHON" -m spikeflops.cli info --register-asv-machine "$MACHINE"\n'
-              'bench=$("$PYTHON" -m spikeflops.cli info --asv-bench)\n'
               'asv run --config "$CONF" --python=same --quick --machine "$MACHINE" '
-              '--set-commit-hash "$(git rev-parse HEAD)" -b "$bench" --show-stderr\n')
+              '--set-commit-hash "$(git rev-parse HEAD)" --show-stderr\n')
     return run_job(["bash", "-c", script], folder, env={**_asv_env(folder), "PYTHON": sys.executable,
                                                         "MACHINE": MACHINE, "CONF": str(folder / "asv.conf.json")})
 
@@ -103,7 +102,7 @@ def asv_quick_run(tmp_path_factory):
 @pytest.mark.slow
 def test_asv_quick_run_records_every_case_of_the_small_table_and_none_failed(asv_quick_run):
     from spikeflops.results.records import load
-    from workloads.registry import FAMILIES
+    from workloads.registry import FAMILIES, case_id
 
     rs = load(asv_quick_run["result"])
     assert not rs.failed, rs.failed
@@ -120,6 +119,19 @@ def test_asv_quick_run_records_every_case_of_the_small_table_and_none_failed(asv
     missing = {k for k in expected - got if not k[0].endswith("trials_to_target")}
     assert not missing, sorted(missing)[:5]
     assert "failed" not in asv_quick_run["log"].lower()
+    # asv ran, printed and saved the small table's cases only: no grid of combinations that are no case here
+    log = asv_quick_run["log"]
+    metrics = sum(len(FAMILIES[f].metrics) for f in {row.family for row in SMALL_ROWS})
+    assert f"Running {metrics} total benchmarks" in log, log[:2000]
+    benchmark, not_available = "", []
+    for line in log.splitlines():
+        named = re.search(r"··· (bench_\S+)", line)
+        benchmark = named.group(1) if named else benchmark
+        if "n/a" in line and not benchmark.endswith("trials_to_target"):     # "never reached" is a NaN
+            not_available.append((benchmark, line.strip()))
+    assert not not_available, not_available[:5]
+    printed = set(re.findall(r"^ {10,}(\S+-\S+) {2,}\S", log, re.MULTILINE))
+    assert printed and printed <= {case_id(row) for row in SMALL_ROWS}, sorted(printed)[:5]
 
 
 @pytest.mark.slow

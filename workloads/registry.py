@@ -32,6 +32,7 @@ CASES_ENV_VAR = "SPIKEFLOPS_CASES"
 _workloads: dict[str, Workload] | None = None
 _families: dict[str, Family] | None = None
 _rows: list[Row] | None = None
+_case_index: dict[str, dict[str, Row]] | None = None
 
 
 def workloads() -> dict[str, Workload]:
@@ -60,8 +61,8 @@ def workloads() -> dict[str, Workload]:
 
 def reset() -> None:
     """Forget what was loaded (a test that changes SPIKEFLOPS_EXTRA_WORKLOADS)."""
-    global _workloads, _families, _rows
-    _workloads = _families = _rows = None
+    global _workloads, _families, _rows, _case_index
+    _workloads = _families = _rows = _case_index = None
 
 
 class _Families(Mapping):
@@ -171,31 +172,43 @@ def _compile_selection(text: str):
         raise SpikeflopsError(f"{CASES_ENV_VAR}={text!r} is not a regular expression ({exc})") from None
 
 
-def asv_params(family: str) -> tuple[list[list], list[str]]:
-    """asv ``params`` and ``param_names`` of a family: each parameter's values over every row of the table.
-
-    The same on every machine and profile (asv requires it); combinations that are not rows are skipped.
-    """
-    fam = FAMILIES[family]
-    values = []
-    for i, _ in enumerate(fam.params):
-        seen = []
-        for row in all_rows(family):
-            v = row.param_values()[i]
-            if v not in seen:
-                seen.append(v)
-        values.append(seen)
-    return values, list(fam.params)
+# asv's one parameter of every family: the case id of each row (asv would otherwise print and start a process
+# for every combination of the separate parameters, most of them no row: 480 cells for GPTStep's 30 rows)
+ASV_CASE_PARAM = "case"
 
 
-def row_for(family: str, values: tuple) -> Row | None:
-    """The row of ``family`` whose parameters are ``values``, or None when the combination is not in the table."""
-    for row in all_rows(family):
-        if row.param_values() == tuple(values):
-            return row
-    return None
+def asv_params(family: str, profile: Profile | None = None) -> tuple[list[list], list[str]]:
+    """asv ``params`` and ``param_names`` of a family: one axis, the ids of the rows ``profile`` runs on this
+    machine, so every case asv lists and prints can run here. The grid differs between machines; the readers
+    expand a case id back into the family's named parameters (:func:`row_for_case`), and `keep` merges the
+    indexes of every machine."""
+    return [[case_id(row) for row in select(family, profile)]], [ASV_CASE_PARAM]
+
+
+def row_for_case(family: str, case: str) -> Row | None:
+    """The row of ``family`` whose :func:`case_id` is ``case``, or None (a row of another table version)."""
+    return _rows_by_case(family).get(case)
+
+
+def _rows_by_case(family: str) -> dict[str, Row]:
+    global _case_index
+    if _case_index is None:
+        index: dict[str, dict[str, Row]] = {}
+        for row in all_rows():
+            cases = index.setdefault(row.family, {})
+            cid = case_id(row)
+            if cid in cases:
+                raise SpikeflopsError(f"{row.family}: two rows have the case id {cid!r} "
+                                      f"({cases[cid].param_values()} and {row.param_values()})")
+            cases[cid] = row
+        _case_index = index
+    return _case_index.get(family, {})
 
 
 def case_id(row: Row) -> str:
-    """A short id for test names: the family's parameter values joined by dashes."""
-    return "-".join(str(v) for v in row.param_values())
+    """A row's id in asv's grid, test names and SPIKEFLOPS_CASES: its parameter values joined by dashes."""
+    return case_id_of(row.param_values())
+
+
+def case_id_of(values) -> str:
+    return "-".join(str(v) for v in values)

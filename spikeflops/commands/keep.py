@@ -43,14 +43,14 @@ def cmd_keep(args) -> int:
         raise SpikeflopsError("nothing new to keep" + (f" for machine {args.machine!r}" if args.machine else "")
                               + " (what was found is said above)")
     for copy in plan.copies:
-        print(f"{'would copy' if args.dry_run else 'copied'} {copy.src.relative_to(root)} -> "
-              f"{copy.dst.relative_to(root)}")
+        verb = ("would merge", "merged") if copy.text is not None else ("would copy", "copied")
+        print(f"{verb[0] if args.dry_run else verb[1]} {copy.src.relative_to(root)} -> {copy.dst.relative_to(root)}")
         if not args.dry_run:
             try:
                 copy.dst.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise SpikeflopsError(f"{copy.dst.parent}: cannot create ({exc.strerror or exc})") from None
-            copy_file(copy.src, copy.dst)
+            copy_file(copy.src, copy.dst, copy.text)
     if not args.dry_run:
         print(f"spikeflops keep: {len(plan.copies)} file{'s' if len(plan.copies) != 1 else ''} in results/; commit "
               "them with `git add results && git commit`", file=sys.stderr)

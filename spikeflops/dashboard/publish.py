@@ -1,7 +1,11 @@
 """`spikeflops dashboard --publish`: asv publish over results that asv itself would split or leave empty.
 
-Two things make asv's own dashboard of this project's results misleading, and both are fixed here on a
+Three things make asv's own dashboard of this project's results misleading, and all are fixed here on a
 copy of the results (the committed files are never rewritten):
+
+- each machine's asv index lists only the cases it runs, and asv draws only what the index lists: the copy's
+  index is the committed one merged with this checkout's, and a results file written before the case axis
+  (one axis per parameter) is rewritten to it (``results.asvgrid``).
 
 - asv records the interpreter of a ``--python=same`` run as its path and that of a virtualenv run as its
   version, and draws a separate series for each, so one machine's history falls apart in two. The copy
@@ -49,19 +53,26 @@ def normalised_copy(results: Path, into: Path) -> list[str]:
     """Copy asv's results folder to ``into`` with every result's interpreter as major.minor and its machine
     facts as its machine's first ``machine.json`` says (the committed one, copied first: one machine, one
     series); returns the warnings (files whose interpreter has no version in its name keep it as recorded)."""
+    from ..results.asvgrid import cover_results, merge_indexes, results_to_case_axis
+
     warnings = []
     kept = {path.relative_to(into): path.read_bytes() for path in into.glob("*/machine.json")}
+    index = _json_object(into / "benchmarks.json")
     shutil.copytree(results, into, dirs_exist_ok=True)
     for rel, original in kept.items():              # a later folder's machine file never replaces the first
         (into / rel).write_bytes(original)
+    # the cases of every machine in one index: asv draws only what its index lists
+    merged = merge_indexes(index or {}, _json_object(into / "benchmarks.json") or {})
     for path in sorted(into.rglob("*.json")):
         if path.name in ("benchmarks.json", "machine.json"):
             continue
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        data = _json_object(path)
+        if data is None:
             continue                           # asv publish says which file it cannot read
-        params = data.get("params") if isinstance(data, dict) else None
+        if results_to_case_axis(data):
+            path.write_text(json.dumps(data))
+        cover_results(merged, data)
+        params = data.get("params")
         if not isinstance(params, dict) or not isinstance(params.get("python"), str):
             continue
         facts = _machine_facts(path.parent / "machine.json")
@@ -76,7 +87,17 @@ def normalised_copy(results: Path, into: Path) -> list[str]:
         if version != params["python"] or data.get("python") != version:
             params["python"] = data["python"] = version
             path.write_text(json.dumps(data))
+    if merged:
+        (into / "benchmarks.json").write_text(json.dumps(merged))
     return warnings
+
+
+def _json_object(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _machine_facts(machine_file: Path) -> dict:

@@ -149,13 +149,11 @@ def _harnesses(plan: str, out_dir: Path, out: Partial) -> None:
         cli = [sys.executable, "-m", "spikeflops.cli"]
         machine = subprocess.run(cli + ["info", "--register-asv-machine"], env=env, cwd=ROOT,
                                  capture_output=True, text=True, check=True).stdout.strip()
-        bench = subprocess.run(cli + ["info", "--asv-bench"], env=env, cwd=ROOT, capture_output=True, text=True,
-                               check=True).stdout.strip()
         env["HOME"] = str(tmp)                 # asv reads ~/.asv-machine.json
         shutil.copy(tmp / "machine.json", tmp / ".asv-machine.json")
         proc = subprocess.run([sys.executable, "-m", "asv", "run", "--config", str(tmp / "asv.conf.json"),
                                "--python=same", "--record-samples", "--machine", machine,
-                               "--set-commit-hash", head, "-b", bench, "--show-stderr"],
+                               "--set-commit-hash", head, "--show-stderr"],
                               env=env, cwd=ROOT, capture_output=True, text=True)
         found = sorted((tmp / "results" / machine).glob("*.json"))
         found = [f for f in found if f.name != "machine.json"]

@@ -75,25 +75,14 @@ def _matched_rows(metric: str, match: str | None) -> tuple[str, str, list]:
     return family, name, rows
 
 
-def benchmark_regex(metric: str, match: str | None = None) -> str:
-    """asv's ``-b`` pattern for the benchmark that records ``metric`` (``<Family>.<metric>``): only the
-    parameter combinations of the case table whose label contains ``match`` (asv starts a process per
-    combination, so the others are left out)."""
-    return _selection(*_matched_rows(metric, match))[0]
-
-
-def case_selection(metric: str, match: str | None = None) -> str:
-    """The ``SPIKEFLOPS_CASES`` pattern of the same rows: asv's ``-b`` picks the benchmarks, but a tracked
-    family's setup measures every row its profile selects, so a probe would measure the whole family."""
-    return _selection(*_matched_rows(metric, match))[1]
-
-
 def _selection(family: str, name: str, rows: list) -> tuple[str, str]:
     """(asv's ``-b`` pattern, the ``SPIKEFLOPS_CASES`` pattern) of ``rows``, from rows matched once."""
     from workloads.registry import FAMILIES, case_id
 
     method = name if FAMILIES[family].metric(name).timed else f"track_{name}"
-    combos = [re.escape(", ".join(repr(v) for v in row.param_values())) for row in rows]
+    # a commit's grid is one case axis (its row's id), or one axis per parameter before it: either is matched
+    combos = [re.escape(repr(case_id(row))) for row in rows]
+    combos += [re.escape(", ".join(repr(v) for v in row.param_values())) for row in rows]
     regex = rf"\.{re.escape(family)}\.{re.escape(method)}\(({'|'.join(combos)})\)$"
     cases = rf"^{re.escape(family)} ({'|'.join(re.escape(case_id(row)) for row in rows)})$"
     return regex, cases

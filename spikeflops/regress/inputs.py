@@ -75,7 +75,7 @@ def load_history(folder: str, n: int, candidate=None) -> list:
 
 # the command that makes a candidate of each harness, for a refusal that says what to do instead
 HOW_TO_MAKE = {
-    "asv": "`asv run --python=same --quick -b \"$(spikeflops info --asv-bench)\" --set-commit-hash "
+    "asv": "`asv run --python=same --quick --set-commit-hash "
            "$(git rev-parse HEAD)` (then gate its results folder)",
     "pytest-benchmark": "`python -m pytest benchmarks/test_pytest_benchmark.py --benchmark-only --benchmark-json=FILE`",
     "spikeflops-run": "`spikeflops run --out FILE` (on the baseline's commit too)",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from workloads.errors import SpikeflopsError
 
+from .asvgrid import merge_indexes
 from .interpreter import interpreter_version
 
 COMMITTED = Path("results")
@@ -34,6 +35,7 @@ class Copy:
     src: Path
     dst: Path
     kind: str                       # "asv result", "asv machine", "asv index", "pytest-benchmark run"
+    text: str | None = None         # what to write instead of src's bytes (the index merged with the committed one)
 
 
 @dataclass
@@ -147,9 +149,13 @@ def _asv(plan: KeepPlan, root: Path, local: Path, committed: Path, machine: str 
     index = local / "benchmarks.json"
     if any(c.kind == "asv result" for c in plan.copies) and index.is_file():
         _refuse_links(index, root)
-        _read(index, "asv index")
-        if not _same_json(index, committed / "benchmarks.json"):
-            plan.copies.append(Copy(index, committed / "benchmarks.json", "asv index"))
+        kept_index = committed / "benchmarks.json"
+        kept = _read(kept_index, "asv index") if _readable_json(kept_index) else {}
+        if kept_index.exists() and not kept:
+            plan.notes.append(f"{kept_index.relative_to(root)}: empty or unreadable; replaced by this machine's index")
+        merged = merge_indexes(kept, _read(index, "asv index"))
+        if merged != kept:              # this machine's cases beside every other machine's
+            plan.copies.append(Copy(index, kept_index, "asv index", json.dumps(merged, indent=4, sort_keys=True)))
 
 
 def _differs(src: Path, dst: Path, root: Path, kind: str) -> str:
@@ -192,12 +198,12 @@ def _pytest_benchmark(plan: KeepPlan, root: Path, local: Path, committed: Path, 
                                 "pytest-benchmark run"))
 
 
-def copy_file(src: Path, dst: Path) -> None:
-    """``src``'s bytes into ``dst`` through a temporary file and a rename: a full or read-only disk leaves no
-    partial file (one line, the earlier state unchanged), and the copy is read back before it counts."""
+def copy_file(src: Path, dst: Path, text: str | None = None) -> None:
+    """``src``'s bytes (or ``text``) into ``dst`` through a temporary file and a rename: a full or read-only disk
+    leaves no partial file (one line, the earlier state unchanged), and the copy is read back before it counts."""
     from .fileio import write_text
 
-    text = src.read_text()
+    text = src.read_text() if text is None else text
     write_text(dst, text)
     if dst.read_text() != text:
         dst.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
+from workloads.registry import ASV_CASE_PARAM
 from .schema import RUN_FORMAT, ResultEntry
 from .fileio import read_json
 
@@ -225,28 +226,25 @@ def _load_asv(path: Path, data: dict) -> ResultSet:
     for key in keys:
         metric = canonical_asv_name(key)
         grid = results.get_result_params(key) or []
-        info = meta.get(key)
-        if not info or len(info.get("param_names") or []) != len(grid):
-            info = _table_meta(metric, len(grid)) or {"unit": (info or {}).get("unit")}  # an index of another version
-        unit = info.get("unit") or _default_unit(key)
-        names = info.get("param_names") or [f"param{i + 1}" for i in range(len(grid))]
         if values[key] is None:                 # the whole benchmark failed (setup error, import error...)
             out.failed.append(metric)
             continue
+        info = meta.get(key) or {}
+        unit = info.get("unit") or _table_unit(metric) or _default_unit(key)
+        name_cases = _case_namer(metric, grid, info.get("param_names"))
         samples = _as_list(results.get_result_samples(key, grid)) or [None] * len(values[key])
-        shown = [[_unrepr(v) for v in axis] for axis in grid]      # each value unquoted once, not per case
+        shown = [[unrepr(v) for v in axis] for axis in grid]      # each value unquoted once, not per case
         # lazily, and only as far as there are values: a grid's product can be astronomically long
         combos = zip(itertools.product(*grid), itertools.product(*shown))
-        seeded = SEED_PARAM in names
         folded: dict[tuple, list[float]] = {}
         for (combo, labels), value, raw in zip(combos, values[key], samples):
             if isinstance(value, float) and math.isnan(value) and (_asv_class(key), combo) not in ran:
                 continue                        # skipped; a NaN beside numbers of the same run is a result
-            pairs = tuple(zip(names, labels))
+            pairs = name_cases(labels)
             if value is None:                   # asv: None = failed, NaN = skipped (NotImplementedError)
                 out.failed.append(f"{metric}({', '.join(v for _, v in pairs)})")
                 continue
-            if seeded:
+            if any(name == SEED_PARAM for name, _ in pairs):
                 folded.setdefault(tuple(p for p in pairs if p[0] != SEED_PARAM), []).append(_num(value, metric))
                 continue
             raw_samples = tuple(_num(s, metric) for s in raw) if raw else ()
@@ -294,7 +292,7 @@ def canonical_asv_name(name: str) -> str:
 def _asv_benchmark_meta(path: Path) -> tuple[dict, str]:
     """Units and parameter names from the benchmarks.json asv keeps beside the machine folders,
     and where they came from. A results file copied out of its folder has no index beside it:
-    then the case table of this checkout names its parameters and units (:func:`_table_meta`)."""
+    then the case table of this checkout names its parameters and units (:func:`_case_namer`)."""
     path = path.resolve()                     # "run.json" typed in its folder: its parents are the real ones
     for candidate in (path.parent.parent / "benchmarks.json", path.parent / "benchmarks.json"):
         if candidate.is_file():
@@ -302,18 +300,49 @@ def _asv_benchmark_meta(path: Path) -> tuple[dict, str]:
     return {}, "case table (no benchmarks.json beside the file)"
 
 
-@functools.lru_cache(maxsize=1024)         # asked once per benchmark of every file; the table does not change
-def _table_meta(metric: str, n_params: int) -> dict:
-    """Parameter names and unit of ``<Family>.<metric>`` from the case table, when the family's
-    parameters are as many as the results file holds (else the table changed: no guess)."""
+def _case_namer(metric: str, grid: list, index_names: list | None):
+    """How a case of ``metric``'s grid becomes named parameters, in either of asv's layouts of this project:
+    one ``case`` axis (a row's id, expanded by the case table into the family's parameters), or one axis per
+    parameter (files written before the case axis: named by the index beside them, or by the table)."""
+    family = metric.partition(".")[0]
+    if len(grid) == 1:
+        fallback = (index_names or [ASV_CASE_PARAM])[0]
+        return lambda labels: _expand_case(family, labels[0], fallback)
+    names = index_names if index_names and len(index_names) == len(grid) else _table_param_names(family, len(grid))
+    return lambda labels: tuple(zip(names, labels))
+
+
+def _expand_case(family: str, case: str, fallback: str) -> tuple[tuple[str, str], ...]:
+    """A case id as the family's named parameters; one of another table version keeps its id."""
+    from workloads.registry import row_for_case
+
+    row = row_for_case(family, case) if family in _families() else None
+    if row is None:
+        return ((fallback, case),)
+    return tuple(zip(row.param_names, map(str, row.param_values())))
+
+
+@functools.lru_cache(maxsize=256)          # asked once per benchmark of every file; the table does not change
+def _table_param_names(family: str, n_params: int) -> list[str]:
+    """A family's parameter names from the case table when they are as many as the grid's axes (else the table
+    changed: no guess, numbered)."""
+    fam = _families().get(family)
+    if fam is not None and len(fam.params) == n_params:
+        return list(fam.params)
+    return [f"param{i + 1}" for i in range(n_params)]
+
+
+@functools.lru_cache(maxsize=1024)
+def _table_unit(metric: str) -> str | None:
+    fam = _families().get(metric.partition(".")[0])
+    short = metric.partition(".")[2]
+    return next((m.unit for m in fam.metrics if m.name == short), None) if fam is not None else None
+
+
+def _families():
     from workloads.registry import FAMILIES
 
-    family_name, _, short = metric.partition(".")
-    family = FAMILIES.get(family_name)
-    if family is None or len(family.params) != n_params:
-        return {}
-    unit = next((m.unit for m in family.metrics if m.name == short), None)
-    return {"param_names": list(family.params), **({"unit": unit} if unit else {})}
+    return FAMILIES
 
 
 @functools.lru_cache(maxsize=16)
@@ -328,7 +357,7 @@ def _default_unit(name: str) -> str:
     return "seconds" if short.startswith("time_") else "bytes" if short.startswith(("peakmem_", "mem_")) else ""
 
 
-def _unrepr(text) -> str:
+def unrepr(text) -> str:
     """asv stores parameter values as their repr ("'gpt-nano'"); show the value. A plain quoted string is
     unquoted directly and every text is parsed once (a 300-commit report spent 89 % of its time here)."""
     return _unrepr_text(text) if isinstance(text, str) else str(text)
