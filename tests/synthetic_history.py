@@ -7,7 +7,7 @@ import json
 import random
 from pathlib import Path
 
-from workloads.registry import FAMILIES, all_rows
+from workloads.registry import FAMILIES, all_rows, case_id
 
 
 def synthetic_asv_results(folder, files: int, machine: str = "suite-bench") -> list:
@@ -19,17 +19,14 @@ def synthetic_asv_results(folder, files: int, machine: str = "suite-bench") -> l
         rows = [r for r in all_rows(name) if "ci" in r.profiles]
         if not rows:
             continue
-        axes = [sorted({repr(v) for v in values}) for values in zip(*(r.param_values() for r in rows))]
-        grids[name] = (family, axes)
+        grids[name] = (family, [[repr(case_id(r)) for r in rows]])     # asv's one case axis
     out = Path(folder) / machine
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(files):
         results = {}
         for name, (family, axes) in grids.items():
-            n = 1
-            for axis in axes:
-                n *= len(axis)
+            n = len(axes[0])
             for m in family.metrics:
                 method = m.name if m.timed else f"track_{m.name}"
                 results[f"bench_{family.workload}.{name}.{method}"] = [

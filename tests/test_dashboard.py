@@ -106,8 +106,13 @@ def test_a_refactored_harness_keeps_every_committed_history_on_the_dashboard(tmp
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     discovered = json.loads((tmp_path / "local" / "benchmarks.json").read_text())
     committed = json.loads((ROOT / "results" / "asv" / "benchmarks.json").read_text())
-    # asv exits 1 on "no benchmarks selected": discovery alone is what this run is for
-    assert "Discovering benchmarks" in proc.stdout and set(committed) <= set(discovered), proc.stdout + proc.stderr
+    # asv exits 1 on "no benchmarks selected": discovery alone is what this run is for. It finds every committed
+    # benchmark of a family with a row here (asv's grid is what this machine runs) and nothing unknown.
+    from workloads.registry import select
+
+    here = {name for name, entry in committed.items() if isinstance(entry, dict) and select(name.split(".")[-2])}
+    assert "Discovering benchmarks" in proc.stdout and here <= set(discovered) <= set(committed), \
+        proc.stdout + proc.stderr
     project = tmp_path / "project"
     committed_copy("results/asv", project)
     orphaned = []
@@ -115,7 +120,7 @@ def test_a_refactored_harness_keeps_every_committed_history_on_the_dashboard(tmp
         data = json.loads(path.read_text())
         at = data["result_columns"].index("version")
         orphaned += [f"{path.name}: {name}" for name, row in data["results"].items()
-                     if discovered[name]["version"] != row[at]]
+                     if (discovered.get(name) or committed[name])["version"] != row[at]]
     assert not orphaned, orphaned[:5]
     # published with the refactored harness's index over the committed history: every benchmark with a
     # committed value has its graph for the committed machine

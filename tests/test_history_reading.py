@@ -15,6 +15,9 @@ def test_synthetic_history_holds_every_family_and_reads_back(tmp_path):
     assert [r.commit[:8] for r in runs] == ["00000000", "00000001", "00000002"]
     families = {m.metric.split(".")[0] for m in runs[0].measurements}
     assert {"GPTStep", "GPTOpCount", "SuperSpikeTrial", "SuperSpikeOpCount"} <= families <= set(FAMILIES)
+    # asv's one case axis, read back as the family's named parameters
+    step = next(m for m in runs[0].measurements if m.metric == "GPTStep.time_step")
+    assert [name for name, _ in step.params] == list(FAMILIES["GPTStep"].params)
 
 
 def test_a_short_history_of_a_long_folder_reads_only_its_newest_files_in_full(tmp_path, monkeypatch):

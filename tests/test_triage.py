@@ -113,11 +113,11 @@ def test_a_probe_measures_only_the_rows_its_match_picks():
     through: bisect's probes set it to the rows --match picks."""
     import re
 
-    from spikeflops.regress.bisect import case_selection
+    from spikeflops.regress.bisect import _matched_rows, _selection
     from workloads.registry import all_rows, case_id
 
     rows = all_rows("GPTOpCount")
-    pattern = re.compile(case_selection("GPTOpCount.operators", "fast, train"))
+    pattern = re.compile(_selection(*_matched_rows("GPTOpCount.operators", "fast, train"))[1])
     picked = [row for row in rows if pattern.search(f"GPTOpCount {case_id(row)}")]
     assert picked and len(picked) < len(rows)
     assert all({"fast", "train"} <= set(map(str, row.param_values())) for row in picked), picked
