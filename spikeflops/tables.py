@@ -16,6 +16,21 @@ def terminal_columns() -> int | None:
     return TERMINAL_COLUMNS if sys.stdout.isatty() else None
 
 
+def fit_prose(text: str, columns: int | None = -1) -> str:
+    """Prose lines wrapped to the terminal (``columns`` -1: decide from stdout), each continuation indented two
+    spaces and no word cut (a path stays whole to copy); kept whole in a file or a pipe, as tables are."""
+    import textwrap
+
+    columns = terminal_columns() if columns == -1 else columns
+    if columns is None:
+        return text
+    out = []
+    for line in text.split("\n"):
+        out += [line] if len(line) <= columns else textwrap.wrap(
+            line, columns, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+    return "\n".join(out)
+
+
 def format_table(headers: list[str], rows: list[list[object]], markdown: bool = False,
                  columns: int | None = -1) -> str:
     """A table; in a terminal (``columns`` -1: decide from stdout) the last column wraps to ``columns``."""

@@ -410,6 +410,22 @@ def test_a_terminal_table_wraps_its_last_column_to_120_columns_and_a_pipe_keeps_
     assert len(whole) == 3 and whole[2].endswith(note.strip())
 
 
+def test_the_gate_s_prose_fits_a_terminal_too_and_a_path_stays_whole():
+    """The gate's header and closing lines (machines, cross-hardware, blind spots) wrap like its table does."""
+    from spikeflops.regress.render import terminal_report
+
+    path = "results/asv/vm-intel-xeon-x2/16d3e613-existing-py3.11-VIRTUALENV_SYSTEM_SITE_PACKAGEStrue.json"
+    header = (f"baseline {path} (asv, commit 16d3e613, machine vm-intel-xeon-x2, none)\n"
+              "CROSS-HARDWARE: cpu differs: baseline 'Intel(R) Xeon(R) Processor', candidate 'AMD EPYC'; only "
+              "portable metrics are judged, and instruction counts where valgrind showed both the same machine")
+    wrapped = terminal_report([], header=header, columns=120).splitlines()
+    assert all(len(line) <= 120 or path in line for line in wrapped), wrapped
+    assert any(path in line for line in wrapped) and len(wrapped) > 3
+    assert " ".join(" ".join(wrapped).split()).startswith(" ".join(header.split()))       # nothing lost
+    whole = terminal_report([], header=header, columns=None).splitlines()
+    assert whole[:2] == header.splitlines()
+
+
 def test_the_profilers_own_log_lines_stay_out_of_the_output_and_other_lines_pass(capfd):
     """kineto writes `USDT:... profiler_start` to file descriptor 2 around every profiled block: filtered
     there, while every other line written in the block still reaches stderr, in order."""

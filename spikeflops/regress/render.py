@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 
-from ..tables import format_table, markdown_cell
+from ..tables import fit_prose, format_table, markdown_cell
 from .judge import CONTENDED, JUDGED_BY_CPU_TIME, STATUSES, TOO_NOISY, Verdict, unjudged
 
 MARKS = {"regressed": "FAIL", "failed": "FAIL", "missing": "miss", "undecided": "undecided", "new": "new",
@@ -110,22 +110,24 @@ def blind_spots(verdicts: list[Verdict]) -> list[str]:
 
 
 def terminal_report(verdicts: list[Verdict], show_all: bool = False, header: str = "",
-                    attributions=()) -> str:
+                    attributions=(), columns: int | None = -1) -> str:
+    """The verdicts for a terminal (``columns`` -1: its width when stdout is one; None: lines kept whole)."""
     shown = [v for v in ordered(verdicts) if show_all or _worth_showing(v)]
-    lines = [header] if header else []
+    lines = [fit_prose(header, columns)] if header else []
     if shown:
-        lines.append(format_table(HEADERS, _rows(shown)))
+        lines.append(format_table(HEADERS, _rows(shown), columns=columns))
+    after = []
     hidden = len(verdicts) - len(shown)
     if hidden:
-        lines.append(f"({hidden} unchanged or unjudged metrics not shown; --all shows them)")
+        after.append(f"({hidden} unchanged or unjudged metrics not shown; --all shows them)")
     if attributions:
-        lines.append("where it grew (the same runs' breakdown of the step):")
-        lines += [f"  {a.sentence()}" for a in attributions]
+        after.append("where it grew (the same runs' breakdown of the step):")
+        after += [f"  {a.sentence()}" for a in attributions]
     blind = blind_spots(verdicts)
     if blind:
-        lines.append("not seen by these verdicts: " + "; ".join(blind))
-    lines.append(summary_line(verdicts))
-    return "\n".join(lines)
+        after.append("not seen by these verdicts: " + "; ".join(blind))
+    after.append(summary_line(verdicts))
+    return "\n".join(lines + [fit_prose(line, columns) for line in after])
 
 
 def markdown_report(verdicts: list[Verdict], header: str = "", attributions=()) -> str:
