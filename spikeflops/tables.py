@@ -8,26 +8,28 @@ import re
 TERMINAL_COLUMNS = 120       # a terminal table's lines wrap their last column to fit this
 
 
-def terminal_columns() -> int | None:
-    """TERMINAL_COLUMNS when stdout is a terminal; None (no wrapping) when it is a file or a pipe, where a
-    line kept whole is what grep and a CI log want."""
+def terminal_columns(stream=None) -> int | None:
+    """TERMINAL_COLUMNS when ``stream`` (stdout) is a terminal; None (no wrapping) when it is a file or a pipe,
+    where a line kept whole is what grep and a CI log want."""
     import sys
 
-    return TERMINAL_COLUMNS if sys.stdout.isatty() else None
+    return TERMINAL_COLUMNS if (stream or sys.stdout).isatty() else None
 
 
-def fit_prose(text: str, columns: int | None = -1) -> str:
-    """Prose lines wrapped to the terminal (``columns`` -1: decide from stdout), each continuation indented two
-    spaces and no word cut (a path stays whole to copy); kept whole in a file or a pipe, as tables are."""
+def fit_prose(text: str, columns: int | None = -1, stream=None) -> str:
+    """Prose lines wrapped to the terminal (``columns`` -1: decide from ``stream``, stdout), each continuation
+    indented two spaces past its line's own indent and no word cut (a path stays whole to copy); kept whole in a
+    file or a pipe, as tables are."""
     import textwrap
 
-    columns = terminal_columns() if columns == -1 else columns
+    columns = terminal_columns(stream) if columns == -1 else columns
     if columns is None:
         return text
     out = []
     for line in text.split("\n"):
+        indent = " " * (len(line) - len(line.lstrip()) + 2)
         out += [line] if len(line) <= columns else textwrap.wrap(
-            line, columns, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+            line, columns, subsequent_indent=indent, break_long_words=False, break_on_hyphens=False)
     return "\n".join(out)
 
 

@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from gate_fixtures import RESULTS
+from gate_fixtures import HISTORY_ASV_COMMITS, RESULTS, committed_copy
 from spikeflops.results.asvgrid import cover_results, merge_indexes, results_to_case_axis
 from spikeflops.results.records import load
 from workloads.registry import (ASV_CASE_PARAM, FAMILIES, all_rows, asv_params, case_id, row_for_case, select)
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMITTED_ASV = sorted((RESULTS / "asv").glob("*/*-*.json"))
+# the committed files of the older layout (one axis per parameter), named: a run the user keeps beside them is
+# none of them
+OLD_LAYOUT_COMMITS = (*HISTORY_ASV_COMMITS, "16d3e613")
+COMMITTED_ASV = sorted(p for p in (RESULTS / "asv").glob("*/*-*.json") if p.name.split("-")[0] in OLD_LAYOUT_COMMITS)
 
 
 def _measured(path: Path) -> tuple[list, list]:
@@ -76,8 +78,9 @@ def test_a_committed_file_rewritten_to_the_case_axis_reads_as_the_same_cases(pat
     assert len(old[0]) == len(new[0])
 
 
-def test_the_committed_index_lists_every_row_and_files_of_both_layouts_read_by_it():
-    index = json.loads((RESULTS / "asv" / "benchmarks.json").read_text())
+def test_the_committed_index_lists_every_row_and_files_of_both_layouts_read_by_it(tmp_path):
+    assert len(COMMITTED_ASV) == len(OLD_LAYOUT_COMMITS), COMMITTED_ASV
+    index = json.loads((committed_copy("results/asv", tmp_path) / "benchmarks.json").read_text())
     for name, entry in index.items():
         if not isinstance(entry, dict):
             continue
@@ -133,8 +136,7 @@ def test_keep_merges_this_machine_s_index_into_the_committed_one(tmp_path):
 def test_the_dashboard_copy_puts_old_files_on_the_case_axis_and_its_index_covers_every_machine(tmp_path):
     from spikeflops.dashboard.publish import normalised_copy
 
-    committed = tmp_path / "committed"
-    shutil.copytree(RESULTS / "asv", committed)
+    committed = committed_copy("results/asv", tmp_path / "committed")
     local = tmp_path / "local"
     (local / "here").mkdir(parents=True)
     step = "bench_gpt.GPTStep.time_step"
@@ -153,8 +155,8 @@ def test_the_dashboard_copy_puts_old_files_on_the_case_axis_and_its_index_covers
             if row[at]:
                 assert len(row[at]) == 1 and set(row[at][0]) <= set(index[name]["params"][0]), (path.name, name)
     # the committed files themselves are untouched
-    assert all(p.read_bytes() == (RESULTS / "asv" / p.relative_to(committed)).read_bytes()
-               for p in committed.rglob("*.json"))
+    again = committed_copy("results/asv", tmp_path / "again")
+    assert all(p.read_bytes() == (again / p.relative_to(committed)).read_bytes() for p in committed.rglob("*.json"))
 
 
 def test_bisect_selects_its_cases_in_either_layout_of_the_commits_it_measures():

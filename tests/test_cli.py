@@ -104,6 +104,10 @@ def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "load average" in proc.stdout and "range" in proc.stdout and "(n=" in proc.stdout, proc.stdout
     assert "CPU share" in proc.stdout and "of 1 intra-op thread" in proc.stdout, proc.stdout
+    # each case on a line of its own, its metrics under it: the table fits 120 columns even unwrapped (a pipe)
+    table = proc.stdout.splitlines()[1:]
+    assert "GPTFlops gpt-nano 4" in table and "  forward_exact" in "\n".join(table), proc.stdout
+    assert max(len(line) for line in table) <= 120, proc.stdout
     data = json.loads(out.read_text())
     assert set(data["load"]) >= {"load_before", "load_after", "cores", "cpu_s", "wall_s", "cpu_share"}
     assert data["load"]["cpu_s"] > 0 and data["load"]["wall_s"] > 0

@@ -19,7 +19,7 @@ from ..results import RunFile
 from ..progress import say
 from ..run import (CONTENDED_SHARE, format_value, format_load, case_label, measure_alongside,
                    measure_rows, reference_tables, runs_alongside)
-from ..tables import format_table
+from ..tables import fit_prose, format_table
 
 
 def add_parser(subparsers) -> None:
@@ -91,25 +91,26 @@ def cmd_run(args) -> int:
         json.dump(results, sys.stdout, indent=2, default=str)
         print()
     else:
-        table = []
+        table = []                      # a case's line, then its metrics under it: narrow enough for a terminal
         for e in entries:
             label = f"{e['family']} {case_label(e['params'])}"
             if "error" in e:
-                table.append([label, "FAILED", e["error"], ""])
+                table.append([label, "FAILED", e["error"]])
                 continue
+            table.append([label, "", ""])
             for name, value in e["metrics"].items():
                 unit = e["units"].get(name, "")
                 samples = [x for x in e["samples"].get(name, []) if x is not None]
                 spread = (f"{format_value(min(samples), unit)} .. {format_value(max(samples), unit)} (n={len(samples)})"
                           if len(samples) > 1 else "")
-                table.append([label, name, format_value(value, unit), spread])
-        print(f"spikeflops run: {profile.name} profile on {machine_name()}, {wall:.0f} s; "
-              f"1-min load average {format_load(load['load_before'])} -> {format_load(load['load_after'])} "
-              f"on {load['cores']} cores; CPU share {format_load(load['cpu_share'])} of {load['threads']} "
-              f"intra-op thread{'s' if load['threads'] != 1 else ''}")
+                table.append([f"  {name}", format_value(value, unit), spread])
+        print(fit_prose(f"spikeflops run: {profile.name} profile on {machine_name()}, {wall:.0f} s; "
+                        f"1-min load average {format_load(load['load_before'])} -> {format_load(load['load_after'])} "
+                        f"on {load['cores']} cores; CPU share {format_load(load['cpu_share'])} of {load['threads']} "
+                        f"intra-op thread{'s' if load['threads'] != 1 else ''}"))
         if load["cpu_share"] is not None and load["cpu_share"] < CONTENDED_SHARE:
             print(contention_banner(load["cpu_share"], entries))
-        print(format_table(["case", "metric", "value (median)", "range"], table))
+        print(format_table(["case / metric", "value (median)", "range"], table))
         for title, headers, rows in reference_tables(entries):
             print(f"\n{title}")
             print(format_table(headers, rows))
