@@ -105,7 +105,8 @@ def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
     assert "load average" in proc.stdout and "range" in proc.stdout and "(n=" in proc.stdout, proc.stdout
     assert "CPU share" in proc.stdout and "of 1 intra-op thread" in proc.stdout, proc.stdout
     # each case on a line of its own, its metrics under it: the table fits 120 columns even unwrapped (a pipe)
-    table = proc.stdout.splitlines()[1:]
+    lines = proc.stdout.splitlines()        # (a busy machine adds a contention banner above the table)
+    table = lines[next(i for i, line in enumerate(lines) if line.startswith("case / metric")):]
     assert "GPTFlops gpt-nano 4" in table and "  forward_exact" in "\n".join(table), proc.stdout
     assert max(len(line) for line in table) <= 120, proc.stdout
     data = json.loads(out.read_text())
@@ -115,7 +116,10 @@ def test_run_writes_a_results_file_with_spread_and_machine_load(tmp_path):
     steps = [m for m in rs.measurements if m.metric == "GPTStep.time_step"]
     # at least the profile's 5 rounds, and on until a second of steps is spent (the ci time budget)
     assert len(steps) == 4 and all(len(m.samples) >= 5 and m.value > 0 for m in steps)
-    assert all(sum(m.samples) >= 1.0 or len(m.samples) == 5 * 50 for m in steps), [len(m.samples) for m in steps]
+    # the budget is the step's own CPU time on a CPU (torch's helper threads can make it exceed the wall time)
+    on_cpu = [m for m in rs.measurements if m.metric == "GPTStep.time_step_on_cpu"]
+    assert len(on_cpu) == 4 and all(sum(m.samples) >= 1.0 or len(m.samples) == 5 * 50 for m in on_cpu), \
+        [(len(m.samples), sum(m.samples)) for m in on_cpu]
     assert any(m.metric == "GPTFlops.forward_exact" and m.value > 0 for m in rs.measurements)
 
 

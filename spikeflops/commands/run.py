@@ -109,7 +109,7 @@ def cmd_run(args) -> int:
                         f"on {load['cores']} cores; CPU share {format_load(load['cpu_share'])} of {load['threads']} "
                         f"intra-op thread{'s' if load['threads'] != 1 else ''}"))
         if load["cpu_share"] is not None and load["cpu_share"] < CONTENDED_SHARE:
-            print(contention_banner(load["cpu_share"], entries))
+            print(fit_prose(contention_banner(load["cpu_share"], entries)))
         print(format_table(["case / metric", "value (median)", "range"], table))
         for title, headers, rows in reference_tables(entries):
             print(f"\n{title}")
