@@ -125,7 +125,7 @@ def test_links_images_mentions_and_code_from_a_results_file_are_inert_in_markdow
 @pytest.mark.parametrize("machine", ["東京", "rocket-🚀", "evil\x1b[31m"])
 def test_a_report_draws_any_machine_name(tmp_path, machine):
     """One committed file with a machine name the plot font lacks (or a control character) must not break
-    every report: the name is drawn (a missing glyph as a box), never a crash."""
+    every report: the name is drawn (a control character as its escape, a glyph the font lacks as a box), never a crash."""
     folder = tmp_path / "results"
     folder.mkdir()
     for i, commit in enumerate(("a" * 40, "b" * 40)):

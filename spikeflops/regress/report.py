@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from ..tables import format_table
-from ..textsafe import middle_cut
+from ..textsafe import middle_cut, printable
 from ..results.history import Point
 from .steps import steps_beyond, is_worse
 
@@ -141,7 +141,7 @@ def _draw_metric(ax, metric: str, series: dict[str, dict[str, list[Point]]], dir
                     name = f"{name} {label[len(metric):]}"
                 names.add(name)
                 ax.plot(xs, ys, marker="o" if len(ys) <= 60 else ".", markersize=5 if len(ys) <= 60 else 3,
-                        label=middle_cut(name, LEGEND_CHARS))
+                        label=middle_cut(printable(name), LEGEND_CHARS))   # an ESC drawn as \x1b, not a box
     if contended_x:                           # a busy machine's run: ringed, so it is not read as the code's doing
         ax.plot(contended_x, contended_y, linestyle="none", marker="o", markersize=11, markerfacecolor="none",
                 markeredgecolor="black", label="contended run (CPU share < 0.5)")
@@ -169,7 +169,7 @@ def _draw_metric(ax, metric: str, series: dict[str, dict[str, list[Point]]], dir
             from matplotlib.ticker import MaxNLocator
 
             ax.yaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))   # a constant 5: one tick
-    common = ", ".join(f"{k} {v}" for k, v in shared.items())
+    common = printable(", ".join(f"{k} {v}" for k, v in shared.items()))
     better = f" ({direction} is better)" if direction in ("lower", "higher") else ""
     ax.set_title(f"{metric}{better}\n{common}", fontsize=9)
     if len(ax.lines) <= 24:                   # beside the plot, never over the data

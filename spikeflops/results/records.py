@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workloads.errors import SpikeflopsError
-from workloads.registry import ASV_CASE_PARAM
+from workloads.registry import ASV_CASE_PARAM, FAMILIES, row_for_case
 from .schema import RUN_FORMAT, ResultEntry
 from .fileio import read_json
 
@@ -314,9 +314,7 @@ def _case_namer(metric: str, grid: list, index_names: list | None):
 
 def _expand_case(family: str, case: str, fallback: str) -> tuple[tuple[str, str], ...]:
     """A case id as the family's named parameters; one of another table version keeps its id."""
-    from workloads.registry import row_for_case
-
-    row = row_for_case(family, case) if family in _families() else None
+    row = row_for_case(family, case) if family in FAMILIES else None
     if row is None:
         return ((fallback, case),)
     return tuple(zip(row.param_names, map(str, row.param_values())))
@@ -326,7 +324,7 @@ def _expand_case(family: str, case: str, fallback: str) -> tuple[tuple[str, str]
 def _table_param_names(family: str, n_params: int) -> list[str]:
     """A family's parameter names from the case table when they are as many as the grid's axes (else the table
     changed: no guess, numbered)."""
-    fam = _families().get(family)
+    fam = FAMILIES.get(family)
     if fam is not None and len(fam.params) == n_params:
         return list(fam.params)
     return [f"param{i + 1}" for i in range(n_params)]
@@ -334,15 +332,9 @@ def _table_param_names(family: str, n_params: int) -> list[str]:
 
 @functools.lru_cache(maxsize=1024)
 def _table_unit(metric: str) -> str | None:
-    fam = _families().get(metric.partition(".")[0])
+    fam = FAMILIES.get(metric.partition(".")[0])
     short = metric.partition(".")[2]
     return next((m.unit for m in fam.metrics if m.name == short), None) if fam is not None else None
-
-
-def _families():
-    from workloads.registry import FAMILIES
-
-    return FAMILIES
 
 
 @functools.lru_cache(maxsize=16)
