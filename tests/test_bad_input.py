@@ -18,6 +18,9 @@ from spikeflops.cli import main
 ROOT = Path(__file__).resolve().parents[1]
 
 
+READS_ONE_RUN = pytest.mark.xdist_group("bad-input-files")     # its cases on one worker: `bad_files` is made once
+
+
 @pytest.fixture(scope="module")
 def bad_files(tmp_path_factory):
     d = tmp_path_factory.mktemp("bad")
@@ -169,6 +172,7 @@ CASES = [
 ]
 
 
+@READS_ONE_RUN
 @pytest.mark.parametrize("command,needle", CASES, ids=[c for c, _ in CASES])
 def test_bad_input_is_one_line_and_exit_2(command, needle, bad_files, capsys, monkeypatch):
     asv = _asv_result()

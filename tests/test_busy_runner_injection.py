@@ -22,6 +22,7 @@ from workloads.load import blocked_time_unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.skipif(blocked_time_unavailable() is not None, reason=str(blocked_time_unavailable()))]
+READS_ONE_RUN = pytest.mark.xdist_group("busy-runner-runs")     # its readers on one worker: `busy_runs` is made once
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = "workloads/gpt/workload.py"
@@ -91,6 +92,7 @@ def _verdicts(base: Path, cand: Path, tmp_path: Path):
     return proc, {v["metric"]: v for v in json.loads((tmp_path / "gate.json").read_text())["verdicts"]}
 
 
+@READS_ONE_RUN
 def test_a_sleep_in_every_step_is_flagged_by_blocked_time_beside_two_busy_processes(busy_runs, tmp_path):
     proc, verdicts = _verdicts(busy_runs["plain"], busy_runs["sleep"], tmp_path)
     blocked = verdicts["GPTStep.time_step_blocked"]
@@ -102,6 +104,7 @@ def test_a_sleep_in_every_step_is_flagged_by_blocked_time_beside_two_busy_proces
     assert "blocked time (wall - on-CPU - run-queue wait) cannot see added work" in proc.stdout
 
 
+@READS_ONE_RUN
 def test_a_comment_only_change_stays_quiet_beside_two_busy_processes(busy_runs, tmp_path):
     proc, verdicts = _verdicts(busy_runs["plain"], busy_runs["noted"], tmp_path)
     assert proc.returncode in (0, 3), proc.stdout                  # never a regression

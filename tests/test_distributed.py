@@ -23,6 +23,7 @@ from workloads.gpt.steps import make_optimizer, make_train_step, random_tokens
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not sys.platform.startswith("linux"), reason="torchrun launches are tested on Linux")]
+READS_ONE_RUN = pytest.mark.xdist_group("torchrun-launches")     # its readers on one worker: `launched` is made once
 
 CASE = ScaleCase("gpt-nano", "ddp", world_size=2, local_batch=2, context_length=32)
 
@@ -42,6 +43,7 @@ def launched(request):
     return case, launch(case, warmup=0, repeats=2).record
 
 
+@READS_ONE_RUN
 def test_both_strategies_run_and_one_update_equals_the_single_process_step(launched):
     case, record = launched
     first, second = single_process_losses(case)
@@ -51,11 +53,13 @@ def test_both_strategies_run_and_one_update_equals_the_single_process_step(launc
     assert second < first                                 # the update did something the ranks agree on
 
 
+@READS_ONE_RUN
 def test_ranks_see_identical_gradients(launched):
     _, record = launched
     assert len(record.grad_digests) == 2 and record.grad_digests[0] == record.grad_digests[1]
 
 
+@READS_ONE_RUN
 def test_the_record_is_complete_and_its_numbers_are_consistent(launched):
     case, record = launched
     assert len(record.rank_step_seconds) == 2 and all(len(s) == 2 for s in record.rank_step_seconds)

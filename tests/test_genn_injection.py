@@ -20,6 +20,7 @@ from gate_fixtures import cli
 from workloads.counting import unavailable
 
 pytestmark = [pytest.mark.e2e, pytest.mark.genn, pytest.mark.slow]
+READS_ONE_RUN = pytest.mark.xdist_group("genn-injection-counts")     # its readers on one worker: `counted` is made once
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKEND = "workloads/superspike/genn_backend.py"
@@ -85,6 +86,7 @@ def _gate(base: Path, cand: Path, tmp_path: Path, *extra) -> tuple[subprocess.Co
     return proc, json.loads((tmp_path / "gate.json").read_text())
 
 
+@READS_ONE_RUN
 def test_genn_work_added_in_a_neuron_and_in_the_learning_update_is_flagged_with_the_kernel_named(counted, tmp_path):
     proc, record = _gate(counted["plain"], counted["grown"], tmp_path)
     assert proc.returncode == 1, proc.stdout
@@ -102,6 +104,7 @@ def test_genn_work_added_in_a_neuron_and_in_the_learning_update_is_flagged_with_
     assert "grew most in updateNeurons" in proc.stdout and "grew most in updateGradientLearn" in proc.stdout
 
 
+@READS_ONE_RUN
 def test_a_comment_in_a_genn_code_string_is_quiet_and_the_counts_repeat_across_processes(counted, tmp_path):
     proc, record = _gate(counted["plain"], counted["noted"], tmp_path)
     assert proc.returncode == 0, proc.stdout

@@ -10,6 +10,8 @@ from workloads.memory import ProbeAnswer, find_max_batch, is_oom_error
 
 NANO_TRAIN = GPTCase("gpt-nano", "book", "float32", "cpu", "train", batch=1)
 
+READS_ONE_RUN = pytest.mark.xdist_group("cpu-batch-searches")     # its readers on one worker: `cpu_searches` is made once
+
 
 def test_search_finds_the_boundary_of_a_known_predicate():
     for limit in (1, 2, 3, 37, 64, 65, 1000):
@@ -130,6 +132,7 @@ def cpu_searches():
     return small, large
 
 
+@READS_ONE_RUN
 def test_cpu_budget_search_result_runs_and_next_size_does_not(cpu_searches):
     small, _ = cpu_searches
     assert small.max_batch >= 1
@@ -142,6 +145,7 @@ def test_cpu_budget_search_result_runs_and_next_size_does_not(cpu_searches):
         server.close()
 
 
+@READS_ONE_RUN
 def test_larger_budget_never_gives_a_smaller_batch(cpu_searches):
     small, large = cpu_searches
     assert large.max_batch > small.max_batch    # 96 MiB more holds more than one extra nano sequence

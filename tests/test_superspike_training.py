@@ -8,12 +8,15 @@ from workloads.superspike.workload import SuperSpikeCase, prepare, run_training
 
 TRIALS = 8
 
+READS_ONE_RUN = pytest.mark.xdist_group("superspike-torch-run")     # its readers on one worker: `torch_run` is made once
+
 
 @pytest.fixture(scope="module")
 def torch_run():
     return run_training(SuperSpikeCase("torch", "cpu", "ci", trials=TRIALS, kernel_profiling=True), record_trials=[0, 1])
 
 
+@READS_ONE_RUN
 def test_torch_backend_learns(torch_run):
     first, last = torch_run.records[0], torch_run.records[-1]
     assert np.isfinite(last.trial_error)
@@ -23,6 +26,7 @@ def test_torch_backend_learns(torch_run):
     assert torch_run.trials_to_target is not None and torch_run.trials_to_target <= TRIALS
 
 
+@READS_ONE_RUN
 def test_spike_sources_restart_each_trial(torch_run):
     t0, t1 = torch_run.recorded_spikes[0]["input"], torch_run.recorded_spikes[1]["input"]
     assert len(t0[0]) > 0
@@ -31,12 +35,14 @@ def test_spike_sources_restart_each_trial(torch_run):
     assert torch_run.records[1].spikes_input == torch_run.records[0].spikes_input
 
 
+@READS_ONE_RUN
 def test_phase_timers_are_recorded(torch_run):
     rec = torch_run.records[-1]
     assert rec.kernel_s["step"] > 0 and rec.wall_s >= rec.kernel_s["step"]
     assert any("gradient_learn" in r.kernel_s for r in torch_run.records)
 
 
+@READS_ONE_RUN
 def test_same_seed_gives_identical_records(torch_run):
     again = run_training(SuperSpikeCase("torch", "cpu", "ci", trials=2))
     for a, b in zip(torch_run.records[:2], again.records):

@@ -15,6 +15,7 @@ import pytest
 from jobs import run_job, run_step
 
 pytestmark = pytest.mark.e2e          # the end-to-end tier (pyproject.toml markers)
+READS_ONE_REPO = pytest.mark.xdist_group("triage-scratch-repo")     # its readers on one worker: `scratch_repo` made once
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -228,6 +229,7 @@ def test_compare_runs_both_commits_alternately_and_names_the_metric(compare_run)
     assert _git(repo, "worktree", "list").count("\n") == 0, "the worktrees were not removed"
 
 
+@READS_ONE_REPO
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_a_stopped_compare_leaves_no_worktree_process_or_temp_folder(scratch_repo, tmp_path, sig):
@@ -281,6 +283,7 @@ def test_many_paired_timings_judged_at_once_keep_their_false_discoveries_control
     assert controlled["b"] == "undecided"
 
 
+@READS_ONE_REPO
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP"])
 def test_a_stopped_bisect_leaves_no_worktree_process_or_temp_folder_and_keeps_earlier_results(scratch_repo,
